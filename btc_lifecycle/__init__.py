@@ -1,0 +1,1 @@
+"""btc-lifecycle: the ML lifecycle on BTC/USDT minute candles as a Dagster asset graph."""

@@ -1,0 +1,172 @@
+"""The DuckDB feature store: candle tables keyed by symbol, interval and open time.
+
+Functions take an open DuckDB connection (from dagster-duckdb's ``DuckDBResource``) so the
+caller owns its lifetime. Identifiers are validated; values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import re
+import duckdb
+import pandas as pd
+
+from btc_lifecycle.domain.candles import CANDLE_COLUMNS, CandleSeries
+from btc_lifecycle.domain.labels import LABEL_COLUMN
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+KEY_COLUMNS = ("symbol", "interval", "open_time")
+_TIME_COLUMNS = ("open_time", "close_time")
+
+_CANDLE_SCHEMA = """
+    symbol VARCHAR NOT NULL,
+    interval VARCHAR NOT NULL,
+    open_time TIMESTAMP NOT NULL,
+    open DOUBLE NOT NULL,
+    high DOUBLE NOT NULL,
+    low DOUBLE NOT NULL,
+    close DOUBLE NOT NULL,
+    volume DOUBLE NOT NULL,
+    close_time TIMESTAMP NOT NULL,
+    quote_volume DOUBLE,
+    trades DOUBLE,
+    taker_buy_base_volume DOUBLE,
+    taker_buy_quote_volume DOUBLE
+"""
+
+
+def checked_identifier(name: str) -> str:
+    """``name`` quoted for SQL, after checking it is a plain identifier."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"table name {name!r} is not a plain SQL identifier")
+    return f'"{name}"'
+
+
+def ensure_candle_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {checked_identifier(table)} ({_CANDLE_SCHEMA}, "
+        f"PRIMARY KEY (symbol, interval, open_time))"
+    )
+
+
+def ensure_labeled_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {checked_identifier(table)} ({_CANDLE_SCHEMA}, "
+        f"{LABEL_COLUMN} TINYINT, PRIMARY KEY (symbol, interval, open_time))"
+    )
+
+
+def _to_store_frame(series: CandleSeries, candles: pd.DataFrame) -> pd.DataFrame:
+    frame = candles[list(CANDLE_COLUMNS)].copy()
+    for column in _TIME_COLUMNS:
+        # Stored as naive UTC TIMESTAMP so no session time zone can shift them.
+        frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    frame.insert(0, "interval", series.interval)
+    frame.insert(0, "symbol", series.symbol)
+    return frame
+
+
+def _from_store_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in _TIME_COLUMNS:
+        frame[column] = frame[column].astype("datetime64[ns]").dt.tz_localize("UTC")
+    return frame.drop(columns=["symbol", "interval"])
+
+
+def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candles: pd.DataFrame) -> int:
+    """Insert or replace ``candles`` in one transaction; returns how many were new.
+
+    Re-ingesting an overlapping page replaces the stored candle instead of duplicating it; any
+    failure rolls back, leaving the table as it was.
+    """
+    table = checked_identifier(series.table)
+    ensure_candle_table(conn, series.table)
+    incoming = _to_store_frame(series, candles)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.register("incoming_candles", incoming)
+        new_rows = conn.execute(
+            f"SELECT count(*) FROM incoming_candles i ANTI JOIN {table} t "
+            f"ON t.symbol = i.symbol AND t.interval = i.interval AND t.open_time = i.open_time"
+        ).fetchone()[0]
+        conn.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM incoming_candles")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister("incoming_candles")
+    return int(new_rows)
+
+
+def last_open_time(conn: duckdb.DuckDBPyConnection, series: CandleSeries) -> pd.Timestamp | None:
+    ensure_candle_table(conn, series.table)
+    value = conn.execute(
+        f"SELECT max(open_time) FROM {checked_identifier(series.table)} WHERE symbol = ? AND interval = ?",
+        [series.symbol, series.interval],
+    ).fetchone()[0]
+    return None if value is None else pd.Timestamp(value, tz="UTC")
+
+
+def count_rows(conn: duckdb.DuckDBPyConnection, table: str, symbol: str, interval: str) -> int:
+    return int(
+        conn.execute(
+            f"SELECT count(*) FROM {checked_identifier(table)} WHERE symbol = ? AND interval = ?",
+            [symbol, interval],
+        ).fetchone()[0]
+    )
+
+
+def range_clause(start: pd.Timestamp | None, end: pd.Timestamp | None, limit: int | None) -> tuple[str, list[object]]:
+    """SQL after the series filter: [start, end), time order, at most ``limit`` rows."""
+    clause, params = "", []
+    if start is not None:
+        clause += " AND open_time >= ?"
+        params.append(_naive_utc(start))
+    if end is not None:
+        clause += " AND open_time < ?"
+        params.append(_naive_utc(end))
+    clause += " ORDER BY open_time"
+    if limit is not None:
+        clause += " LIMIT ?"
+        params.append(int(limit))
+    return clause, params
+
+
+def read_candles(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    symbol: str,
+    interval: str,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Candles of one series in time order, optionally within [start, end) and at most ``limit``."""
+    clause, params = range_clause(start, end, limit)
+    sql = f"SELECT * FROM {checked_identifier(table)} WHERE symbol = ? AND interval = ?{clause}"
+    return _from_store_frame(conn.execute(sql, [symbol, interval, *params]).fetchdf())
+
+
+def replace_labeled_candles(
+    conn: duckdb.DuckDBPyConnection, series: CandleSeries, labeled: pd.DataFrame
+) -> None:
+    """Swap the labeled series for ``labeled`` atomically."""
+    table = checked_identifier(series.labeled_table)
+    ensure_labeled_table(conn, series.labeled_table)
+    frame = _to_store_frame(series, labeled)
+    frame[LABEL_COLUMN] = labeled[LABEL_COLUMN].astype("Int8").to_numpy()
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.register("labeled_candles", frame)
+        conn.execute(f"DELETE FROM {table} WHERE symbol = ? AND interval = ?", [series.symbol, series.interval])
+        conn.execute(f"INSERT INTO {table} SELECT * FROM labeled_candles")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister("labeled_candles")
+
+
+def _naive_utc(moment: pd.Timestamp) -> pd.Timestamp:
+    moment = pd.Timestamp(moment)
+    return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment

@@ -1,0 +1,220 @@
+"""The one typed configuration: ``config/bitcoin_ingest.json`` plus environment overrides.
+
+Read once with ``load_settings()``. Every problem is reported as one ``ConfigError`` that names
+the file (or environment variable) and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from btc_lifecycle.domain.candles import INTERVAL_MS, CandleSeries
+
+DEFAULT_CONFIG_PATH = Path("config/bitcoin_ingest.json")
+DEFAULT_FEATURE_DB_PATH = Path("data/feature_store/bitcoin.duckdb")
+DEFAULT_REPORT_DIR = Path("data/reports")
+DEFAULT_MLFLOW_DIR = Path("data/mlflow")
+
+SUPPORTED_EXCHANGES = ("binance",)
+MAX_CANDLES_PER_REQUEST = 1000  # Binance's klines maximum
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type, or out of range."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """What to ingest and how hard to try."""
+
+    exchange: str
+    symbol: str
+    interval: str
+    limit: int
+    table: str
+    backfill_days: int | None  # None: everything the exchange has
+    request_timeout_seconds: float = 10.0
+    max_retries: int = 5
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+
+    @property
+    def series(self) -> CandleSeries:
+        return CandleSeries(table=self.table, symbol=self.symbol, interval=self.interval)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    keep_last: int = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the code location needs, resolved to absolute paths."""
+
+    config_path: Path
+    ingest: IngestConfig
+    report: ReportConfig
+    feature_db_path: Path
+    report_dir: Path
+    mlflow_tracking_uri: str
+    mlflow_registry_uri: str
+    binance_api_url: str | None = None
+    replay_file: Path | None = None  # the candle file behind BINANCE_API_URL, when replaying
+    sections: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def ingestion_stats_path(self) -> Path:
+        return self.feature_db_path.parent / "ingestion_stats.json"
+
+
+def _check_type(source: str, name: str, value: Any, expected: type | tuple[type, ...]) -> None:
+    # bool is an int in Python; a config that says "limit": true is still wrong.
+    if isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,)):
+        raise ConfigError(f"{source}: field '{name}' must be {_type_name(expected)}, got {value!r}")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{source}: field '{name}' must be {_type_name(expected)}, got {value!r}")
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+
+
+def _parse_ingest(source: str, raw: dict[str, Any]) -> IngestConfig:
+    known = {f.name for f in fields(IngestConfig)}
+    sections = {"report", "model", "monitoring", "schedules"}
+    unknown = sorted(set(raw) - known - sections)
+    if unknown:
+        raise ConfigError(f"{source}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})")
+    required = [f.name for f in fields(IngestConfig) if f.default is MISSING]
+    for name in required:
+        if name not in raw:
+            raise ConfigError(f"{source}: field '{name}' is missing")
+
+    def number(name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = raw.get(name, default)
+        _check_type(source, name, value, (int, float))
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{source}: field '{name}' must be between {minimum} and {maximum}, got {value}")
+        return float(value)
+
+    exchange = raw["exchange"]
+    _check_type(source, "exchange", exchange, str)
+    if exchange not in SUPPORTED_EXCHANGES:
+        raise ConfigError(f"{source}: field 'exchange' must be one of {SUPPORTED_EXCHANGES}, got {exchange!r}")
+    symbol = raw["symbol"]
+    _check_type(source, "symbol", symbol, str)
+    if not _SYMBOL.match(symbol):
+        raise ConfigError(f"{source}: field 'symbol' must look like 'BTC/USDT', got {symbol!r}")
+    interval = raw["interval"]
+    _check_type(source, "interval", interval, str)
+    if interval not in INTERVAL_MS:
+        raise ConfigError(f"{source}: field 'interval' must be one of {', '.join(INTERVAL_MS)}, got {interval!r}")
+    limit = raw["limit"]
+    _check_type(source, "limit", limit, int)
+    if not 1 <= limit <= MAX_CANDLES_PER_REQUEST:
+        raise ConfigError(f"{source}: field 'limit' must be between 1 and {MAX_CANDLES_PER_REQUEST}, got {limit}")
+    table = raw["table"]
+    _check_type(source, "table", table, str)
+    if not _IDENTIFIER.match(table):
+        raise ConfigError(
+            f"{source}: field 'table' must be a plain SQL identifier "
+            f"(letters, digits, underscore; not starting with a digit), got {table!r}"
+        )
+    backfill_days = _parse_backfill(source, "backfill_days", raw["backfill_days"])
+    max_retries = raw.get("max_retries", 5)
+    _check_type(source, "max_retries", max_retries, int)
+    if not 0 <= max_retries <= 20:
+        raise ConfigError(f"{source}: field 'max_retries' must be between 0 and 20, got {max_retries}")
+    retry_initial = number("retry_initial_seconds", 0.5, minimum=0, maximum=60)
+    retry_max = number("retry_max_seconds", 30.0, minimum=0, maximum=600)
+    if retry_max < retry_initial:
+        raise ConfigError(f"{source}: field 'retry_max_seconds' must not be below 'retry_initial_seconds'")
+    return IngestConfig(
+        exchange=exchange,
+        symbol=symbol,
+        interval=interval,
+        limit=limit,
+        table=table,
+        backfill_days=backfill_days,
+        request_timeout_seconds=number("request_timeout_seconds", 10.0, minimum=0.1, maximum=300),
+        max_retries=max_retries,
+        retry_initial_seconds=retry_initial,
+        retry_max_seconds=retry_max,
+    )
+
+
+def _parse_backfill(source: str, name: str, value: Any) -> int | None:
+    if value == "all":
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{source}: field '{name}' must be a whole number of days >= 1 or \"all\", got {value!r}")
+    return value
+
+
+def _parse_report(source: str, raw: Any) -> ReportConfig:
+    if raw is None:
+        return ReportConfig()
+    _check_type(source, "report", raw, dict)
+    unknown = sorted(set(raw) - {"keep_last"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown field 'report.{unknown[0]}'")
+    keep_last = raw.get("keep_last", ReportConfig.keep_last)
+    _check_type(source, "report.keep_last", keep_last, int)
+    if keep_last < 1:
+        raise ConfigError(f"{source}: field 'report.keep_last' must be at least 1, got {keep_last}")
+    return ReportConfig(keep_last=keep_last)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (set INGEST_CONFIG to another path)") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a JSON object")
+    return raw
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the config file and the environment once into ``Settings``."""
+    env = dict(os.environ if environ is None else environ)
+    config_path = Path(env.get("INGEST_CONFIG") or DEFAULT_CONFIG_PATH).resolve()
+    raw = read_config_file(config_path)
+    ingest = _parse_ingest(str(config_path), raw)
+    if env.get("INGEST_BACKFILL_DAYS"):
+        backfill = _parse_backfill("environment", "INGEST_BACKFILL_DAYS", env["INGEST_BACKFILL_DAYS"])
+        ingest = replace(ingest, backfill_days=backfill)
+    mlflow_dir = DEFAULT_MLFLOW_DIR.resolve()
+    default_tracking = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+    tracking_uri = env.get("MLFLOW_TRACKING_URI") or default_tracking
+    api_url = env.get("BINANCE_API_URL") or None
+    if api_url is not None and not re.match(r"^https?://[^\s/]+", api_url):
+        raise ConfigError(f"environment: BINANCE_API_URL must be an http(s) URL, got {api_url!r}")
+    return Settings(
+        config_path=config_path,
+        ingest=ingest,
+        report=_parse_report(str(config_path), raw.get("report")),
+        feature_db_path=Path(env.get("FEATURE_DB_PATH") or DEFAULT_FEATURE_DB_PATH).resolve(),
+        report_dir=Path(env.get("BTC_REPORT_DIR") or DEFAULT_REPORT_DIR).resolve(),
+        mlflow_tracking_uri=tracking_uri,
+        mlflow_registry_uri=env.get("MLFLOW_REGISTRY_URI") or tracking_uri,
+        binance_api_url=api_url.rstrip("/") if api_url else None,
+        replay_file=Path(env["REPLAY_CANDLES"]).resolve() if env.get("REPLAY_CANDLES") else None,
+        sections={name: raw[name] for name in ("model", "monitoring", "schedules") if name in raw},
+    )

@@ -1,0 +1,62 @@
+"""What an ingest should fetch, and what it did: pure decisions and summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from btc_lifecycle.domain.candles import Gap, find_gaps, interval_ms
+from btc_lifecycle.domain.labels import LABEL_COLUMN
+
+EPOCH = pd.Timestamp(0, tz="UTC")
+GAPS_LISTED = 50
+
+
+def fetch_start(
+    last_stored: pd.Timestamp | None, now: pd.Timestamp, interval: str, backfill_days: int | None
+) -> pd.Timestamp:
+    """Where the next ingest starts: after the last stored candle, else the backfill window.
+
+    ``backfill_days=None`` asks for everything the exchange has (Binance answers a start time of
+    0 with its first candle).
+    """
+    if last_stored is not None:
+        return last_stored + pd.Timedelta(milliseconds=interval_ms(interval))
+    if backfill_days is None:
+        return EPOCH
+    return (now - pd.Timedelta(days=backfill_days)).floor(pd.Timedelta(milliseconds=interval_ms(interval)))
+
+
+def gap_records(gaps: list[Gap]) -> list[dict[str, Any]]:
+    return [
+        {"after": gap.after.isoformat(), "before": gap.before.isoformat(), "missing": gap.missing}
+        for gap in gaps[:GAPS_LISTED]
+    ]
+
+
+def label_summary(labeled: pd.DataFrame) -> dict[str, float | int]:
+    """Label balance, with ties (close equal to the adjacent previous close) counted apart."""
+    labels = labeled[LABEL_COLUMN]
+    labeled_count = int(labels.notna().sum())
+    adjacent = labels.notna()
+    ties = int((labeled["close"].diff().eq(0) & adjacent).sum())
+    share = (lambda n: round(n / labeled_count, 6) if labeled_count else 0.0)
+    return {
+        "labeled_rows": labeled_count,
+        "unlabeled_rows": int(labels.isna().sum()),
+        "up_share": share(int((labels == 1).sum())),
+        "tie_share": share(ties),
+    }
+
+
+def store_summary(open_times: pd.Series, interval: str) -> dict[str, Any]:
+    """Rows, range and gaps of a stored series."""
+    gaps = find_gaps(open_times, interval)
+    return {
+        "total_rows": int(len(open_times)),
+        "first_candle": open_times.iloc[0].isoformat() if len(open_times) else None,
+        "last_candle": open_times.iloc[-1].isoformat() if len(open_times) else None,
+        "missing_minutes": sum(gap.missing for gap in gaps),
+        "gaps": gap_records(gaps),
+    }

@@ -1,0 +1,47 @@
+"""The exchange as a Dagster resource: ccxt's Binance, or any host that speaks its API."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from btc_lifecycle.adapters.exchange import CandleClient, Log, RetryPolicy, make_ccxt_client
+from btc_lifecycle.config import Settings
+
+
+class CandleExchangeResource(ConfigurableResource):
+    """Binance spot through ccxt; ``api_url`` sends it to another host (the replay exchange)."""
+
+    exchange_id: str = "binance"
+    api_url: str | None = Field(default=None, description="Binance-compatible host; None is live Binance")
+    replay_file: str | None = Field(default=None, description="candle file the replay exchange serves")
+    timeout_seconds: float = 10.0
+    max_retries: int = 5
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "CandleExchangeResource":
+        ingest = settings.ingest
+        return cls(
+            exchange_id=ingest.exchange,
+            api_url=settings.binance_api_url,
+            replay_file=str(settings.replay_file) if settings.replay_file else None,
+            timeout_seconds=ingest.request_timeout_seconds,
+            max_retries=ingest.max_retries,
+            retry_initial_seconds=ingest.retry_initial_seconds,
+            retry_max_seconds=ingest.retry_max_seconds,
+        )
+
+    @property
+    def source(self) -> str:
+        if self.api_url is None:
+            return f"{self.exchange_id} (live)"
+        if self.replay_file:
+            return f"replay of {self.replay_file} ({self.exchange_id} API at {self.api_url})"
+        return f"{self.exchange_id} API at {self.api_url}"
+
+    def client(self, log: Log) -> CandleClient:
+        exchange = make_ccxt_client(self.exchange_id, self.api_url, self.timeout_seconds)
+        policy = RetryPolicy(self.max_retries, self.retry_initial_seconds, self.retry_max_seconds)
+        return CandleClient(exchange, policy, log)

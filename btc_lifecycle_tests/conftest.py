@@ -1,0 +1,58 @@
+"""Fixtures shared by the suite: generated candles, the shared real file, isolated settings."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from btc_lifecycle.domain.synthetic import synthetic_candles
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = json.loads((REPO_ROOT / "config" / "bitcoin_ingest.json").read_text())
+
+
+@pytest.fixture
+def shared_candles_path() -> Path:
+    """The real March 2023 file; CI names it in BTC_SHARED_CANDLES and must not run without it."""
+    value = os.environ.get("BTC_SHARED_CANDLES")
+    if not value:
+        pytest.skip("BTC_SHARED_CANDLES is not set: the real-data tests run where ../shared/data exists (CI sets it)")
+    path = Path(value)
+    if not path.is_file():
+        pytest.fail(f"BTC_SHARED_CANDLES names {path}, which does not exist")
+    return path
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a config file with ``changes`` applied to the project's default; returns its path."""
+
+    def write(**changes) -> Path:
+        raw = {**DEFAULT_CONFIG, **changes}
+        for name, value in changes.items():
+            if value is REMOVE:
+                del raw[name]
+        path = tmp_path / "bitcoin_ingest.json"
+        path.write_text(json.dumps(raw))
+        return path
+
+    return write
+
+
+REMOVE = object()
+
+
+@pytest.fixture
+def generated_candles():
+    return synthetic_candles(3_000, seed=11)
+
+
+def write_generic_csv(candles, path: Path) -> Path:
+    """The shared data's format: open_time in ISO 8601 with offset, then OHLCV."""
+    frame = candles[["open_time", "open", "high", "low", "close", "volume"]].copy()
+    frame["open_time"] = frame["open_time"].map(lambda t: t.isoformat(sep=" "))
+    frame.to_csv(path, index=False)
+    return path
