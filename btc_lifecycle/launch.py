@@ -60,6 +60,8 @@ def binance_unreachable() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candles", type=Path, help="candle file to replay instead of live Binance")
+    parser.add_argument("--replay-start", help="replay clock start (ISO time); default: the end of the file")
+    parser.add_argument("--replay-speed", type=float, help="replay seconds per wall second (0 freezes the clock)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -73,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.candles.is_file():
         print(f"{args.candles}: candle file not found", file=sys.stderr)
         return 2
-    with replay_exchange(args.candles.resolve()) as url:
+    replay_args = [*(["--start", args.replay_start] if args.replay_start else []),
+                   *(["--speed", str(args.replay_speed)] if args.replay_speed is not None else [])]
+    with replay_exchange(args.candles.resolve(), replay_args) as url:
         env = {
             **os.environ,
             "BINANCE_API_URL": url,

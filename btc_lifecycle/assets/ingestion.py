@@ -1,6 +1,5 @@
 """Ingestion assets: raw candles from the exchange, their labels, and what each ingest did."""
 
-from __future__ import annotations
 
 import json
 import os
