@@ -51,8 +51,10 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m btc_lifecycle.launch $(if $(CANDLES),--candles "$(CANDLES)") -- \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${DAGSTER_PORT:-3000}
 
+# pytest's exit code 5 (no tests collected) counts as a failure.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
 
 bench: install
 	$(BIN)/python -m benchmarks $(if $(CANDLES),--candles "$(CANDLES)")

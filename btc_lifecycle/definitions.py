@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from btc_lifecycle.assets import ingestion
+from btc_lifecycle.assets import ingestion, reporting
 from btc_lifecycle.config import Settings, load_settings
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
 
@@ -15,7 +15,7 @@ ingestion_job = dg.define_asset_job(
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion]),
+        assets=dg.load_assets_from_modules([ingestion, reporting]),
         jobs=[ingestion_job],
         resources={
             "settings": settings,

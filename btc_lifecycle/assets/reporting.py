@@ -1,0 +1,62 @@
+"""The ingestion report: one PDF a person opens after every ingest."""
+
+import json
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from btc_lifecycle.adapters.feature_store import read_candles
+from btc_lifecycle.assets.ingestion import ingestion_stats, labeled_candles
+from btc_lifecycle.config import Settings
+from btc_lifecycle.domain.candles import find_gaps
+from btc_lifecycle.resources import FeatureStoreResource
+
+GROUP = "reporting"
+
+
+@dg.asset(
+    group_name=GROUP,
+    pool="duckdb",
+    deps=[labeled_candles, ingestion_stats],
+    kinds={"pdf", "plotly"},
+    description="PDF of what came in: run facts, statistics, candlestick, label scatter, gaps.",
+)
+def ingestion_report(
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    # Imported here: plotly, kaleido and weasyprint would slow every load of the code location.
+    from btc_lifecycle.reporting import ReportFacts, build_ingestion_report
+
+    series = settings.ingest.series
+    stats = json.loads(settings.ingestion_stats_path.read_text(encoding="utf-8"))
+    with feature_store.get_connection() as conn:
+        labeled = read_candles(conn, series.labeled_table, series.symbol, series.interval)
+    facts = ReportFacts(
+        source=stats.get("source") or "unknown",
+        symbol=series.symbol,
+        interval=series.interval,
+        rows_new=int(stats["new_rows"]),
+        rows_total=len(labeled),
+        missing_minutes=int(stats["missing_minutes"]),
+        gaps=find_gaps(labeled["open_time"], series.interval),
+        generated_at=datetime.now(timezone.utc),
+    )
+    report = build_ingestion_report(labeled, facts, settings.report_dir, settings.report.keep_last)
+    context.log.info(f"ingestion report written to {report.pdf_path} ({report.page_count} pages)")
+    return dg.MaterializeResult(
+        metadata={
+            "pdf": dg.MetadataValue.path(str(report.pdf_path)),
+            "pages": dg.MetadataValue.int(report.page_count),
+            "rows": dg.MetadataValue.int(report.rows),
+            "first_candle": dg.MetadataValue.text(report.first_candle.isoformat()),
+            "last_candle": dg.MetadataValue.text(report.last_candle.isoformat()),
+            "up_share": dg.MetadataValue.float(report.up_share),
+            "tie_share": dg.MetadataValue.float(report.tie_share),
+            "missing_minutes": dg.MetadataValue.int(report.missing_minutes),
+            "log_return_std": dg.MetadataValue.float(report.log_return_std),
+            "images": dg.MetadataValue.json([str(path) for path in report.image_paths]),
+            "summary": dg.MetadataValue.md(report.markdown_summary),
+        }
+    )
