@@ -26,6 +26,9 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
 
 
+Rule = tuple[type | tuple[type, ...], float | None, float | None]  # types, minimum, maximum
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, of the wrong type, or out of range."""
 
@@ -56,19 +59,55 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """Training, registration and the promotion gate."""
+
+    name: str = "btc_direction"
+    promotion_margin: float = 0.0005  # log loss a challenger must beat the champion by
+    n_folds: int = 5
+    heldout_fraction: float = 0.15
+    train_window_days: float | None = None  # None: expanding window over all history
+    prediction_rows: int = 1440  # at most this many recent candles scored per run
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", self.name):
+            raise ValueError(f"field 'model.name' must be letters, digits, '_', '.', '-'; got {self.name!r}")
+
+
+_REPORT_RULES: dict[str, Rule] = {"keep_last": (int, 1, 1000)}
+_MODEL_RULES: dict[str, Rule] = {
+    "name": (str, None, None),
+    "promotion_margin": ((int, float), 0, 1),
+    "n_folds": (int, 1, 20),
+    "heldout_fraction": ((int, float), 0.01, 0.5),
+    "train_window_days": ((int, float, type(None)), 0.1, 3650),
+    "prediction_rows": (int, 1, 1_000_000),
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the code location needs, resolved to absolute paths."""
 
     config_path: Path
     ingest: IngestConfig
     report: ReportConfig
+    model: ModelConfig
     feature_db_path: Path
     report_dir: Path
     mlflow_tracking_uri: str
     mlflow_registry_uri: str
     binance_api_url: str | None = None
     replay_file: Path | None = None  # the candle file behind BINANCE_API_URL, when replaying
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
     sections: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def mlflow_artifact_location(self) -> Path:
+        """File artifacts beside a SQLite tracking store, else under data/mlflow."""
+        if self.mlflow_tracking_uri.startswith("sqlite:///"):
+            return Path(self.mlflow_tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
+        return DEFAULT_MLFLOW_DIR.resolve() / "artifacts"
 
     @property
     def ingestion_stats_path(self) -> Path:
@@ -163,18 +202,32 @@ def _parse_backfill(source: str, name: str, value: Any) -> int | None:
     return value
 
 
-def _parse_report(source: str, raw: Any) -> ReportConfig:
+def _parse_section(source: str, section: str, raw: Any, cls: type, rules: dict[str, Rule]):
+    """A config section as ``cls``: unknown fields refused, each value type- and range-checked."""
     if raw is None:
-        return ReportConfig()
-    _check_type(source, "report", raw, dict)
-    unknown = sorted(set(raw) - {"keep_last"})
+        return cls()
+    _check_type(source, section, raw, dict)
+    unknown = sorted(set(raw) - set(rules))
     if unknown:
-        raise ConfigError(f"{source}: unknown field 'report.{unknown[0]}'")
-    keep_last = raw.get("keep_last", ReportConfig.keep_last)
-    _check_type(source, "report.keep_last", keep_last, int)
-    if keep_last < 1:
-        raise ConfigError(f"{source}: field 'report.keep_last' must be at least 1, got {keep_last}")
-    return ReportConfig(keep_last=keep_last)
+        raise ConfigError(f"{source}: unknown field '{section}.{unknown[0]}' (known: {', '.join(rules)})")
+    values = {}
+    for name, (types, minimum, maximum) in rules.items():
+        if name not in raw:
+            continue
+        value, label = raw[name], f"{section}.{name}"
+        if value is None and type(None) in (types if isinstance(types, tuple) else (types,)):
+            values[name] = None
+            continue
+        _check_type(source, label, value, types)
+        if isinstance(value, (int, float)) and (
+            (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
+        ):
+            raise ConfigError(f"{source}: field '{label}' must be between {minimum} and {maximum}, got {value}")
+        values[name] = value
+    try:
+        return cls(**values)
+    except ValueError as error:
+        raise ConfigError(f"{source}: section '{section}': {error}") from None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -209,12 +262,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings(
         config_path=config_path,
         ingest=ingest,
-        report=_parse_report(str(config_path), raw.get("report")),
+        report=_parse_section(str(config_path), "report", raw.get("report"), ReportConfig, _REPORT_RULES),
+        model=_parse_section(str(config_path), "model", raw.get("model"), ModelConfig, _MODEL_RULES),
         feature_db_path=Path(env.get("FEATURE_DB_PATH") or DEFAULT_FEATURE_DB_PATH).resolve(),
         report_dir=Path(env.get("BTC_REPORT_DIR") or DEFAULT_REPORT_DIR).resolve(),
         mlflow_tracking_uri=tracking_uri,
         mlflow_registry_uri=env.get("MLFLOW_REGISTRY_URI") or tracking_uri,
         binance_api_url=api_url.rstrip("/") if api_url else None,
         replay_file=Path(env["REPLAY_CANDLES"]).resolve() if env.get("REPLAY_CANDLES") else None,
-        sections={name: raw[name] for name in ("model", "monitoring", "schedules") if name in raw},
+        mlflow_ui_url=(env.get("MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        sections={name: raw[name] for name in ("monitoring", "schedules") if name in raw},
     )

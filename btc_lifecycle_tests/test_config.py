@@ -50,6 +50,11 @@ def test_a_missing_required_field_is_named(write_config, field):
         ("retry_initial_seconds", "fast"),
         ("retry_max_seconds", 1000),
         ("report", {"keep_last": 0}),
+        ("report", {"keep": 3}),
+        ("model", {"promotion_margin": -0.1}),
+        ("model", {"n_folds": 0}),
+        ("model", {"heldout_fraction": "a lot"}),
+        ("model", {"name": "bad name!"}),
     ],
 )
 def test_a_wrong_value_is_named_with_its_file_and_field(write_config, field, value):

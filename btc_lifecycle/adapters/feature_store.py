@@ -15,7 +15,6 @@ from btc_lifecycle.domain.labels import LABEL_COLUMN
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 KEY_COLUMNS = ("symbol", "interval", "open_time")
-_TIME_COLUMNS = ("open_time", "close_time")
 
 _CANDLE_SCHEMA = """
     symbol VARCHAR NOT NULL,
@@ -55,20 +54,31 @@ def ensure_labeled_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     )
 
 
+def _naive_utc_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Times stored as naive UTC TIMESTAMP, so no session time zone can shift them."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame
+
+
+def _utc_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_dtype(frame[column]):
+            frame[column] = frame[column].astype("datetime64[ns]").dt.tz_localize("UTC")
+    return frame
+
+
 def _to_store_frame(series: CandleSeries, candles: pd.DataFrame) -> pd.DataFrame:
-    frame = candles[list(CANDLE_COLUMNS)].copy()
-    for column in _TIME_COLUMNS:
-        # Stored as naive UTC TIMESTAMP so no session time zone can shift them.
-        frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    frame = _naive_utc_columns(candles[list(CANDLE_COLUMNS)])
     frame.insert(0, "interval", series.interval)
     frame.insert(0, "symbol", series.symbol)
     return frame
 
 
 def _from_store_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    for column in _TIME_COLUMNS:
-        frame[column] = frame[column].astype("datetime64[ns]").dt.tz_localize("UTC")
-    return frame.drop(columns=["symbol", "interval"])
+    return _utc_columns(frame).drop(columns=["symbol", "interval"])
 
 
 def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candles: pd.DataFrame) -> int:
@@ -170,3 +180,32 @@ def replace_labeled_candles(
 def _naive_utc(moment: pd.Timestamp) -> pd.Timestamp:
     moment = pd.Timestamp(moment)
     return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        ).fetchone()[0]
+    )
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Swap the whole table for ``frame`` in one transaction (derived tables: features)."""
+    name = checked_identifier(table)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.register("replacement_rows", _naive_utc_columns(frame))
+        conn.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM replacement_rows")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister("replacement_rows")
+
+
+def read_table(conn: duckdb.DuckDBPyConnection, table: str, where: str = "", params: list | None = None) -> pd.DataFrame:
+    """All rows of ``table`` (optionally filtered by a parameterized ``where``), times in UTC."""
+    sql = f"SELECT * FROM {checked_identifier(table)}" + (f" WHERE {where}" if where else "")
+    return _utc_columns(conn.execute(sql, params or []).fetchdf())
