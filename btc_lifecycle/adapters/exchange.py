@@ -61,12 +61,16 @@ class FetchResult:
     forming_dropped: int
 
 
-def point_ccxt_at(exchange: ccxt.Exchange, base_url: str) -> None:
-    """Send every API family of ``exchange`` to ``base_url`` (scheme and host, maybe a port)."""
+def point_ccxt_at(exchange: ccxt.Exchange, base_url: str) -> ccxt.Exchange:
+    """Send every API family of ``exchange`` to ``base_url`` (scheme and host, maybe a port).
+
+    ccxt builds a request as ``urls['api'][family] + '/' + path``, so only the host changes.
+    """
     base = base_url.rstrip("/")
     exchange.urls["api"] = {
         name: re.sub(r"^https?://[^/]+", base, url) for name, url in exchange.urls["api"].items()
     }
+    return exchange
 
 
 def make_ccxt_client(

@@ -1,0 +1,101 @@
+"""``python -m btc_lifecycle.replay_exchange --candles FILE``: serve a candle file as Binance.
+
+Prints one line, ``replay exchange serving FILE (N candles, FIRST..LAST) at URL``, once
+listening; ``--ready-file`` also writes the URL to a file (atomically). Stops on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from btc_lifecycle.domain.candle_files import read_candle_file
+from btc_lifecycle.replay_exchange.clock import epoch_ms
+from btc_lifecycle.replay_exchange.faults import parse_fault
+from btc_lifecycle.replay_exchange.server import ReplayExchange
+
+
+def _fault(spec: str):
+    try:
+        return parse_fault(spec)
+    except ValueError as error:  # argparse would hide the reason behind "invalid value"
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _start_ms(text: str) -> int:
+    try:
+        return epoch_ms(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m btc_lifecycle.replay_exchange",
+        description="Serve a candle file through Binance's spot REST API on loopback.",
+    )
+    parser.add_argument("--candles", required=True, type=Path,
+                        help="generic CSV or Binance Vision csv/zip")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--start", type=_start_ms,
+                        help="replay start, ISO 8601 (default: the last candle's close)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="replay seconds per wall second; 0 freezes (default 1)")
+    parser.add_argument("--symbol", default="BTCUSDT")
+    parser.add_argument("--interval", default="1m")
+    parser.add_argument("--fault", action="append", default=[], type=_fault,
+                        metavar="ENDPOINT:KIND[:COUNT[:AFTER]]",
+                        help="e.g. klines:429:2, klines:429=30, *:503:1:5, klines:delay=2:1, "
+                             "klines:truncate; repeatable")
+    parser.add_argument("--ready-file", type=Path, help="write the URL here once listening")
+    parser.add_argument("--log-requests", action="store_true", help="one stderr line per request")
+    return parser.parse_args(argv)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    # A watcher polling for the file must never read it half written.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        candles = read_candle_file(arguments.candles, arguments.interval)
+        exchange = ReplayExchange(
+            candles, symbol=arguments.symbol, interval=arguments.interval, start=arguments.start,
+            speed=arguments.speed, faults=arguments.fault, host=arguments.host,
+            port=arguments.port, log_requests=arguments.log_requests,
+        )
+        stop = threading.Event()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signal_number, lambda *_: stop.set())
+        url = exchange.start()
+    except (ValueError, OSError) as error:  # a bad file, flag or busy port: one line, no trace
+        print(f"replay exchange: {error}", file=sys.stderr)
+        return 2
+    first, last = candles["open_time"].iloc[0], candles["open_time"].iloc[-1]
+    if arguments.ready_file:  # before the line, so a reader of the line can trust the file
+        write_atomically(arguments.ready_file, url + "\n")
+    print(
+        f"replay exchange serving {arguments.candles} ({len(candles)} candles, "
+        f"{first.isoformat()}..{last.isoformat()}) at {url}",
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        exchange.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

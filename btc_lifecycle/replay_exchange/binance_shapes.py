@@ -1,0 +1,217 @@
+"""Binance spot REST shapes, built from candle frames: pure functions, no HTTP.
+
+Shapes follow https://developers.binance.com/docs/binance-spot-api-docs/rest-api as of 2025:
+exchangeInfo, klines rows, ``{"code": .., "msg": ..}`` errors and the klines parameter rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from btc_lifecycle.domain.candles import interval_ms
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+# Every interval Binance accepts: a valid one the file cannot serve is still "Invalid interval."
+BINANCE_INTERVALS = (
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+    "1M",
+)
+QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "EUR", "TRY", "BTC", "ETH", "BNB")
+_INTEGER = re.compile(r"^[0-9]{1,20}$")
+
+
+class BinanceError(Exception):
+    """A request Binance would refuse: HTTP 400 with ``{"code": code, "msg": msg}``."""
+
+    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+        super().__init__(f"{code}: {msg}")
+        self.code, self.msg, self.status = code, msg, status
+
+    def body(self) -> dict:
+        return {"code": self.code, "msg": self.msg}
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``BTCUSDT`` -> (``BTC``, ``USDT``), by the longest known quote asset at the end."""
+    for quote in sorted(QUOTE_ASSETS, key=len, reverse=True):
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    raise ValueError(f"cannot tell base and quote asset of {symbol!r}; end it with one of "
+                     f"{', '.join(QUOTE_ASSETS)}")
+
+
+def symbol_info(symbol: str) -> dict:
+    """One spot entry of exchangeInfo's ``symbols``, shaped like BTCUSDT's on Binance."""
+    base, quote = split_symbol(symbol)
+    return {
+        "symbol": symbol, "status": "TRADING",
+        "baseAsset": base, "baseAssetPrecision": 8,
+        "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
+                       "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
+        "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True,
+        "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
+        "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01000000",
+             "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
+            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
+             "stepSize": "0.00001000"},
+            {"filterType": "ICEBERG_PARTS", "limit": 10},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000",
+             "stepSize": "0.00000000"},
+            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+            {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+    }
+
+
+def exchange_info(symbols: list[str], server_time_ms: int) -> dict:
+    return {
+        "timezone": "UTC",
+        "serverTime": server_time_ms,
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+             "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
+             "limit": 61000},
+        ],
+        "exchangeFilters": [],
+        "symbols": [symbol_info(symbol) for symbol in symbols],
+    }
+
+
+def mandatory(params: dict[str, str], name: str) -> str:
+    value = params.get(name, "")
+    if not value:
+        raise BinanceError(
+            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+        )
+    return value
+
+
+def optional_integer(params: dict[str, str], name: str) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not _INTEGER.match(value):
+        raise BinanceError(
+            -1100, f"Illegal characters found in parameter '{name}'; legal range is "
+            "'^[0-9]{1,20}$'."
+        )
+    return int(value)
+
+
+@dataclass(frozen=True)
+class KlinesQuery:
+    symbol: str
+    interval: str
+    start_ms: int | None
+    end_ms: int | None
+    limit: int
+
+
+def klines_query(params: dict[str, str], symbols: set[str], intervals: set[str]) -> KlinesQuery:
+    """Check the klines parameters in Binance's order: mandatory, format, then values."""
+    symbol = mandatory(params, "symbol")
+    interval = mandatory(params, "interval")
+    start_ms = optional_integer(params, "startTime")
+    end_ms = optional_integer(params, "endTime")
+    limit = optional_integer(params, "limit")
+    if symbol not in symbols:
+        raise BinanceError(-1121, "Invalid symbol.")
+    if interval not in BINANCE_INTERVALS or interval not in intervals:
+        raise BinanceError(-1120, "Invalid interval.")
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+    limit = DEFAULT_LIMIT if limit is None else limit
+    return KlinesQuery(symbol, interval, start_ms, end_ms, limit)
+
+
+def _decimal(value: float) -> str:
+    # Binance prints 8 decimals; BTC/USDT prices and volumes never need more.
+    return f"{value:.8f}"
+
+
+class KlineSeries:
+    """One symbol's candles as Binance kline rows, sliced by the replay clock."""
+
+    def __init__(self, candles: pd.DataFrame, interval: str) -> None:
+        self.interval = interval
+        self.step_ms = interval_ms(interval)
+        self.open_ms = candles["open_time"].astype("int64").to_numpy() // 1_000_000
+        volume, close = candles["volume"].to_numpy(), candles["close"].to_numpy()
+        # Files without Binance's extras get plausible stand-ins rather than nulls, so clients
+        # parse them as they would real rows: quote volume = volume * close, no trades, no taker
+        # volume. Clients must not treat these as data.
+        self.values = np.column_stack([
+            candles["open"].to_numpy(), candles["high"].to_numpy(), candles["low"].to_numpy(),
+            close, volume,
+            np.where(candles["quote_volume"].isna(), volume * close, candles["quote_volume"]),
+            np.nan_to_num(candles["trades"].to_numpy(dtype="float64")),
+            np.nan_to_num(candles["taker_buy_base_volume"].to_numpy(dtype="float64")),
+            np.nan_to_num(candles["taker_buy_quote_volume"].to_numpy(dtype="float64")),
+        ])
+        self._rows = [self._row(index, self.values[index]) for index in range(len(self.open_ms))]
+
+    def _row(self, index: int, values: np.ndarray) -> list:
+        o, h, l, c, v, qv, trades, taker_base, taker_quote = values
+        open_ms = int(self.open_ms[index])
+        return [
+            open_ms, _decimal(o), _decimal(h), _decimal(l), _decimal(c), _decimal(v),
+            open_ms + self.step_ms - 1, _decimal(qv), int(trades), _decimal(taker_base),
+            _decimal(taker_quote), "0",
+        ]
+
+    def forming_row(self, index: int, now_ms: int) -> list:
+        """The candle at ``index`` as seen ``now_ms`` into it: part of the way to its final values.
+
+        Nobody knows a minute's high and low before it ends, so the partial candle moves linearly
+        from the open toward the final close and carries the elapsed share of the volumes. Its
+        close time stays in the future, as on Binance, which is how clients spot it.
+        """
+        fraction = (now_ms - int(self.open_ms[index])) / self.step_ms
+        o, _, _, c, *amounts = self.values[index]
+        close = o + fraction * (c - o)
+        v, qv, trades, taker_base, taker_quote = (fraction * amount for amount in amounts)
+        partial = np.array([o, max(o, close), min(o, close), close, v, qv, int(trades),
+                            taker_base, taker_quote])
+        return self._row(index, partial)
+
+    def klines(self, now_ms: int, start_ms: int | None, end_ms: int | None, limit: int) -> list:
+        """Binance semantics: inclusive bounds on open time; no start -> the latest ``limit``."""
+        visible = int(np.searchsorted(self.open_ms, now_ms, side="right"))
+        high = visible if end_ms is None else min(
+            visible, int(np.searchsorted(self.open_ms, end_ms, side="right"))
+        )
+        if start_ms is None:
+            low = max(0, high - limit)
+        else:
+            low = int(np.searchsorted(self.open_ms, start_ms, side="left"))
+            high = min(high, low + limit)
+        if low >= high:
+            return []
+        rows = self._rows[low:high]
+        last = high - 1
+        if now_ms < self.open_ms[last] + self.step_ms:  # the last one is still forming
+            rows[-1] = self.forming_row(last, now_ms)
+        return rows
+
+    def span(self) -> tuple[int, int]:
+        """First open time and last close time + 1 ms, in epoch milliseconds."""
+        return int(self.open_ms[0]), int(self.open_ms[-1]) + self.step_ms

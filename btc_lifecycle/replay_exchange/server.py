@@ -1,0 +1,280 @@
+"""The replay exchange: Binance's spot REST API on loopback, served from candle frames.
+
+Binance endpoints (GET): ``/api/v3/ping``, ``/api/v3/time``, ``/api/v3/exchangeInfo``,
+``/api/v3/klines``. Anything else is a 404, so a client asking for futures markets fails loudly.
+
+Control endpoints for tests and simulations (never faulted):
+
+- ``GET /replay/clock`` -> ``{"now", "now_iso", "speed", "symbols": {SYMBOL: {"first_open",
+  "last_close", "candles"}}}``
+- ``POST /replay/clock`` with any of ``{"now": ms or ISO string, "advance_ms": n, "speed": x}``
+  (applied in that order) -> the new clock state
+- ``GET /replay/faults`` -> the fault plan; ``POST /replay/faults`` with ``{"clear": true}``
+  and/or ``{"add": ["klines:429:2", ...]}`` (syntax in ``faults.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import pandas as pd
+
+from btc_lifecycle.replay_exchange.binance_shapes import (
+    BinanceError,
+    KlineSeries,
+    exchange_info,
+    klines_query,
+    split_symbol,
+)
+from btc_lifecycle.replay_exchange.clock import ReplayClock, default_start_ms, epoch_ms
+from btc_lifecycle.replay_exchange.faults import Fault, FaultPlan, parse_fault
+
+API = "/api/v3"
+NOT_FOUND_PAGE = "<html><body><h1>404 Not Found</h1></body></html>"
+
+
+class ReplayExchange:
+    """A Binance-shaped HTTP server over candle frames, on a background thread.
+
+    ``candles`` is one candle frame (served as ``symbol``) or a dict ``{symbol: frame}``.
+    Without a ``clock``, replay time starts at ``start`` (or just after the last candle closes)
+    and runs at ``speed``.
+    """
+
+    def __init__(
+        self,
+        candles: pd.DataFrame | dict[str, pd.DataFrame],
+        symbol: str = "BTCUSDT",
+        interval: str = "1m",
+        clock: ReplayClock | None = None,
+        start: str | pd.Timestamp | int | None = None,
+        speed: float = 1.0,
+        faults: list[Fault] | tuple[Fault, ...] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_requests: bool = False,
+    ) -> None:
+        frames = candles if isinstance(candles, dict) else {symbol: candles}
+        if not frames or any(frame.empty for frame in frames.values()):
+            raise ValueError("the replay exchange needs at least one candle for every symbol")
+        for name, frame in frames.items():
+            split_symbol(name)  # an unparseable symbol fails here, not at the first request
+            times = frame["open_time"]
+            if not times.is_monotonic_increasing or times.duplicated().any():
+                raise ValueError(f"{name}: candles must be sorted by open time, without repeats")
+        self.interval = interval
+        self.series = {name: KlineSeries(frame, interval) for name, frame in frames.items()}
+        if clock is None:
+            end_of_file = max(
+                default_start_ms(frame, self.series[name].step_ms) for name, frame in frames.items()
+            )
+            start_ms = end_of_file if start is None else (
+                int(start) if isinstance(start, (int, float)) else epoch_ms(start)
+            )
+            clock = ReplayClock(start_ms, speed)
+        self.clock = clock
+        self.faults = FaultPlan(faults)
+        self.request_counts: Counter[str] = Counter()
+        self.log_requests = log_requests
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self.stopping = threading.Event()
+        self._address = (host, port)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the replay exchange is not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        """Bind, serve on a daemon thread and return the base URL."""
+        self.stopping.clear()
+        self._httpd = ThreadingHTTPServer(self._address, _handler_for(self))
+        self._httpd.daemon_threads = True
+        # A short poll interval: stop() waits up to one interval for the serving loop.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="replay-exchange", daemon=True
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self.stopping.set()  # wakes requests sleeping in a delay fault
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        # Kept-alive client connections would otherwise keep being answered after stop().
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join()
+        self._httpd = None
+
+    def __enter__(self) -> "ReplayExchange":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def track_connection(self, connection: socket.socket, open_: bool) -> None:
+        with self._lock:
+            (self._connections.add if open_ else self._connections.discard)(connection)
+
+    def count_request(self, path: str) -> None:
+        with self._lock:
+            self.request_counts[path] += 1
+
+    def clock_state(self) -> dict:
+        symbols = {}
+        for name, series in self.series.items():
+            first_open, last_close = series.span()
+            symbols[name] = {
+                "first_open": first_open, "last_close": last_close, "candles": len(series.open_ms)
+            }
+        return {**self.clock.state(), "interval": self.interval, "symbols": symbols}
+
+    def binance_response(self, path: str, params: dict[str, str]) -> dict | list:
+        """The JSON Binance answers for a GET; raises ``BinanceError`` or ``LookupError``."""
+        if path == f"{API}/ping":
+            return {}
+        if path == f"{API}/time":
+            return {"serverTime": self.clock.now_ms()}
+        if path == f"{API}/exchangeInfo":
+            symbols = list(self.series)
+            if "symbol" in params:
+                if params["symbol"] not in self.series:
+                    raise BinanceError(-1121, "Invalid symbol.")
+                symbols = [params["symbol"]]
+            return exchange_info(symbols, self.clock.now_ms())
+        if path == f"{API}/klines":
+            query = klines_query(params, set(self.series), {self.interval})
+            return self.series[query.symbol].klines(
+                self.clock.now_ms(), query.start_ms, query.end_ms, query.limit
+            )
+        raise LookupError(path)
+
+    def control(self, path: str, request: dict) -> dict:
+        """Apply a POST to ``/replay/clock`` or ``/replay/faults``; returns the new state."""
+        if path == "/replay/clock":
+            if "now" in request:
+                now = request["now"]
+                self.clock.set_now(int(now) if isinstance(now, (int, float)) else epoch_ms(now))
+            if "advance_ms" in request:
+                self.clock.advance(int(request["advance_ms"]))
+            if "speed" in request:
+                self.clock.set_speed(float(request["speed"]))
+            return self.clock_state()
+        if path == "/replay/faults":
+            if request.get("clear"):
+                self.faults.clear()
+            for spec in request.get("add", []):
+                self.faults.add(parse_fault(spec))
+            return {"faults": self.faults.describe()}
+        raise LookupError(path)
+
+
+def _handler_for(exchange: ReplayExchange) -> type[BaseHTTPRequestHandler]:
+    class Handler(_ReplayHandler):
+        pass
+
+    Handler.exchange = exchange
+    return Handler
+
+
+class _ReplayHandler(BaseHTTPRequestHandler):
+    exchange: ReplayExchange
+    protocol_version = "HTTP/1.1"  # keep-alive: ccxt reuses its connection
+    server_version = "replay-exchange"
+
+    def setup(self) -> None:
+        super().setup()
+        self.exchange.track_connection(self.connection, True)
+
+    def finish(self) -> None:
+        self.exchange.track_connection(self.connection, False)
+        super().finish()
+
+    def log_message(self, format: str, *args) -> None:
+        if self.exchange.log_requests:
+            sys.stderr.write(f"replay exchange: {format % args}\n")
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        self.exchange.count_request(url.path)
+        if url.path == "/replay/clock":
+            return self._send_json(200, self.exchange.clock_state())
+        if url.path == "/replay/faults":
+            return self._send_json(200, {"faults": self.exchange.faults.describe()})
+        faults = self.exchange.faults.faults_for(url.path)
+        for fault in faults:
+            if fault.delay_s and self.exchange.stopping.wait(fault.delay_s):
+                return None
+        failing = next((f for f in faults if f.status is not None), None)
+        if failing is not None:
+            return self._send_failure(failing)
+        try:
+            body = self.exchange.binance_response(url.path, dict(parse_qsl(url.query)))
+        except BinanceError as error:
+            return self._send_json(error.status, error.body())
+        except LookupError:
+            return self._send_text(404, "text/html", NOT_FOUND_PAGE)
+        truncate = any(f.kind == "truncate" for f in faults)
+        return self._send_json(200, body, truncate=truncate)
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        self.exchange.count_request(url.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            request = json.loads(self.rfile.read(length) or b"{}")
+            return self._send_json(200, self.exchange.control(url.path, request))
+        except LookupError:
+            return self._send_text(404, "text/html", NOT_FOUND_PAGE)
+        except (ValueError, TypeError, AttributeError) as error:
+            return self._send_json(400, {"code": -1, "msg": f"bad control request: {error}"})
+
+    def _send_failure(self, fault: Fault) -> None:
+        status = fault.status
+        if status in (418, 429):
+            # Binance's own words for these; clients should honour Retry-After.
+            words = "Way too many requests; IP banned." if status == 418 else "Too many requests."
+            body = json.dumps({"code": -1003, "msg": f"{words} Please use the websocket for "
+                               "live updates to avoid bans."}).encode()
+            headers = {"Retry-After": str(fault.retry_after_s), "Content-Type": "application/json"}
+            return self._send(status, body, headers)
+        # Gateways answer 5xx with HTML, not Binance JSON; ccxt then maps by HTTP status.
+        page = f"<html><body><h1>{status} {self.responses[status][0]}</h1></body></html>"
+        return self._send_text(status, "text/html", page)
+
+    def _send_json(self, status: int, payload, truncate: bool = False) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        if truncate:
+            body = body[: len(body) // 2]
+        self._send(status, body, {"Content-Type": "application/json;charset=UTF-8"})
+
+    def _send_text(self, status: int, content_type: str, text: str) -> None:
+        self._send(status, text.encode(), {"Content-Type": content_type})
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
