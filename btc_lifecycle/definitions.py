@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from btc_lifecycle.assets import ingestion, reporting
+from btc_lifecycle.assets import ingestion, modelling, reporting
 from btc_lifecycle.config import Settings, load_settings
-from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
+from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource, ModelRegistryResource
 
 ingestion_job = dg.define_asset_job(
     "ingestion_job",
@@ -15,12 +15,13 @@ ingestion_job = dg.define_asset_job(
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, reporting]),
+        assets=dg.load_assets_from_modules([ingestion, reporting, modelling]),
         jobs=[ingestion_job],
         resources={
             "settings": settings,
             "exchange": CandleExchangeResource.from_settings(settings),
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
+            "mlflow": ModelRegistryResource.from_settings(settings),
         },
         executor=dg.in_process_executor,
     )

@@ -2,5 +2,6 @@
 
 from btc_lifecycle.resources.exchange import CandleExchangeResource
 from btc_lifecycle.resources.feature_store import FeatureStoreResource
+from btc_lifecycle.resources.model_registry import ModelRegistryResource
 
-__all__ = ["CandleExchangeResource", "FeatureStoreResource"]
+__all__ = ["CandleExchangeResource", "FeatureStoreResource", "ModelRegistryResource"]

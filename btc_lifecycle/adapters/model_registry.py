@@ -1,0 +1,304 @@
+"""MLflow tracking and model registry for the direction model.
+
+One run per training: params, data range, row counts, fingerprint, metrics beside their
+baselines, charts, the model in XGBoost's own format (never pickle), its registration, and the
+promotion decision against the current champion on the same held-out window.
+
+Works inside an MLflow run someone else started (dagster-mlflow's resource, say): it logs into
+that run and leaves ending it to its owner, who must point it at the same tracking URI.
+Otherwise it starts its own run and always ends it, FINISHED on success and FAILED on any
+exception. Note that it sets MLflow's process-wide tracking and registry URIs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import mlflow.xgboost
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from btc_lifecycle.modelling.champion import PromotionDecision, decide_promotion
+from btc_lifecycle.modelling.metrics import METRIC_NAMES, classification_metrics
+from btc_lifecycle.modelling.model_card import (
+    calibration_png,
+    feature_importance_png,
+    render_model_card,
+)
+from btc_lifecycle.modelling.walk_forward import WalkForwardResult, predict_up_probability
+
+DEFAULT_MODEL_NAME = "btc_direction"
+CHAMPION_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"
+MODEL_FORMAT = "ubj"  # XGBoost's binary JSON: portable across versions, unlike a pickle
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What one logged training produced: the run, the registered version, the gate's verdict."""
+
+    run_id: str
+    model_version: str
+    alias: str
+    decision: PromotionDecision
+
+
+@dataclass(frozen=True)
+class ChampionInfo:
+    """The champion's version, run and held-out metrics, for monitoring."""
+
+    version: str
+    run_id: str
+    heldout_metrics: dict[str, float]
+    tags: dict[str, str]
+
+    @property
+    def heldout_start(self) -> pd.Timestamp:
+        """Where the champion's unseen data begins: earlier candles were in its training."""
+        return pd.Timestamp(self.tags["heldout_start"])
+
+
+@dataclass(frozen=True)
+class ModelRegistry:
+    """Where runs and models live: a SQLite tracking store and a file artifact root."""
+
+    tracking_uri: str
+    artifact_location: str
+    experiment_name: str = DEFAULT_MODEL_NAME
+    model_name: str = DEFAULT_MODEL_NAME
+    registry_uri: str | None = None  # None: the tracking store also holds the registry
+
+    @classmethod
+    def in_directory(cls, directory: Path, **names: str) -> ModelRegistry:
+        """The registry under ``directory``: ``mlflow.db`` and ``artifacts/``."""
+        directory = Path(directory).resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(
+            tracking_uri=f"sqlite:///{directory / 'mlflow.db'}",
+            artifact_location=str(directory / "artifacts"),
+            **names,
+        )
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry)
+
+    @property
+    def registry(self) -> str:
+        return self.registry_uri or self.tracking_uri
+
+    def _use_stores(self) -> None:
+        # mlflow's fluent API (start_run, log_model, load_model) reads process-wide URIs.
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry)
+
+    def experiment_id(self) -> str:
+        """The experiment's id, creating it with the file artifact root on first use."""
+        experiment = self.client.get_experiment_by_name(self.experiment_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        return self.client.create_experiment(
+            self.experiment_name, artifact_location=self.artifact_location
+        )
+
+    @contextlib.contextmanager
+    def training_run(self, dagster_run_id: str | None = None):
+        """The active MLflow run, or a new one that ends FINISHED, or FAILED on an exception."""
+        self._use_stores()
+        tags = {"dagster_run_id": dagster_run_id} if dagster_run_id else {}
+        commit = _git_commit()
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        borrowed = mlflow.active_run()
+        if borrowed is not None:
+            mlflow.set_tags(tags)
+            yield borrowed
+            return
+        run = mlflow.start_run(experiment_id=self.experiment_id(), tags=tags)
+        try:
+            yield run
+        except BaseException:
+            mlflow.end_run(status="FAILED")
+            raise
+        mlflow.end_run(status="FINISHED")
+
+    def log_training(
+        self, result: WalkForwardResult, dagster_run_id: str | None = None, margin: float = 0.0
+    ) -> TrainingRecord:
+        """Log the run, register the model and move the champion or challenger alias onto it."""
+        with self.training_run(dagster_run_id) as run:
+            importance_png = _log_evaluation(result, margin)
+            challenger_log_loss = result.heldout_metrics["xgboost"].log_loss
+            champion_log_loss, incomparable = self._champion_heldout_log_loss(result)
+            decision = decide_promotion(challenger_log_loss, champion_log_loss, margin)
+            if incomparable:
+                # A deliberate feature change must not freeze the registry on the old model.
+                decision = PromotionDecision(True, incomparable, challenger_log_loss, None, margin)
+            if champion_log_loss is not None:
+                mlflow.log_metric("champion_heldout_log_loss", champion_log_loss)
+            version = self._log_model(result)
+            self._tag_decision(version, decision, result)
+            card = render_model_card(result, decision, self.model_name, version, importance_png)
+            mlflow.log_text(card, "model_card.html")
+            alias = CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS
+            mlflow.set_tags({"promotion": alias, "model_version": version})
+            # Last, so the champion only moves once everything about the version is recorded.
+            self.client.set_registered_model_alias(self.model_name, alias, version)
+            return TrainingRecord(run.info.run_id, version, alias, decision)
+
+    def end_open_runs(self, dagster_run_id: str, status: str = "FINISHED") -> list[str]:
+        """End every run tagged with ``dagster_run_id`` that is still RUNNING; returns their ids."""
+        experiment = self.client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            return []
+        open_runs = self.client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'",
+        )
+        active = mlflow.active_run()
+        for run in open_runs:
+            if active is not None and active.info.run_id == run.info.run_id:
+                mlflow.end_run(status=status)
+            else:
+                self.client.set_terminated(run.info.run_id, status=status)
+        return [run.info.run_id for run in open_runs]
+
+    def artifact_uri(self, run_id: str, path: str) -> str:
+        return f"{self.client.get_run(run_id).info.artifact_uri}/{path}"
+
+    def load_champion(self):
+        """The champion as an ``XGBClassifier``, loaded from ``models:/NAME@champion``."""
+        self._use_stores()
+        return mlflow.xgboost.load_model(f"models:/{self.model_name}@{CHAMPION_ALIAS}")
+
+    def champion_info(self) -> ChampionInfo | None:
+        """The champion's version and held-out metrics, or None before the first promotion."""
+        try:
+            version = self.client.get_model_version_by_alias(self.model_name, CHAMPION_ALIAS)
+        except MlflowException as error:
+            # No registered model, or a model without the alias; anything else is a real error.
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+        metrics = self.client.get_run(version.run_id).data.metrics
+        heldout = {
+            key.removeprefix("heldout_"): value
+            for key, value in metrics.items()
+            if key.startswith("heldout_")
+        }
+        return ChampionInfo(str(version.version), version.run_id, heldout, dict(version.tags))
+
+    def _champion_heldout_log_loss(self, result: WalkForwardResult) -> tuple[float | None, str]:
+        """The champion's log loss on this result's held-out window, and a note if it has none."""
+        if self.champion_info() is None:
+            return None, ""
+        champion = self.load_champion()
+        expected = list(getattr(champion, "feature_names_in_", result.feature_columns))
+        if expected != list(result.feature_columns):
+            return None, (
+                "the champion reads different features and cannot be scored on this window: "
+                "the challenger replaces it"
+            )
+        probability = predict_up_probability(champion, result.heldout)
+        target = result.heldout["target"].to_numpy(dtype="int64")
+        return classification_metrics(target, probability).log_loss, ""
+
+    def _log_model(self, result: WalkForwardResult) -> str:
+        sample = result.heldout[list(result.feature_columns)].head(200)
+        info = mlflow.xgboost.log_model(
+            result.model,
+            name="model",
+            signature=infer_signature(sample, result.model.predict(sample)),
+            input_example=sample.head(5),
+            model_format=MODEL_FORMAT,
+            pip_requirements=_pip_requirements(),
+            registered_model_name=self.model_name,
+        )
+        return str(info.registered_model_version)
+
+    def _tag_decision(self, version: str, decision: PromotionDecision, result) -> None:
+        tags = {
+            "promotion_decision": "promote" if decision.promote else "keep_champion",
+            "promotion_reason": decision.reason,
+            **{f"gate_{key}": "" if value is None else repr(value)
+               for key, value in decision.numbers.items()},
+            "heldout_start": str(result.heldout_range[0]),
+            "heldout_end": str(result.heldout_range[1]),
+            "data_fingerprint": result.fingerprint,
+        }
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, version, key, value)
+
+
+def load_champion(name: str = DEFAULT_MODEL_NAME, tracking_uri: str | None = None):
+    """The champion of ``name`` from the given (or the currently configured) tracking store."""
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    return ModelRegistry(uri, "", model_name=name).load_champion()
+
+
+def _log_evaluation(result: WalkForwardResult, margin: float) -> bytes:
+    """Params, data facts, metrics (baselines beside the model), features and charts.
+
+    Returns the feature-importance PNG so the model card need not draw it again.
+    """
+    mlflow.log_params({
+        **{f"config_{key}": value for key, value in asdict(result.config).items()},
+        "promotion_margin": margin,
+        "train_start": str(result.training_range[0]),
+        "train_end": str(result.training_range[1]),
+        "heldout_start": str(result.heldout_range[0]),
+        "heldout_end": str(result.heldout_range[1]),
+        "data_fingerprint": result.fingerprint,
+        "feature_columns": ",".join(result.feature_columns),
+        **{f"rows_{key}": value for key, value in result.row_counts.items()},
+    })
+    metrics = {"training_seconds": result.training_seconds,
+               "best_iteration": float(getattr(result.model, "best_iteration", -1) or -1)}
+    for prefix, by_model in [
+        ("", result.overall),
+        ("heldout_", result.heldout_metrics),
+        *[(f"fold_{fold.index}_", fold.metrics) for fold in result.folds],
+    ]:
+        for model, scores in by_model.items():
+            for metric in METRIC_NAMES:
+                metrics[f"{prefix}{model}_{metric}"] = getattr(scores, metric)
+    mlflow.log_metrics(metrics)
+    mlflow.log_dict({"feature_columns": list(result.feature_columns)}, "features.json")
+    importance_png = feature_importance_png(result)
+    with tempfile.TemporaryDirectory() as directory:
+        for name, png in [("feature_importance.png", importance_png),
+                          ("calibration.png", calibration_png(result))]:
+            path = Path(directory) / name
+            path.write_bytes(png)
+            mlflow.log_artifact(str(path), artifact_path="charts")
+    return importance_png
+
+
+def _pip_requirements() -> list[str]:
+    """Pinned from this environment; MLflow's own inference spawns a process and takes seconds."""
+    distributions = importlib.metadata.packages_distributions()
+    pins = []
+    for module in ("xgboost", "pandas", "numpy", "sklearn"):
+        name = distributions.get(module, [module])[0]  # xgboost may come as xgboost-cpu
+        pins.append(f"{name}=={importlib.metadata.version(name)}")
+    return pins
+
+
+def _git_commit() -> str | None:
+    """HEAD of the checkout this code runs from, if it is a git checkout with commits."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None

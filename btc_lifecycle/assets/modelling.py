@@ -1,0 +1,172 @@
+"""Modelling assets: features, the tracked and registered model, and live predictions."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+
+from btc_lifecycle.adapters.feature_store import read_candles, read_table, replace_table, table_exists
+from btc_lifecycle.assets.ingestion import labeled_candles
+from btc_lifecycle.config import Settings
+from btc_lifecycle.modelling.features import FEATURE_COLUMNS, TRAINABLE_COLUMN, compute_features
+from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
+
+GROUP = "modelling"
+
+
+def features_table(settings: Settings) -> str:
+    return f"{settings.ingest.table}_features"
+
+
+def predictions_table(settings: Settings) -> str:
+    return f"{settings.ingest.table}_predictions"
+
+
+def mlflow_run_url(settings: Settings, run_id: str, experiment_id: str) -> str:
+    return f"{settings.mlflow_ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+@dg.asset(
+    group_name=GROUP,
+    pool="duckdb",
+    deps=[labeled_candles],
+    kinds={"duckdb", "pandas"},
+    description="Stationary features known at each candle's close, and the next candle's direction as target.",
+)
+def features(
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    series = settings.ingest.series
+    with feature_store.get_connection() as conn:
+        candles = read_candles(conn, series.labeled_table, series.symbol, series.interval)
+        frame = compute_features(candles, series.interval)
+        replace_table(conn, features_table(settings), frame)
+    trainable = int(frame[TRAINABLE_COLUMN].sum())
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(len(frame)),
+            "trainable_rows": dg.MetadataValue.int(trainable),
+            "excluded_rows": dg.MetadataValue.int(len(frame) - trainable),
+            "features": dg.MetadataValue.json(list(FEATURE_COLUMNS)),
+            "first_candle": dg.MetadataValue.text(frame["open_time"].iloc[0].isoformat() if len(frame) else "none"),
+            "last_candle": dg.MetadataValue.text(frame["open_time"].iloc[-1].isoformat() if len(frame) else "none"),
+            "table": dg.MetadataValue.text(features_table(settings)),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    pool="duckdb",
+    deps=[features],
+    kinds={"xgboost", "mlflow"},
+    description="XGBoost direction model: walk-forward evaluation against baselines, MLflow run, registry and champion gate.",
+)
+def model(
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    mlflow: ModelRegistryResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    from btc_lifecycle.modelling.walk_forward import WalkForwardConfig, train_walk_forward
+
+    with feature_store.get_connection() as conn:
+        frame = read_table(conn, features_table(settings))
+    frame = frame.sort_values("open_time").reset_index(drop=True)
+    model_config = settings.model
+    if model_config.train_window_days is not None:
+        frame = frame.loc[frame["open_time"] >= frame["open_time"].iloc[-1] - pd.Timedelta(days=model_config.train_window_days)]
+    config = WalkForwardConfig(
+        interval=settings.ingest.interval,
+        n_folds=model_config.n_folds,
+        heldout_fraction=model_config.heldout_fraction,
+    )
+    result = train_walk_forward(frame, config)
+    registry = mlflow.registry()
+    record = registry.log_training(result, dagster_run_id=context.run_id, margin=model_config.promotion_margin)
+    experiment_id = registry.experiment_id()
+    overall, heldout = result.overall, result.heldout_metrics
+    context.log.info(f"model version {record.model_version} is {record.alias}: {record.decision.reason}")
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow_run_id": dg.MetadataValue.text(record.run_id),
+            "mlflow_run": dg.MetadataValue.url(mlflow_run_url(settings, record.run_id, experiment_id)),
+            "model_card": dg.MetadataValue.path(registry.artifact_uri(record.run_id, "model_card.html")),
+            "model_version": dg.MetadataValue.int(int(record.model_version)),
+            "alias": dg.MetadataValue.text(record.alias),
+            "promoted": dg.MetadataValue.bool(record.decision.promote),
+            "promotion_reason": dg.MetadataValue.text(record.decision.reason),
+            "walk_forward_roc_auc": dg.MetadataValue.float(overall["xgboost"].roc_auc),
+            "walk_forward_log_loss": dg.MetadataValue.float(overall["xgboost"].log_loss),
+            "walk_forward_brier": dg.MetadataValue.float(overall["xgboost"].brier),
+            "heldout_roc_auc": dg.MetadataValue.float(heldout["xgboost"].roc_auc),
+            "heldout_log_loss": dg.MetadataValue.float(heldout["xgboost"].log_loss),
+            "baseline_prior_log_loss": dg.MetadataValue.float(overall["prior"].log_loss),
+            "baselines": dg.MetadataValue.md(_metrics_table(overall)),
+            "training_rows": dg.MetadataValue.int(result.row_counts["final_train"]),
+            "heldout_rows": dg.MetadataValue.int(result.row_counts["heldout"]),
+            "training_range": dg.MetadataValue.text(f"{result.training_range[0].isoformat()} .. {result.training_range[1].isoformat()}"),
+            "data_fingerprint": dg.MetadataValue.text(result.fingerprint),
+            "training_seconds": dg.MetadataValue.float(round(result.training_seconds, 3)),
+        }
+    )
+
+
+def _metrics_table(by_model: dict) -> str:
+    rows = ["| model | ROC AUC | log loss | Brier | accuracy | balanced accuracy |", "|---|---|---|---|---|---|"]
+    for name, scores in by_model.items():
+        rows.append(
+            f"| {name} | {scores.roc_auc:.4f} | {scores.log_loss:.4f} | {scores.brier:.4f} | "
+            f"{scores.accuracy:.4f} | {scores.balanced_accuracy:.4f} |"
+        )
+    return "\n".join(rows)
+
+
+@dg.asset(
+    group_name=GROUP,
+    pool="duckdb",
+    deps=[model, features],
+    kinds={"xgboost", "duckdb"},
+    description="The champion's probability that the next candle closes higher, joined with the truth once it arrives.",
+)
+def predictions(
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    mlflow: ModelRegistryResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    from btc_lifecycle.modelling.predictions import prediction_rows, rows_to_score, with_realized_labels
+    from btc_lifecycle.modelling.walk_forward import predict_up_probability
+
+    registry = mlflow.registry()
+    champion = registry.champion_info()
+    if champion is None:
+        raise dg.Failure("no champion model is registered yet: materialize the model asset first")
+    table = predictions_table(settings)
+    with feature_store.get_connection() as conn:
+        frame = read_table(conn, features_table(settings)).sort_values("open_time").reset_index(drop=True)
+        stored = read_table(conn, table) if table_exists(conn, table) else None
+        last_predicted = stored["open_time"].max() if stored is not None and len(stored) else None
+        scorable = rows_to_score(frame, last_predicted, champion.heldout_start, settings.model.prediction_rows)
+        new = prediction_rows(
+            scorable,
+            predict_up_probability(registry.load_champion(), scorable) if len(scorable) else [],
+            champion.version,
+            pd.Timestamp(datetime.now(timezone.utc)),
+        )
+        combined = with_realized_labels(pd.concat([stored, new]) if stored is not None else new, frame)
+        replace_table(conn, table, combined)
+    realized = combined["realized_label"].notna()
+    return dg.MaterializeResult(
+        metadata={
+            "new_predictions": dg.MetadataValue.int(len(new)),
+            "total_predictions": dg.MetadataValue.int(len(combined)),
+            "realized_predictions": dg.MetadataValue.int(int(realized.sum())),
+            "champion_version": dg.MetadataValue.int(int(champion.version)),
+            "latest_candle": dg.MetadataValue.text(new["open_time"].iloc[-1].isoformat() if len(new) else "none"),
+            "latest_up_probability": dg.MetadataValue.float(float(new["up_probability"].iloc[-1]) if len(new) else float("nan")),
+            "table": dg.MetadataValue.text(table),
+        }
+    )

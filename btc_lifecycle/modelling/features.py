@@ -1,0 +1,118 @@
+"""Model inputs known at the close of candle t, and the target: the direction of candle t+1.
+
+One function serves training and scoring, so the two can never disagree. Every feature is
+stationary (returns, ratios, cyclic time) because raw price levels drift out of any training
+range. Windows never reach across a gap: a feature whose window is not contained in one
+contiguous run of candles is missing, not computed over the hole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from btc_lifecycle.domain.candles import interval_ms
+from btc_lifecycle.domain.labels import price_increase_labels
+
+RETURN_LAGS = (1, 5, 15, 60)
+VOLATILITY_WINDOWS = (15, 60)
+VOLUME_WINDOW = 60
+RSI_WINDOW = 14
+
+# How many earlier candles of the same contiguous run each feature reads.
+FEATURE_HISTORY = {
+    **{f"log_return_{lag}": lag for lag in RETURN_LAGS},
+    # w one-minute returns need w + 1 closes.
+    **{f"volatility_{window}": window for window in VOLATILITY_WINDOWS},
+    "range_to_close": 0,
+    "body_to_open": 0,
+    "upper_wick_to_close": 0,
+    "lower_wick_to_close": 0,
+    f"log_volume_ratio_{VOLUME_WINDOW}": VOLUME_WINDOW - 1,
+    f"rsi_{RSI_WINDOW}": RSI_WINDOW,
+    "minute_of_day_sin": 0,
+    "minute_of_day_cos": 0,
+}
+FEATURE_COLUMNS = tuple(FEATURE_HISTORY)
+# Candles a feature row spans (t and its history): the embargo must be longer than this.
+LONGEST_WINDOW = max(FEATURE_HISTORY.values()) + 1
+TARGET_COLUMN = "target"
+TRAINABLE_COLUMN = "trainable"
+
+# A minute with no trades has volume 0; its log ratio is floored instead of being -inf.
+_VOLUME_RATIO_FLOOR = 1e-3
+
+
+def compute_features(candles: pd.DataFrame, interval: str) -> pd.DataFrame:
+    """``open_time``, FEATURE_COLUMNS, ``target`` and ``trainable``, indexed like ``candles``."""
+    open_times = candles["open_time"]
+    if not open_times.is_monotonic_increasing or open_times.duplicated().any():
+        raise ValueError("candles must be sorted by open_time without duplicates")
+    position = _position_in_run(open_times, interval)
+
+    close = candles["close"].to_numpy(dtype="float64")
+    open_ = candles["open"].to_numpy(dtype="float64")
+    high = candles["high"].to_numpy(dtype="float64")
+    low = candles["low"].to_numpy(dtype="float64")
+    volume = pd.Series(candles["volume"].to_numpy(dtype="float64"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_close = pd.Series(np.log(close))
+        one_minute = log_close.diff()
+
+        values: dict[str, np.ndarray] = {}
+        for lag in RETURN_LAGS:
+            values[f"log_return_{lag}"] = log_close.diff(lag).to_numpy()
+        for window in VOLATILITY_WINDOWS:
+            values[f"volatility_{window}"] = one_minute.rolling(window).std().to_numpy()
+        values["range_to_close"] = (high - low) / close
+        values["body_to_open"] = (close - open_) / open_
+        values["upper_wick_to_close"] = (high - np.maximum(open_, close)) / close
+        values["lower_wick_to_close"] = (np.minimum(open_, close) - low) / close
+
+        mean_volume = volume.rolling(VOLUME_WINDOW).mean().to_numpy()
+        ratio = np.where(mean_volume > 0, volume.to_numpy() / mean_volume, 1.0)
+        ratio = np.where(np.isnan(mean_volume), np.nan, ratio)
+        values[f"log_volume_ratio_{VOLUME_WINDOW}"] = np.log(
+            np.maximum(ratio, _VOLUME_RATIO_FLOOR)
+        )
+
+        # Cutler's RSI on log returns, scaled to 0..1: simple means keep the window finite,
+        # where Wilder's exponential smoothing would remember candles from before a gap.
+        gain = one_minute.clip(lower=0).rolling(RSI_WINDOW).mean().to_numpy()
+        loss = (-one_minute).clip(lower=0).rolling(RSI_WINDOW).mean().to_numpy()
+        total = gain + loss
+        # A flat window has neither gains nor losses: neutral, not undefined.
+        values[f"rsi_{RSI_WINDOW}"] = np.where(total > 0, gain / total, 0.5)
+        values[f"rsi_{RSI_WINDOW}"][np.isnan(total)] = np.nan
+
+    minute_of_day = (open_times.dt.hour * 60 + open_times.dt.minute).to_numpy(dtype="float64")
+    angle = 2 * np.pi * minute_of_day / 1440
+    values["minute_of_day_sin"] = np.sin(angle)
+    values["minute_of_day_cos"] = np.cos(angle)
+
+    # Windows computed over the whole array are only kept where they fit inside one run.
+    for name, history in FEATURE_HISTORY.items():
+        values[name] = np.where(position >= history, values[name], np.nan)
+
+    features = pd.DataFrame({name: values[name] for name in FEATURE_COLUMNS}, index=candles.index)
+    features.insert(0, "open_time", open_times)
+    # The target of t is the seed's label of t + 1: missing at the end and before a gap.
+    target = price_increase_labels(candles, interval).shift(-1)
+    features[TARGET_COLUMN] = target.astype("Int8")
+    features[TRAINABLE_COLUMN] = feature_complete(features) & target.notna().to_numpy()
+    return features
+
+
+def feature_complete(features: pd.DataFrame) -> np.ndarray:
+    """True where every feature is present and finite: the rows a model may score."""
+    matrix = features[list(FEATURE_COLUMNS)].to_numpy(dtype="float64")
+    return np.isfinite(matrix).all(axis=1)
+
+
+def _position_in_run(open_times: pd.Series, interval: str) -> np.ndarray:
+    """How many candles precede each one in its contiguous run (0 after a gap)."""
+    step = pd.Timedelta(milliseconds=interval_ms(interval))
+    starts_run = (open_times.diff() != step).to_numpy()
+    index = np.arange(len(open_times))
+    run_start = np.maximum.accumulate(np.where(starts_run, index, 0))
+    return index - run_start

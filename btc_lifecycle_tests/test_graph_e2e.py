@@ -1,0 +1,102 @@
+"""End to end: the whole asset graph through `dagster asset materialize`, as `make run` does it."""
+
+from __future__ import annotations
+
+import duckdb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from pypdf import PdfReader
+
+from btc_lifecycle.adapters.feature_store import read_table
+from btc_lifecycle.modelling.features import FEATURE_COLUMNS
+from btc_lifecycle.domain.synthetic import synthetic_candles
+from btc_lifecycle_tests.conftest import write_generic_csv
+from btc_lifecycle_tests.e2e import Workspace
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def graph_twice(tmp_path_factory):
+    """The whole graph materialized twice on the same generated file: champion, then challenger."""
+    root = tmp_path_factory.mktemp("graph")
+    path = write_generic_csv(synthetic_candles(4_000, seed=23), root / "candles.csv")
+    workspace = Workspace(root / "state")
+    first = workspace.materialize(path)
+    with duckdb.connect(str(workspace.feature_db), read_only=True) as conn:
+        after_first = {
+            "predictions": read_table(conn, "candles_predictions"),
+            "features": read_table(conn, "candles_features"),
+        }
+    second = workspace.materialize(path)
+    return workspace, after_first, first, second
+
+
+def mlflow_client(workspace: Workspace) -> MlflowClient:
+    uri = workspace.env()["MLFLOW_TRACKING_URI"]
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_no_mlflow_run_is_left_running_and_each_carries_its_dagster_run(graph_twice):
+    workspace, *_ = graph_twice
+    client = mlflow_client(workspace)
+    experiment = client.get_experiment_by_name("btc_direction")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    assert all(run.data.tags.get("dagster_run_id") for run in runs)
+    assert all(0.3 < run.data.metrics["xgboost_roc_auc"] < 0.7 for run in runs)
+    assert all("prior_log_loss" in run.data.metrics for run in runs)
+
+
+def test_the_first_model_is_champion_and_an_equal_retrain_stays_challenger(graph_twice):
+    workspace, *_ = graph_twice
+    client = mlflow_client(workspace)
+    assert str(client.get_model_version_by_alias("btc_direction", "champion").version) == "1"
+    challenger = client.get_model_version_by_alias("btc_direction", "challenger")
+    assert str(challenger.version) == "2"
+    assert challenger.tags["promotion_decision"] == "keep_champion"
+    assert "margin" in challenger.tags["promotion_reason"]
+
+
+def test_reloading_the_champion_by_alias_reproduces_its_predictions(graph_twice):
+    workspace, after_first, *_ = graph_twice
+    predictions, features = after_first["predictions"], after_first["features"]
+    assert len(predictions) > 0
+    assert set(predictions["model_version"]) == {"1"}
+    mlflow.set_tracking_uri(workspace.env()["MLFLOW_TRACKING_URI"])
+    mlflow.set_registry_uri(workspace.env()["MLFLOW_TRACKING_URI"])
+    try:
+        champion = mlflow.xgboost.load_model("models:/btc_direction@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    rows = features.set_index("open_time").loc[predictions["open_time"], list(FEATURE_COLUMNS)]
+    np.testing.assert_allclose(champion.predict_proba(rows)[:, 1], predictions["up_probability"], rtol=1e-6)
+
+
+def test_predictions_are_out_of_sample_and_carry_their_realized_labels(graph_twice):
+    workspace, after_first, *_ = graph_twice
+    predictions, features = after_first["predictions"], after_first["features"]
+    champion = mlflow_client(workspace).get_model_version_by_alias("btc_direction", "champion")
+    assert predictions["open_time"].min() >= pd.Timestamp(champion.tags["heldout_start"])
+    truth = features.set_index("open_time")["target"]
+    realized = predictions.dropna(subset=["realized_label"])
+    assert len(realized) == len(predictions) - 1  # the newest candle has no next candle yet
+    assert (realized["realized_label"].astype(int).to_numpy() == truth.loc[realized["open_time"]].astype(int).to_numpy()).all()
+
+
+def test_the_report_pdf_counts_what_duckdb_holds(graph_twice):
+    workspace, *_ = graph_twice
+    reports = sorted((workspace.root / "reports" / "ingestion").iterdir())
+    assert len(reports) == 2
+    text = "".join(page.extract_text() for page in PdfReader(reports[-1] / "report.pdf").pages)
+    with duckdb.connect(str(workspace.feature_db), read_only=True) as conn:
+        stored = conn.execute("SELECT count(*) FROM candles").fetchone()[0]
+    assert stored == 4_000
+    assert "4,000" in text
+    for section in ("Run facts", "Summary statistics", "Label balance", "Missing minutes"):
+        assert section in text
