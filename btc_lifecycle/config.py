@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from btc_lifecycle.domain.candles import INTERVAL_MS, CandleSeries
+from btc_lifecycle.monitoring.drift import MonitoringConfig
 
 DEFAULT_CONFIG_PATH = Path("config/bitcoin_ingest.json")
 DEFAULT_FEATURE_DB_PATH = Path("data/feature_store/bitcoin.duckdb")
@@ -74,6 +75,36 @@ class ModelConfig:
             raise ValueError(f"field 'model.name' must be letters, digits, '_', '.', '-'; got {self.name!r}")
 
 
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """When the routine runs (cron, UTC), and whether schedules start running on their own."""
+
+    ingestion_cron: str = "*/5 * * * *"
+    report_cron: str = "0 6 * * *"
+    monitoring_cron: str = "0 * * * *"
+    running_by_default: bool = False  # they call live Binance: a person switches them on
+
+    def __post_init__(self) -> None:
+        for name in ("ingestion_cron", "report_cron", "monitoring_cron"):
+            if len(getattr(self, name).split()) != 5:
+                raise ValueError(f"field 'schedules.{name}' must be a 5-field cron string, got {getattr(self, name)!r}")
+
+
+_SCHEDULE_RULES: dict[str, Rule] = {
+    "ingestion_cron": (str, None, None),
+    "report_cron": (str, None, None),
+    "monitoring_cron": (str, None, None),
+    "running_by_default": (bool, None, None),
+}
+_MONITORING_RULES: dict[str, Rule] = {
+    "current_window": (int, 2, 1_000_000),
+    "reference_window": ((int, type(None)), 2, 10_000_000),
+    "stattest": (str, None, None),
+    "stattest_threshold": ((int, float), 0, 100),
+    "drift_share_threshold": ((int, float), 0, 1),
+    "min_realized_labels": (int, 1, 1_000_000),
+    "performance_margin": ((int, float), 0, 10),
+}
 _REPORT_RULES: dict[str, Rule] = {"keep_last": (int, 1, 1000)}
 _MODEL_RULES: dict[str, Rule] = {
     "name": (str, None, None),
@@ -93,6 +124,8 @@ class Settings:
     ingest: IngestConfig
     report: ReportConfig
     model: ModelConfig
+    monitoring: MonitoringConfig
+    schedules: ScheduleConfig
     feature_db_path: Path
     report_dir: Path
     mlflow_tracking_uri: str
@@ -100,7 +133,6 @@ class Settings:
     binance_api_url: str | None = None
     replay_file: Path | None = None  # the candle file behind BINANCE_API_URL, when replaying
     mlflow_ui_url: str = "http://127.0.0.1:5000"
-    sections: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def mlflow_artifact_location(self) -> Path:
@@ -264,6 +296,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ingest=ingest,
         report=_parse_section(str(config_path), "report", raw.get("report"), ReportConfig, _REPORT_RULES),
         model=_parse_section(str(config_path), "model", raw.get("model"), ModelConfig, _MODEL_RULES),
+        monitoring=_parse_section(str(config_path), "monitoring", raw.get("monitoring"), MonitoringConfig, _MONITORING_RULES),
+        schedules=_parse_section(str(config_path), "schedules", raw.get("schedules"), ScheduleConfig, _SCHEDULE_RULES),
         feature_db_path=Path(env.get("FEATURE_DB_PATH") or DEFAULT_FEATURE_DB_PATH).resolve(),
         report_dir=Path(env.get("BTC_REPORT_DIR") or DEFAULT_REPORT_DIR).resolve(),
         mlflow_tracking_uri=tracking_uri,
@@ -271,5 +305,4 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         binance_api_url=api_url.rstrip("/") if api_url else None,
         replay_file=Path(env["REPLAY_CANDLES"]).resolve() if env.get("REPLAY_CANDLES") else None,
         mlflow_ui_url=(env.get("MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
-        sections={name: raw[name] for name in ("monitoring", "schedules") if name in raw},
     )

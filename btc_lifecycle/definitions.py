@@ -1,22 +1,21 @@
-"""The code location: assembles assets, jobs and resources from the one configuration."""
+"""The code location: assembles assets, jobs, schedules, sensors and resources from the one configuration."""
 
 import dagster as dg
 
-from btc_lifecycle.assets import ingestion, modelling, reporting
+from btc_lifecycle.assets import ingestion, modelling, monitoring, reporting
 from btc_lifecycle.config import Settings, load_settings
+from btc_lifecycle.jobs import ALL_JOBS
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource, ModelRegistryResource
-
-ingestion_job = dg.define_asset_job(
-    "ingestion_job",
-    selection=dg.AssetSelection.groups(ingestion.GROUP),
-    description="Fetch new candles, label them and record what the ingest did.",
-)
+from btc_lifecycle.schedules import build_schedules
+from btc_lifecycle.sensors import retrain_on_drift_sensor
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, reporting, modelling]),
-        jobs=[ingestion_job],
+        assets=dg.load_assets_from_modules([ingestion, reporting, modelling, monitoring]),
+        jobs=ALL_JOBS,
+        schedules=build_schedules(settings.schedules),
+        sensors=[retrain_on_drift_sensor],
         resources={
             "settings": settings,
             "exchange": CandleExchangeResource.from_settings(settings),

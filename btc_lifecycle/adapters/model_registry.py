@@ -59,6 +59,8 @@ class ChampionInfo:
     run_id: str
     heldout_metrics: dict[str, float]
     tags: dict[str, str]
+    trained_from: pd.Timestamp
+    trained_until: pd.Timestamp
 
     @property
     def heldout_start(self) -> pd.Timestamp:
@@ -188,13 +190,20 @@ class ModelRegistry:
             if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
             raise
-        metrics = self.client.get_run(version.run_id).data.metrics
+        run = self.client.get_run(version.run_id).data
         heldout = {
             key.removeprefix("heldout_"): value
-            for key, value in metrics.items()
+            for key, value in run.metrics.items()
             if key.startswith("heldout_")
         }
-        return ChampionInfo(str(version.version), version.run_id, heldout, dict(version.tags))
+        return ChampionInfo(
+            str(version.version),
+            version.run_id,
+            heldout,
+            dict(version.tags),
+            trained_from=pd.Timestamp(run.params["train_start"]),
+            trained_until=pd.Timestamp(run.params["train_end"]),
+        )
 
     def _champion_heldout_log_loss(self, result: WalkForwardResult) -> tuple[float | None, str]:
         """The champion's log loss on this result's held-out window, and a note if it has none."""

@@ -1,35 +1,28 @@
-"""Predicting the next candle's direction: features, walk-forward training, baselines, the gate."""
+"""Predicting the next candle's direction: features, walk-forward training, baselines, the gate.
 
-from btc_lifecycle.modelling.champion import PromotionDecision, decide_promotion
-from btc_lifecycle.modelling.features import (
-    FEATURE_COLUMNS,
-    LONGEST_WINDOW,
-    compute_features,
-    feature_complete,
-)
-from btc_lifecycle.modelling.metrics import ClassificationMetrics, classification_metrics
-from btc_lifecycle.modelling.walk_forward import (
-    MODEL_NAMES,
-    FoldResult,
-    WalkForwardConfig,
-    WalkForwardResult,
-    predict_up_probability,
-    train_walk_forward,
-)
+Names are resolved on first use: importing the features must not load xgboost and sklearn,
+which the code location would otherwise pay for on every load.
+"""
 
-__all__ = [
-    "FEATURE_COLUMNS",
-    "LONGEST_WINDOW",
-    "MODEL_NAMES",
-    "ClassificationMetrics",
-    "FoldResult",
-    "PromotionDecision",
-    "WalkForwardConfig",
-    "WalkForwardResult",
-    "classification_metrics",
-    "compute_features",
-    "decide_promotion",
-    "feature_complete",
-    "predict_up_probability",
-    "train_walk_forward",
-]
+from btc_lifecycle.lazy import lazy_exports
+
+_EXPORTS = {
+    "PromotionDecision": "champion",
+    "decide_promotion": "champion",
+    "FEATURE_COLUMNS": "features",
+    "LONGEST_WINDOW": "features",
+    "compute_features": "features",
+    "feature_complete": "features",
+    "ClassificationMetrics": "metrics",
+    "classification_metrics": "metrics",
+    "MODEL_NAMES": "walk_forward",
+    "FoldResult": "walk_forward",
+    "WalkForwardConfig": "walk_forward",
+    "WalkForwardResult": "walk_forward",
+    "predict_up_probability": "walk_forward",
+    "train_walk_forward": "walk_forward",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)
