@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 CANDLES ?=
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages run ingest test dev bench lock clean-data
+.PHONY: install system-packages run ingest test dev mlflow-ui simulate bench lock clean-data
 
 $(VENV)/.installed: requirements.lock setup.py pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -19,8 +19,9 @@ $(VENV)/.installed: requirements.lock setup.py pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-# Pango for weasyprint: installed with apt when missing and we are root, else named.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0
+# Pango for weasyprint and Debian's Chromium for the browser test (Playwright drives it; no
+# browser download): installed with apt when missing and we are root, else named.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 chromium
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -47,9 +48,25 @@ ingest: install $(DAGSTER_HOME)/dagster.yaml
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'group:ingestion'
 
 # Webserver and daemon on 127.0.0.1.
+DAGSTER_PORT ?= 3000
 dev: install $(DAGSTER_HOME)/dagster.yaml
+	@echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (instance: $(DAGSTER_HOME))"
 	$(BIN)/python -m btc_lifecycle.launch $(if $(CANDLES),--candles "$(CANDLES)") -- \
-		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${DAGSTER_PORT:-3000}
+		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
+
+# The MLflow UI on the project's tracking store.
+MLFLOW_PORT ?= 5000
+mlflow-ui: install
+	@mkdir -p data/mlflow
+	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)"
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/data/mlflow/mlflow.db}" \
+		--host 127.0.0.1 --port $(MLFLOW_PORT)
+
+# A replayed month: the real schedules and sensor ticked through CANDLES at accelerated time.
+TICK_HOURS ?= 6
+simulate: install
+	@test -n "$(CANDLES)" || { echo "usage: make simulate CANDLES=path/to/candles.csv [TICK_HOURS=6]"; exit 2; }
+	$(BIN)/python -m btc_lifecycle.simulation --candles "$(CANDLES)" --tick-hours $(TICK_HOURS)
 
 # pytest's exit code 5 (no tests collected) counts as a failure.
 test: install

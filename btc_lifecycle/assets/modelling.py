@@ -156,7 +156,8 @@ def predictions(
             champion.version,
             pd.Timestamp(datetime.now(timezone.utc)),
         )
-        combined = with_realized_labels(pd.concat([stored, new]) if stored is not None else new, frame)
+        history = new if stored is None else stored if new.empty else pd.concat([stored, new], ignore_index=True)
+        combined = with_realized_labels(history, frame)
         replace_table(conn, table, combined)
     realized = combined["realized_label"].notna()
     return dg.MaterializeResult(

@@ -1,0 +1,184 @@
+"""A replayed month: the real schedules and sensor, ticked through a candle file at accelerated time.
+
+``python -m btc_lifecycle.simulation --candles FILE`` serves FILE from a replay exchange whose
+clock starts ``--warmup-days`` in, trains the first champion, then advances the clock
+``--tick-hours`` at a time. At each tick it evaluates the ingestion and monitoring schedules
+at the simulated time and the retraining sensor, exactly as the daemon would, runs what they
+request in process, and finally prints the timeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from btc_lifecycle.config import load_settings
+from btc_lifecycle.definitions import build_definitions
+from btc_lifecycle.domain.candle_files import read_candle_file
+from btc_lifecycle.replay_exchange import ReplayExchange
+
+
+@dataclass
+class Timeline:
+    """What happened, in simulated time."""
+
+    events: list[dict] = field(default_factory=list)
+
+    def add(self, at: pd.Timestamp, kind: str, **facts) -> None:
+        self.events.append({"at": at, "kind": kind, **facts})
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [event for event in self.events if event["kind"] == kind]
+
+    def render(self) -> str:
+        lines = []
+        for event in self.events:
+            facts = "  ".join(f"{key}={value}" for key, value in event.items() if key not in ("at", "kind"))
+            lines.append(f"{event['at']:%Y-%m-%d %H:%M}  {event['kind']:<10} {facts}")
+        return "\n".join(lines)
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.to_user_string() == asset:
+            return {key: value.value for key, value in event.materialization.metadata.items()}
+    return {}
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {
+        event.event_specific_data.check_name: event.event_specific_data.passed
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+class Simulation:
+    """The code location's own definitions, against a replay clock and a private state folder."""
+
+    def __init__(self, candles: pd.DataFrame, candle_file: Path, state: Path, start: pd.Timestamp):
+        self.exchange = ReplayExchange(candles, start=start, speed=0)
+        self.state = state
+        self.candle_file = candle_file
+        self.timeline = Timeline()
+
+    def __enter__(self) -> Simulation:
+        url = self.exchange.start()
+        settings = load_settings({
+            **os.environ,
+            "BINANCE_API_URL": url,
+            "REPLAY_CANDLES": str(self.candle_file),
+            "INGEST_BACKFILL_DAYS": "all",
+            "FEATURE_DB_PATH": str(self.state / "feature_store" / "bitcoin.duckdb"),
+            "BTC_REPORT_DIR": str(self.state / "reports"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}",
+        })
+        self.defs = build_definitions(settings)
+        home = self.state / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        self.instance = dg.DagsterInstance.local_temp(str(home))
+        self.sensor_cursor: str | None = None
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.instance.dispose()
+        self.exchange.stop()
+
+    @property
+    def now(self) -> pd.Timestamp:
+        return pd.Timestamp(self.exchange.clock.now_ms(), unit="ms", tz="UTC")
+
+    def advance_to(self, moment: pd.Timestamp) -> None:
+        self.exchange.clock.set_now(int(moment.timestamp() * 1000))
+
+    def _run(self, job_name: str, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_job_def(job_name)
+        return job.execute_in_process(instance=self.instance, tags=tags or {}, raise_on_error=True)
+
+    def bootstrap(self) -> None:
+        """The first `make run`: everything, so a champion exists before monitoring starts."""
+        result = self.defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=self.instance)
+        ingest, model = _metadata(result, "raw_candles"), _metadata(result, "model")
+        self.timeline.add(self.now, "ingest", new_rows=ingest["new_rows"], total=ingest["total_rows"])
+        self.timeline.add(self.now, "train", version=model["model_version"], alias=model["alias"],
+                          heldout_log_loss=round(model["heldout_log_loss"], 4))
+
+    def tick_schedule(self, name: str) -> list[dg.ExecuteInProcessResult]:
+        schedule = self.defs.resolve_schedule_def(name)
+        context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=self.now.to_pydatetime())
+        data = schedule.evaluate_tick(context)
+        return [self._run(schedule.job_name, request.tags) for request in (data.run_requests or [])]
+
+    def tick(self) -> None:
+        for result in self.tick_schedule("ingestion_schedule"):
+            ingest = _metadata(result, "raw_candles")
+            self.timeline.add(self.now, "ingest", new_rows=ingest["new_rows"], total=ingest["total_rows"])
+        for result in self.tick_schedule("monitoring_schedule"):
+            self._record_drift(result)
+        sensor = self.defs.resolve_sensor_def("retrain_on_drift_sensor")
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.sensor_cursor, definitions=self.defs)
+        data = sensor.evaluate_tick(context)
+        self.sensor_cursor = data.cursor
+        for request in data.run_requests or []:
+            self.timeline.add(self.now, "retrain", because=request.tags["btc_lifecycle/failed_checks"])
+            result = self._run("retraining_job", request.tags)
+            model = _metadata(result, "model")
+            self.timeline.add(self.now, "promotion", version=model["model_version"], alias=model["alias"],
+                              reason=model["promotion_reason"])
+            self._record_drift(result, by="retraining")
+
+    def _record_drift(self, result: dg.ExecuteInProcessResult, by: str = "schedule") -> None:
+        drift, checks = _metadata(result, "drift_report"), _checks(result)
+        self.timeline.add(
+            self.now, "drift",
+            by=by,
+            share=round(drift["drift_share"], 2),
+            data_drift="pass" if checks.get("data_drift") else "FAIL",
+            performance="pass" if checks.get("realized_performance") else "FAIL",
+            realized_log_loss=round(drift["realized_log_loss"], 4),
+            drifted=drift["drifted_columns"],
+        )
+
+
+def simulate(candle_file: Path, warmup_days: float, tick_hours: float, state: Path) -> Timeline:
+    """Replay ``candle_file`` from ``warmup_days`` after its first candle to its end."""
+    candles = read_candle_file(candle_file)
+    first, last = candles["open_time"].iloc[0], candles["open_time"].iloc[-1] + pd.Timedelta(minutes=1)
+    start = first + pd.Timedelta(days=warmup_days)
+    if start >= last:
+        raise SystemExit(f"{candle_file}: {warmup_days} warm-up days leave nothing to replay")
+    with Simulation(candles, candle_file, state, start) as simulation:
+        simulation.bootstrap()
+        moment = start
+        while moment < last:
+            moment = min(moment + pd.Timedelta(hours=tick_hours), last)
+            simulation.advance_to(moment)
+            simulation.tick()
+        return simulation.timeline
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--candles", type=Path, required=True, help="candle file to replay")
+    parser.add_argument("--warmup-days", type=float, default=3.0, help="history the first champion trains on")
+    parser.add_argument("--tick-hours", type=float, default=6.0, help="simulated time between ticks")
+    parser.add_argument("--state", type=Path, help="where the run's stores go (default: a temp folder)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="btc-simulation-") as temp:
+        timeline = simulate(args.candles.resolve(), args.warmup_days, args.tick_hours, args.state or Path(temp))
+    print(timeline.render())
+    retrains = timeline.of_kind("retrain")
+    print(f"\n{len(timeline.of_kind('drift'))} drift evaluations, {len(retrains)} retraining(s), "
+          f"{sum(e['alias'] == 'champion' for e in timeline.of_kind('promotion'))} promotion(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
