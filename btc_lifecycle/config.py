@@ -16,10 +16,13 @@ from typing import Any
 from btc_lifecycle.domain.candles import INTERVAL_MS, CandleSeries
 from btc_lifecycle.monitoring.drift import MonitoringConfig
 
-DEFAULT_CONFIG_PATH = Path("config/bitcoin_ingest.json")
-DEFAULT_FEATURE_DB_PATH = Path("data/feature_store/bitcoin.duckdb")
-DEFAULT_REPORT_DIR = Path("data/reports")
-DEFAULT_MLFLOW_DIR = Path("data/mlflow")
+# Defaults sit in the checkout the package runs from (installed editable, as the Makefile does),
+# whatever the working directory; paths given in the environment are taken as given.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "bitcoin_ingest.json"
+DEFAULT_FEATURE_DB_PATH = PROJECT_ROOT / "data" / "feature_store" / "bitcoin.duckdb"
+DEFAULT_REPORT_DIR = PROJECT_ROOT / "data" / "reports"
+DEFAULT_MLFLOW_DIR = PROJECT_ROOT / "data" / "mlflow"
 
 SUPPORTED_EXCHANGES = ("binance",)
 MAX_CANDLES_PER_REQUEST = 1000  # Binance's klines maximum
