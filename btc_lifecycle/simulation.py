@@ -147,10 +147,14 @@ class Simulation:
         )
 
 
-def simulate(candle_file: Path, warmup_days: float, tick_hours: float, state: Path) -> Timeline:
-    """Replay ``candle_file`` from ``warmup_days`` after its first candle to its end."""
+def simulate(
+    candle_file: Path, warmup_days: float, tick_hours: float, state: Path, until: pd.Timestamp | None = None
+) -> Timeline:
+    """Replay ``candle_file`` from ``warmup_days`` after its first candle to its end (or ``until``)."""
     candles = read_candle_file(candle_file)
     first, last = candles["open_time"].iloc[0], candles["open_time"].iloc[-1] + pd.Timedelta(minutes=1)
+    if until is not None:
+        last = min(last, until)
     start = first + pd.Timedelta(days=warmup_days)
     if start >= last:
         raise SystemExit(f"{candle_file}: {warmup_days} warm-up days leave nothing to replay")
@@ -164,15 +168,21 @@ def simulate(candle_file: Path, warmup_days: float, tick_hours: float, state: Pa
         return simulation.timeline
 
 
+def _utc(value: str) -> pd.Timestamp:
+    moment = pd.Timestamp(value)
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candles", type=Path, required=True, help="candle file to replay")
     parser.add_argument("--warmup-days", type=float, default=3.0, help="history the first champion trains on")
     parser.add_argument("--tick-hours", type=float, default=6.0, help="simulated time between ticks")
+    parser.add_argument("--until", type=_utc, help="stop the replay at this time (default: the file's end)")
     parser.add_argument("--state", type=Path, help="where the run's stores go (default: a temp folder)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="btc-simulation-") as temp:
-        timeline = simulate(args.candles.resolve(), args.warmup_days, args.tick_hours, args.state or Path(temp))
+        timeline = simulate(args.candles.resolve(), args.warmup_days, args.tick_hours, args.state or Path(temp), args.until)
     print(timeline.render())
     retrains = timeline.of_kind("retrain")
     print(f"\n{len(timeline.of_kind('drift'))} drift evaluations, {len(retrains)} retraining(s), "

@@ -49,7 +49,9 @@ def test_shifted_volatility_fails_the_drift_check_and_the_sensor_retrains_once(t
 
 @pytest.mark.real_data
 def test_the_replayed_march_retrains_after_the_crash_and_not_in_the_calm_week(shared_candles_path, tmp_path):
-    timeline = simulate(shared_candles_path, warmup_days=3, tick_hours=6, state=tmp_path / "state")
+    # Replayed up to the crash's second day: enough to see the calm week and the first retraining.
+    until = pd.Timestamp("2023-03-11T06:00Z")
+    timeline = simulate(shared_candles_path, warmup_days=3, tick_hours=6, state=tmp_path / "state", until=until)
     first_week_end = pd.Timestamp("2023-03-08T00:00Z")
     crash_start = pd.Timestamp("2023-03-10T00:00Z")
     retrains = [event["at"] for event in timeline.of_kind("retrain")]
