@@ -24,6 +24,7 @@ setup(
         "evidently==0.7.23",
         "mlflow==3.17.2",
         "tabulate==0.10.0",
+        "pyarrow==25.0.1",  # the feature store hands DuckDB Arrow tables without copying
     ],
     extras_require={"test": ["pytest==9.2.0", "pypdf==7.1.1", "playwright==1.65.2"]},
     entry_points={"console_scripts": ["btc-replay-exchange=btc_lifecycle.replay_exchange.__main__:main"]},

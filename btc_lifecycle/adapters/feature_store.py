@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from btc_lifecycle.domain.candles import CANDLE_COLUMNS, CandleSeries
 from btc_lifecycle.domain.labels import LABEL_COLUMN
@@ -31,6 +32,11 @@ _CANDLE_SCHEMA = """
     taker_buy_base_volume DOUBLE,
     taker_buy_quote_volume DOUBLE
 """
+
+
+_VALUE_COLUMNS = tuple(name for name in CANDLE_COLUMNS if name != "open_time")
+_REVISED_VALUES = ", ".join(f"{name} = i.{name}" for name in _VALUE_COLUMNS)
+_VALUES_DIFFER = " OR ".join(f"t.{name} IS DISTINCT FROM i.{name}" for name in _VALUE_COLUMNS)
 
 
 def checked_identifier(name: str) -> str:
@@ -70,6 +76,21 @@ def _utc_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _arrow_candles(candles: pd.DataFrame) -> pa.Table:
+    """The candle columns as Arrow, times naive UTC, NaN as NULL; no copy of the float columns.
+
+    Symbol and interval are not columns here: the SQL binds them, rather than scanning a million
+    repeated strings. Arrow is what DuckDB scans fastest (about a third faster than pandas here).
+    """
+    columns = {}
+    for name in CANDLE_COLUMNS:
+        column = candles[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            column = column.dt.tz_convert(None)
+        columns[name] = pa.Array.from_pandas(column)
+    return pa.table(columns)
+
+
 def _to_store_frame(series: CandleSeries, candles: pd.DataFrame) -> pd.DataFrame:
     frame = _naive_utc_columns(candles[list(CANDLE_COLUMNS)])
     frame.insert(0, "interval", series.interval)
@@ -89,22 +110,40 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candle
     """
     table = checked_identifier(series.table)
     ensure_candle_table(conn, series.table)
-    incoming = _to_store_frame(series, candles)
+    incoming = _arrow_candles(candles)
+    key = [series.symbol, series.interval]
+    values = ", ".join(CANDLE_COLUMNS)
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.register("incoming_candles", incoming)
-        new_rows = conn.execute(
-            f"SELECT count(*) FROM incoming_candles i ANTI JOIN {table} t "
-            f"ON t.symbol = i.symbol AND t.interval = i.interval AND t.open_time = i.open_time"
+        stored = conn.execute(
+            f"SELECT count(*) FROM incoming_candles i SEMI JOIN {table} t "
+            f"ON t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time",
+            key,
         ).fetchone()[0]
-        conn.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM incoming_candles")
+        # A plain INSERT when nothing overlaps (a backfill); otherwise rewrite only the stored
+        # candles whose values changed and insert the rest. INSERT OR REPLACE rewrites every row.
+        if stored:
+            conn.execute(
+                f"UPDATE {table} t SET {_REVISED_VALUES} FROM incoming_candles i "
+                f"WHERE t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time "
+                f"AND ({_VALUES_DIFFER})",
+                key,
+            )
+        if stored < incoming.num_rows:
+            conn.execute(
+                f"INSERT INTO {table} SELECT ?, ?, {values} FROM incoming_candles i"
+                + (f" ANTI JOIN {table} t ON t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time"
+                   if stored else ""),
+                key + (key if stored else []),
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     finally:
         conn.unregister("incoming_candles")
-    return int(new_rows)
+    return incoming.num_rows - int(stored)
 
 
 def last_open_time(conn: duckdb.DuckDBPyConnection, series: CandleSeries) -> pd.Timestamp | None:

@@ -1,0 +1,148 @@
+"""Figure 7: ``make run`` on 30 days of candles: the whole asset graph through the replay exchange.
+
+Runs ``python -m btc_lifecycle.launch --candles FILE -- dagster asset materialize
+-m btc_lifecycle.definitions --select '*'`` in a fresh workspace each time (own DAGSTER_HOME,
+feature store, reports and MLflow SQLite store), and splits the wall time into phases read from
+the output as it arrives: until the replay exchange is up, until Dagster's RUN_START (process
+start, imports, code location load), the steps' own work (the sum of STEP_SUCCESS durations),
+and the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.backfill import write_candle_csv
+from benchmarks.harness import REPO_ROOT, Figure, TreeMemorySampler, children_peak_rss_mb, say
+from btc_lifecycle.domain.synthetic import synthetic_candles
+
+DAYS = 30
+STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in ([0-9.]+)(ms|s|m)\b(?: ([0-9.]+)s)?')
+
+
+@dataclass
+class GraphRun:
+    wall: float
+    replay_ready: float
+    run_start: float
+    run_end: float
+    steps: dict[str, float] = field(default_factory=dict)
+    peak_tree_mb: float = 0.0
+    peak_single_mb: float = 0.0
+
+    @property
+    def steps_total(self) -> float:
+        return sum(self.steps.values())
+
+
+def step_seconds(amount: str, unit: str, extra_seconds: str | None) -> float:
+    value = float(amount)
+    if unit == "ms":
+        return value / 1000
+    if unit == "m":
+        return value * 60 + float(extra_seconds or 0)
+    return value
+
+
+def materialize(candles: Path, root: Path) -> GraphRun:
+    """One whole-graph run in the workspace ``root``; raises with the output if it fails."""
+    home = root / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "FEATURE_DB_PATH": str(root / "feature_store" / "bitcoin.duckdb"),
+        "BTC_REPORT_DIR": str(root / "reports"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+    }
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [sys.executable, "-m", "btc_lifecycle.launch", "--candles", str(candles), "--",
+               str(dagster), "asset", "materialize", "-m", "btc_lifecycle.definitions", "--select", "*"]
+    began = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    sampler = TreeMemorySampler(process.pid)
+    sampler.start()
+    marks: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    tail: list[str] = []
+    for line in process.stdout:
+        now = time.perf_counter() - began
+        tail = (tail + [line])[-60:]
+        if "replay exchange serving" in line:
+            marks.setdefault("replay_ready", now)
+        elif " - RUN_START - " in line:
+            marks.setdefault("run_start", now)
+        elif " - RUN_SUCCESS - " in line or " - RUN_FAILURE - " in line:
+            marks.setdefault("run_end", now)
+        if match := STEP_DONE.search(line):
+            steps[match.group(1)] = step_seconds(*match.group(2, 3, 4))
+    process.wait()
+    wall = time.perf_counter() - began
+    sampler.stop()
+    if process.returncode != 0:
+        raise RuntimeError(f"materialize failed ({process.returncode}):\n{''.join(tail)}")
+    return GraphRun(
+        wall=wall, replay_ready=marks.get("replay_ready", 0.0), run_start=marks.get("run_start", 0.0),
+        run_end=marks.get("run_end", wall), steps=steps,
+        peak_tree_mb=sampler.peak_sum_kb / 1024, peak_single_mb=sampler.peak_single_kb / 1024,
+    )
+
+
+def materialize_runs(candles: Path, runs: int, label: str) -> list[GraphRun]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-graph-") as folder:
+        for number in range(runs):
+            result = materialize(candles, Path(folder) / f"run{number}")
+            say(f"  {label} run {number + 1}: {result.wall:.1f} s, steps {result.steps_total:.1f} s, "
+                f"RUN_START at {result.run_start:.1f} s, peak {result.peak_tree_mb:,.0f} MB")
+            results.append(result)
+    return results
+
+
+def phase_notes(results: list[GraphRun]) -> str:
+    def median(values) -> float:
+        return statistics.median(list(values))
+
+    steps = {name: median(run.steps.get(name, 0.0) for run in results) for name in results[0].steps}
+    slowest = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in
+                        sorted(steps.items(), key=lambda item: -item[1]))
+    return (f"phases (medians): replay exchange up {median(r.replay_ready for r in results):.1f} s; "
+            f"RUN_START at {median(r.run_start for r in results):.1f} s (process start, imports, code "
+            f"location load); run {median(r.run_end - r.run_start for r in results):.1f} s of which "
+            f"steps {median(r.steps_total for r in results):.1f} s; after RUN_SUCCESS "
+            f"{median(r.wall - r.run_end for r in results):.1f} s. Steps: {slowest}")
+
+
+def run(options: argparse.Namespace) -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="bench-graph-data-") as folder:
+        candles = write_candle_csv(synthetic_candles(DAYS * 1440, start="2024-01-01T00:00:00Z"),
+                                   Path(folder) / "candles_30d.csv")
+        results = materialize_runs(candles, options.runs, "30 days")
+    walls = [result.wall for result in results]
+    outside = statistics.median((r.wall - r.steps_total) / r.wall for r in results)
+    return [Figure(
+        key="7", name=f"whole graph (dagster asset materialize --select '*') on {DAYS * 1440:,} candles",
+        runs=walls, peak_rss_mb=max(r.peak_tree_mb for r in results),
+        target="< 60 s", met=statistics.median(walls) < 60,
+        ratio=f"{outside:.0%} of wall outside the assets' own work",
+        notes=phase_notes(results) + f". Largest single process {children_peak_rss_mb():,.0f} MB.",
+    )]
+
+
+if __name__ == "__main__":
+    from benchmarks.harness import figure_main
+
+    figure_main(run)
