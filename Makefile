@@ -4,7 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export DAGSTER_HOME
 
 CANDLES ?=
 PYTEST_ARGS ?=
@@ -33,9 +34,12 @@ system-packages:
 
 install: $(VENV)/.installed system-packages
 
-$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
+# The instance's SQLite schema is created here, once: processes that open a fresh instance at
+# the same moment race on creating it.
+$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml | $(VENV)/.installed
 	@mkdir -p $(DAGSTER_HOME)
 	cp config/dagster.yaml $@
+	$(BIN)/dagster instance migrate >/dev/null
 
 # The whole asset graph: against live Binance, or against the replay exchange serving CANDLES.
 run: install $(DAGSTER_HOME)/dagster.yaml

@@ -16,10 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import ccxt
-
-from btc_lifecycle.adapters.exchange import make_ccxt_client
-
 OFFLINE_HINT = (
     "Binance is unreachable from this machine ({error}).\n"
     "To run offline, replay a candle file through the replay exchange:\n"
@@ -48,10 +44,16 @@ def replay_exchange(candles: Path, extra_args: list[str] | None = None) -> Itera
             server.kill()
 
 
-def binance_unreachable() -> str | None:
-    """Why live Binance cannot be reached, or None when it answers."""
+def binance_unreachable(api_url: str | None = None) -> str | None:
+    """Why Binance (or the host at ``api_url``) cannot be reached, or None when it answers."""
+    # Imported here: ccxt (and pandas behind the client) cost about 2 s of start-up, and a replay
+    # run never needs them in this process; the replay exchange starts after these imports.
+    import ccxt
+
+    from btc_lifecycle.adapters.exchange import make_ccxt_client
+
     try:
-        make_ccxt_client(timeout_seconds=5).fetch_time()
+        make_ccxt_client(api_url=api_url, timeout_seconds=5).fetch_time()
     except (ccxt.NetworkError, ccxt.ExchangeError) as error:
         return f"{type(error).__name__}: {str(error)[:160]}"
     return None
@@ -62,13 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candles", type=Path, help="candle file to replay instead of live Binance")
     parser.add_argument("--replay-start", help="replay clock start (ISO time); default: the end of the file")
     parser.add_argument("--replay-speed", type=float, help="replay seconds per wall second (0 freezes the clock)")
+    parser.add_argument("--replay-arg", action="append", default=[], metavar="ARG",
+                        help="passed to the replay exchange as is, e.g. --replay-arg=--fault=klines:503:2")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
     if args.candles is None:
-        if not os.environ.get("BINANCE_API_URL") and (problem := binance_unreachable()):
+        if problem := binance_unreachable(os.environ.get("BINANCE_API_URL")):
             print(OFFLINE_HINT.format(error=problem), file=sys.stderr)
             return 2
         return subprocess.call(command)
@@ -76,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.candles}: candle file not found", file=sys.stderr)
         return 2
     replay_args = [*(["--start", args.replay_start] if args.replay_start else []),
-                   *(["--speed", str(args.replay_speed)] if args.replay_speed is not None else [])]
+                   *(["--speed", str(args.replay_speed)] if args.replay_speed is not None else []),
+                   *args.replay_arg]
     with replay_exchange(args.candles.resolve(), replay_args) as url:
         env = {
             **os.environ,

@@ -14,6 +14,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = json.loads((REPO_ROOT / "config" / "bitcoin_ingest.json").read_text())
 
 
+@pytest.fixture(autouse=True)
+def isolated_mlflow_environment(monkeypatch):
+    """mlflow.set_tracking_uri/set_registry_uri write os.environ; undoing them after every test
+    keeps a later test's subprocesses (dagster CLI, dagster dev) off an earlier test's store."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def shared_candles_path() -> Path:
     """The real March 2023 file; CI names it in BTC_SHARED_CANDLES and must not run without it."""

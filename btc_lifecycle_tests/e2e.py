@@ -44,6 +44,7 @@ class Workspace:
             "FEATURE_DB_PATH": str(self.feature_db),
             "BTC_REPORT_DIR": str(self.root / "reports"),
             "MLFLOW_TRACKING_URI": f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}",
+            "MLFLOW_REGISTRY_URI": f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}",
             **extra,
         }
 

@@ -5,10 +5,12 @@ The same code talks to live Binance and to the replay exchange; only the API hos
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import ccxt
@@ -25,10 +27,22 @@ from btc_lifecycle.domain.candles import (
 
 T = TypeVar("T")
 
+PROGRESS_EVERY_PAGES = 10
+API_KEY_VARIABLES = ("BINANCE_API_KEY", "BINANCE_API_SECRET")  # read from the environment only
+
+
+class IncompleteResponse(Exception):
+    """A 200 whose body is not complete JSON: a connection cut mid-body, a network fault."""
+
+
+class EmptyPage(Exception):
+    """No candles from a start time although the exchange's clock says some have closed."""
+
+
 # What is worth another try: rate limits (429/418), 5xx, timeouts and refused connections all
 # arrive as NetworkError subclasses; a 500 carrying a JSON error code arrives as OperationFailed.
-TRANSIENT_ERRORS = (ccxt.NetworkError, ccxt.OperationFailed)
-PROGRESS_EVERY_PAGES = 10
+# ccxt hands a body it cannot parse back as text instead of raising: IncompleteResponse.
+TRANSIENT_ERRORS = (ccxt.NetworkError, ccxt.OperationFailed, IncompleteResponse, EmptyPage)
 
 
 class Log(Protocol):
@@ -59,6 +73,12 @@ class FetchResult:
     retries: int
     duplicates_dropped: int
     forming_dropped: int
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+    stopped_at: pd.Timestamp | None = None  # set when the exchange ran dry before its own now
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped_at is None
 
 
 def point_ccxt_at(exchange: ccxt.Exchange, base_url: str) -> ccxt.Exchange:
@@ -74,13 +94,27 @@ def point_ccxt_at(exchange: ccxt.Exchange, base_url: str) -> ccxt.Exchange:
 
 
 def make_ccxt_client(
-    exchange_id: str = "binance", api_url: str | None = None, timeout_seconds: float = 10.0
+    exchange_id: str = "binance",
+    api_url: str | None = None,
+    timeout_seconds: float = 10.0,
+    environ: Mapping[str, str] | None = None,
 ) -> ccxt.Exchange:
-    """A ccxt client limited to spot markets, so loading markets costs one request."""
+    """A ccxt client limited to spot markets, so loading markets costs one request.
+
+    API keys come only from ``BINANCE_API_KEY`` / ``BINANCE_API_SECRET`` in the environment,
+    never from config files or resource config (which Dagster shows in its UI).
+    """
+    env = os.environ if environ is None else environ
+    credentials = {
+        name: env[variable]
+        for name, variable in zip(("apiKey", "secret"), API_KEY_VARIABLES)
+        if env.get(variable)
+    }
     exchange = getattr(ccxt, exchange_id)({
         "enableRateLimit": True,
         "timeout": int(timeout_seconds * 1000),
         "options": {"fetchMarkets": ["spot"], "fetchCurrencies": False, "fetchMargins": False},
+        **credentials,
     })
     if api_url:
         point_ccxt_at(exchange, api_url)
@@ -111,6 +145,7 @@ class CandleClient:
         self.log = log
         self.sleep = sleep
         self.retries = 0
+        self.retry_reasons: Counter[str] = Counter()
 
     def _call(self, what: str, request: Callable[[], T]) -> T:
         for attempt in range(self.policy.max_retries + 1):
@@ -130,6 +165,7 @@ class CandleClient:
                         f"longer than retry_max_seconds ({self.policy.max_seconds:g} s); try later"
                     ) from error
                 self.retries += 1
+                self.retry_reasons[type(error).__name__] += 1
                 self.log.warning(
                     f"{what}: {type(error).__name__} ({_short(error)}); retry {attempt + 1} of "
                     f"{self.policy.max_retries} in {delay:.2f} s"
@@ -154,11 +190,21 @@ class CandleClient:
             raise ExchangeFailure(f"{self.exchange.id} does not list the symbol {symbol!r}")
         return self.exchange.market(symbol)["id"]
 
-    def fetch_page(self, market_id: str, interval: str, start_ms: int, limit: int) -> list[list[Any]]:
+    def fetch_page(
+        self, market_id: str, interval: str, start_ms: int, limit: int, expect_rows: bool = False
+    ) -> list[list[Any]]:
+        """One klines page; a cut body (and, with ``expect_rows``, an empty page) is retried."""
         params = {"symbol": market_id, "interval": interval, "startTime": start_ms, "limit": limit}
-        rows = self._call(
-            f"klines page from {_iso(start_ms)}", lambda: self.exchange.publicGetKlines(params)
-        )
+
+        def request() -> Any:
+            rows = self.exchange.publicGetKlines(params)
+            if isinstance(rows, str):
+                raise IncompleteResponse(f"the body is not complete JSON ({len(rows)} characters)")
+            if expect_rows and rows == []:
+                raise EmptyPage("the page is empty although candles from its start have closed")
+            return rows
+
+        rows = self._call(f"klines page from {_iso(start_ms)}", request)
         if not isinstance(rows, list) or any(not isinstance(row, list) or len(row) < 6 for row in rows):
             raise ExchangeFailure(
                 f"{self.exchange.id}: klines page from {_iso(start_ms)} is not a list of candle rows: "
@@ -177,9 +223,20 @@ class CandleClient:
         now_ms = int(now.timestamp() * 1000)
         pages: list[pd.DataFrame] = []
         count = 0
+        stopped_at = None
+        # While the candle at the cursor has closed by the exchange's clock, a page must hold
+        # candles: an empty one is retried, and if it stays empty the fetch ends there, logged.
         while cursor + step <= now_ms:
-            rows = self.fetch_page(market_id, interval, cursor, limit)
-            if not rows:
+            try:
+                rows = self.fetch_page(market_id, interval, cursor, limit, expect_rows=True)
+            except ExchangeFailure as failure:
+                if not isinstance(failure.__cause__, EmptyPage):
+                    raise
+                stopped_at = pd.Timestamp(cursor, unit="ms", tz="UTC")
+                self.log.warning(
+                    f"{self.exchange.id} has no candles from {stopped_at.isoformat()} although its "
+                    f"clock says {now.isoformat()}: keeping what came; the next ingest resumes there"
+                )
                 break
             page = candle_frame_from_rows(rows, interval)
             validate_candles(page, f"{self.exchange.id} klines page from {_iso(cursor)}")
@@ -189,7 +246,7 @@ class CandleClient:
             if len(pages) % PROGRESS_EVERY_PAGES == 0:
                 self.log.info(
                     f"backfill: {len(pages)} pages, {count:,} candles so far, "
-                    f"{pages[0]['open_time'].iloc[0].isoformat()} .. {page['open_time'].iloc[-1].isoformat()}"
+                    f"{pages[0]['open_time'].min().isoformat()} .. {page['open_time'].max().isoformat()}"
                 )
         fetched = pd.concat(pages, ignore_index=True) if pages else empty_candle_frame()
         fetched, duplicates = sort_and_deduplicate(fetched, f"{self.exchange.id} klines")
@@ -202,6 +259,8 @@ class CandleClient:
             retries=self.retries,
             duplicates_dropped=duplicates,
             forming_dropped=len(fetched) - len(closed),
+            retry_reasons=dict(self.retry_reasons),
+            stopped_at=stopped_at,
         )
 
 

@@ -16,6 +16,7 @@ import contextlib
 import importlib.metadata
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -172,6 +173,20 @@ class ModelRegistry:
             else:
                 self.client.set_terminated(run.info.run_id, status=status)
         return [run.info.run_id for run in open_runs]
+
+    def fail_abandoned_runs(self, is_alive: Callable[[str], bool]) -> list[str]:
+        """Mark FAILED every RUNNING run whose Dagster run is no longer alive (killed mid-training).
+
+        A SIGKILL gives no process a chance to end its MLflow run; the next training cleans up.
+        """
+        experiment = self.client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            return []
+        running = self.client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'")
+        abandoned = [run for run in running if not is_alive(run.data.tags.get("dagster_run_id", ""))]
+        for run in abandoned:
+            self.client.set_terminated(run.info.run_id, status="FAILED")
+        return [run.info.run_id for run in abandoned]
 
     def artifact_uri(self, run_id: str, path: str) -> str:
         return f"{self.client.get_run(run_id).info.artifact_uri}/{path}"

@@ -83,8 +83,10 @@ def model(
         n_folds=model_config.n_folds,
         heldout_fraction=model_config.heldout_fraction,
     )
-    result = train_walk_forward(frame, config)
     registry = mlflow.registry()
+    for run_id in registry.fail_abandoned_runs(lambda dagster_run_id: _dagster_run_alive(context, dagster_run_id)):
+        context.log.warning(f"MLflow run {run_id} was left RUNNING by a killed Dagster run: marked FAILED")
+    result = train_walk_forward(frame, config)
     record = registry.log_training(result, dagster_run_id=context.run_id, margin=model_config.promotion_margin)
     experiment_id = registry.experiment_id()
     overall, heldout = result.overall, result.heldout_metrics
@@ -112,6 +114,13 @@ def model(
             "training_seconds": dg.MetadataValue.float(round(result.training_seconds, 3)),
         }
     )
+
+
+def _dagster_run_alive(context: dg.AssetExecutionContext, dagster_run_id: str) -> bool:
+    if dagster_run_id == context.run_id:
+        return True
+    run = context.instance.get_run_by_id(dagster_run_id) if dagster_run_id else None
+    return run is not None and not run.is_finished
 
 
 def _metrics_table(by_model: dict) -> str:

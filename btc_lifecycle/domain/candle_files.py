@@ -8,6 +8,7 @@ that every error names the file and the line (1-based, counting a header) or the
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -31,6 +32,7 @@ VISION_COLUMNS = ("open_time", *OHLCV_COLUMNS, "close_time", *EXTRA_COLUMNS, "ig
 # 2025 on) are above it. Below 1e11 ms (1973) the numbers are almost surely epoch seconds.
 MICROSECONDS_FROM = 10**14
 MILLISECONDS_FROM = 10**11
+LATEST_EPOCH_MS = pd.Timestamp.max.value // 1_000_000  # 2262-04-11: pandas' nanosecond limit
 _OFFSET_AT_END = r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 
 
@@ -99,8 +101,18 @@ def _is_number(text: str) -> bool:
 
 def _read_table(source: str, text: str, **options) -> pd.DataFrame:
     # Blank lines are kept as empty rows so that row index + offset is the line in the file.
+    # index_col=False: a first row longer than the header is an error, not an index column.
     try:
-        table = pd.read_csv(io.StringIO(text), skip_blank_lines=False, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(io.StringIO(text), skip_blank_lines=False, index_col=False, **options)
+    except pd.errors.ParserWarning:
+        lines = text.split("\n")
+        width = lines[0].count(",")
+        line = next((n for n, row in enumerate(lines, 1) if row.strip() and row.count(",") != width), 1)
+        raise CandleFileError(
+            f"{source}, line {line}: {lines[line - 1].count(',') + 1} fields, but the first line has {width + 1}"
+        ) from None
     except (pd.errors.ParserError, ValueError) as error:
         raise CandleFileError(f"{source}: malformed csv: {str(error).strip()}") from None
     filled = table.notna().any(axis=1).to_numpy()
@@ -180,6 +192,8 @@ def _epoch_ms(source: str, numbers: pd.Series, field: str, header_lines: int) ->
     problems = [
         (values != np.floor(values), "epoch time is not a whole number"),
         (values < MILLISECONDS_FROM, "epoch time too small for milliseconds (seconds?)"),
+        (np.where(values >= MICROSECONDS_FROM, values / 1000, values) > LATEST_EPOCH_MS,
+         "epoch time beyond the year 2262"),
     ]
     for mask, problem in problems:
         if mask.any():

@@ -52,7 +52,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fault", action="append", default=[], type=_fault,
                         metavar="ENDPOINT:KIND[:COUNT[:AFTER]]",
                         help="e.g. klines:429:2, klines:429=30, *:503:1:5, klines:delay=2:1, "
-                             "klines:truncate; repeatable")
+                             "klines:truncate, klines:empty:1:3, klines:overlap=5, klines:shuffle; "
+                             "repeatable (all kinds in faults.py)")
     parser.add_argument("--ready-file", type=Path, help="write the URL here once listening")
     parser.add_argument("--log-requests", action="store_true", help="one stderr line per request")
     return parser.parse_args(argv)

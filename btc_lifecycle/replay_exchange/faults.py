@@ -10,9 +10,18 @@ matching requests it hits, optionally after letting ``after`` of them through:
 - ``delay:SECONDS``: answer normally, that much later (a slow exchange; client timeouts);
 - ``truncate``: answer 200 with the JSON body cut in half.
 
+Bad data, for klines (other endpoints answer normally):
+
+- ``empty``: an empty page ``[]``, although candles exist from ``startTime`` on;
+- ``overlap:N``: the page starts N candles before ``startTime`` (overlaps the previous page);
+- ``duplicate``: every row of the page twice;
+- ``shuffle``: the page's rows in reverse time order;
+- ``corrupt``: the first row's high below its low;
+- ``conflict``: the first row again, with another close (two different candles, one minute).
+
 CLI syntax, one ``--fault`` per fault: ``ENDPOINT:KIND[:COUNT[:AFTER]]`` where KIND is
-``429``, ``429=RETRY_AFTER_S``, ``418``, ``500``, ``502``, ``503``, ``504``, ``delay=SECONDS`` or
-``truncate``. Examples: ``klines:429:2`` (first two klines requests get 429, Retry-After 1),
+``429``, ``429=RETRY_AFTER_S``, ``418``, ``500``, ``502``, ``503``, ``504``, ``delay=SECONDS``,
+``truncate``, ``empty``, ``overlap=N``, ``duplicate``, ``shuffle``, ``corrupt`` or ``conflict``. Examples: ``klines:429:2`` (first two klines requests get 429, Retry-After 1),
 ``klines:429=30``, ``*:503:1:5`` (the sixth request of any endpoint gets 503),
 ``klines:delay=2.5:3``.
 """
@@ -24,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 STATUSES = (418, 429, 500, 502, 503, 504)
+DATA_FAULTS = ("empty", "duplicate", "shuffle", "corrupt", "conflict")
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,13 @@ class Fault:
             pass
         elif name == "delay" and _is_seconds(argument):
             pass
-        elif self.kind != "truncate":
+        elif name == "overlap" and argument.isdigit() and int(argument) >= 1:
+            pass
+        elif self.kind != "truncate" and self.kind not in DATA_FAULTS:
             raise ValueError(
                 f"fault kind {self.kind!r} is not one of "
-                f"status:{{{','.join(map(str, STATUSES))}}}, delay:SECONDS, truncate"
+                f"status:{{{','.join(map(str, STATUSES))}}}, delay:SECONDS, truncate, "
+                f"overlap:N, {', '.join(DATA_FAULTS)}"
             )
         if self.count < 1 or self.after < 0 or self.retry_after_s < 0:
             raise ValueError(f"fault {self}: count must be >= 1, after and retry_after_s >= 0")
@@ -55,6 +68,10 @@ class Fault:
     @property
     def delay_s(self) -> float:
         return float(self.kind.split(":")[1]) if self.kind.startswith("delay:") else 0.0
+
+    @property
+    def overlap(self) -> int:
+        return int(self.kind.split(":")[1]) if self.kind.startswith("overlap:") else 0
 
     def matches(self, path: str) -> bool:
         endpoint = self.endpoint
@@ -80,12 +97,35 @@ def parse_fault(spec: str) -> Fault:
         name, _, value = kind.partition("=")
         if name == "delay":
             return Fault(endpoint, f"delay:{value}", count, after)
-        if name == "truncate" and not value:
-            return Fault(endpoint, "truncate", count, after)
+        if name == "overlap":
+            return Fault(endpoint, f"overlap:{int(value)}", count, after)
+        if name in ("truncate", *DATA_FAULTS) and not value:
+            return Fault(endpoint, name, count, after)
         retry_after_s = int(value) if value else 1
         return Fault(endpoint, f"status:{int(name)}", count, after, retry_after_s)
     except ValueError as error:
         raise ValueError(f"fault {spec!r}: {error}") from None
+
+
+def spoil_klines(rows: list, faults: list[Fault]) -> list:
+    """Klines ``rows`` as the data faults among ``faults`` spoil them (a new list)."""
+    kinds = {fault.kind for fault in faults}
+    rows = list(rows)
+    if "empty" in kinds:
+        return []
+    if "duplicate" in kinds:
+        rows = [row for row in rows for _ in range(2)]
+    if "shuffle" in kinds:
+        rows.reverse()
+    if rows and "corrupt" in kinds:
+        first = list(rows[0])
+        first[2], first[3] = first[3], f"{float(first[2]) + 1:.8f}"  # high now below low
+        rows[0] = first
+    if rows and "conflict" in kinds:
+        other = list(rows[0])
+        other[4] = f"{float(other[4]) + 1:.8f}"
+        rows.insert(1, other)
+    return rows
 
 
 class FaultPlan:

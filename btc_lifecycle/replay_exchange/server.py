@@ -33,7 +33,7 @@ from btc_lifecycle.replay_exchange.binance_shapes import (
     split_symbol,
 )
 from btc_lifecycle.replay_exchange.clock import ReplayClock, default_start_ms, epoch_ms
-from btc_lifecycle.replay_exchange.faults import Fault, FaultPlan, parse_fault
+from btc_lifecycle.replay_exchange.faults import Fault, FaultPlan, parse_fault, spoil_klines
 
 API = "/api/v3"
 NOT_FOUND_PAGE = "<html><body><h1>404 Not Found</h1></body></html>"
@@ -228,12 +228,20 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         failing = next((f for f in faults if f.status is not None), None)
         if failing is not None:
             return self._send_failure(failing)
+        params = dict(parse_qsl(url.query))
+        overlap = max((f.overlap for f in faults), default=0)
+        if overlap and params.get("startTime", "").isdigit():
+            # An overlapping page: it starts ``overlap`` candles before the asked start.
+            step = self.exchange.series[next(iter(self.exchange.series))].step_ms
+            params["startTime"] = str(max(0, int(params["startTime"]) - overlap * step))
         try:
-            body = self.exchange.binance_response(url.path, dict(parse_qsl(url.query)))
+            body = self.exchange.binance_response(url.path, params)
         except BinanceError as error:
             return self._send_json(error.status, error.body())
         except LookupError:
             return self._send_text(404, "text/html", NOT_FOUND_PAGE)
+        if isinstance(body, list):
+            body = spoil_klines(body, faults)
         truncate = any(f.kind == "truncate" for f in faults)
         return self._send_json(200, body, truncate=truncate)
 
@@ -272,9 +280,13 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         self._send(status, text.encode(), {"Content-Type": content_type})
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its timeout, or it was killed): nothing to answer, no traceback.
+            self.close_connection = True

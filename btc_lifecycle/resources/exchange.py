@@ -5,8 +5,11 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from btc_lifecycle.adapters.exchange import CandleClient, Log, RetryPolicy, make_ccxt_client
+from typing import TYPE_CHECKING
 from btc_lifecycle.config import Settings
+
+if TYPE_CHECKING:
+    from btc_lifecycle.adapters.exchange import CandleClient, Log
 
 
 class CandleExchangeResource(ConfigurableResource):
@@ -41,7 +44,11 @@ class CandleExchangeResource(ConfigurableResource):
             return f"replay of {self.replay_file} ({self.exchange_id} API at {self.api_url})"
         return f"{self.exchange_id} API at {self.api_url}"
 
-    def client(self, log: Log) -> CandleClient:
+    def client(self, log: "Log") -> "CandleClient":
+        # Imported here: ccxt loads every exchange it knows (about 2 s) and the code location is
+        # loaded by every Dagster process, most of which never fetch a candle.
+        from btc_lifecycle.adapters.exchange import CandleClient, RetryPolicy, make_ccxt_client
+
         exchange = make_ccxt_client(self.exchange_id, self.api_url, self.timeout_seconds)
         policy = RetryPolicy(self.max_retries, self.retry_initial_seconds, self.retry_max_seconds)
         return CandleClient(exchange, policy, log)

@@ -2,23 +2,84 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
 
+class FeatureStoreLocked(RuntimeError):
+    """Another process kept the DuckDB file locked through every connection attempt."""
+
+
 class FeatureStoreResource(DuckDBResource):
-    """dagster-duckdb's resource, creating the store's folder and always closing the connection."""
+    """dagster-duckdb's resource, creating the store's folder and always closing the connection.
+
+    dagster-duckdb retries a locked file 10 times with doubling waits (0.1 s .. 51.2 s, about
+    100 s in all); after that the step fails with ``FeatureStoreLocked`` naming the file.
+    """
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.instance is not None:
+            release_slots_of_dead_runs(context.instance, context.log)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.database != ":memory:":
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with super().get_connection() as conn:
+        with ExitStack() as stack:
+            try:
+                conn = stack.enter_context(super().get_connection())
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                raise FeatureStoreLocked(
+                    f"the feature store {self.database} stayed locked by another process through "
+                    f"10 connection attempts over about 100 s (DuckDB allows one writing process "
+                    f"per file; the 'duckdb' pool in dagster.yaml serializes the runs of one "
+                    f"Dagster instance): {error}"
+                ) from error
             try:
                 yield conn
             finally:
                 conn.close()
+
+
+def release_slots_of_dead_runs(instance: dg.DagsterInstance, log=None) -> list[str]:
+    """Mark runs whose process is gone (SIGKILL, OOM) failed and free their pool slots.
+
+    Without this a killed run holds the 'duckdb' pool slot forever and every later run waits
+    ("Step blocked by limit for pool duckdb"). Only for a SQLite instance, whose runs all live
+    on this machine, so a missing pid means a dead run.
+    """
+    from dagster._core.storage.runs import SqliteRunStorage
+
+    if not isinstance(instance.run_storage, SqliteRunStorage):
+        return []
+    released = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+        pids = {entry.dagster_event.pid for entry in starts if entry.dagster_event is not None}
+        if not pids or None in pids or any(_alive(pid) for pid in pids):
+            continue
+        message = f"the process of this run (pid {', '.join(map(str, sorted(pids)))}) is gone: killed"
+        instance.report_run_failed(run, message)
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+        if log is not None:
+            log.warning(f"run {run.run_id}: {message}; marked failed and its pool slots freed")
+    return released
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
