@@ -7,6 +7,8 @@ caller owns its lifetime. Identifiers are validated; values are always bound par
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 import duckdb
 import pandas as pd
 import pyarrow as pa
@@ -102,6 +104,21 @@ def _from_store_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return _utc_columns(frame).drop(columns=["symbol", "interval"])
 
 
+@contextmanager
+def _transaction_over(conn: duckdb.DuckDBPyConnection, view: str, rows) -> Iterator[None]:
+    """One transaction with ``rows`` visible as ``view``: committed whole or rolled back whole."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.register(view, rows)
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister(view)
+
+
 def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candles: pd.DataFrame) -> int:
     """Insert or replace ``candles`` in one transaction; returns how many were new.
 
@@ -113,9 +130,7 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candle
     incoming = _arrow_candles(candles)
     key = [series.symbol, series.interval]
     values = ", ".join(CANDLE_COLUMNS)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.register("incoming_candles", incoming)
+    with _transaction_over(conn, "incoming_candles", incoming):
         stored = conn.execute(
             f"SELECT count(*) FROM incoming_candles i SEMI JOIN {table} t "
             f"ON t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time",
@@ -137,12 +152,6 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candle
                    if stored else ""),
                 key + (key if stored else []),
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.unregister("incoming_candles")
     return incoming.num_rows - int(stored)
 
 
@@ -203,17 +212,9 @@ def replace_labeled_candles(
     ensure_labeled_table(conn, series.labeled_table)
     frame = _to_store_frame(series, labeled)
     frame[LABEL_COLUMN] = labeled[LABEL_COLUMN].astype("Int8").to_numpy()
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.register("labeled_candles", frame)
+    with _transaction_over(conn, "labeled_candles", frame):
         conn.execute(f"DELETE FROM {table} WHERE symbol = ? AND interval = ?", [series.symbol, series.interval])
         conn.execute(f"INSERT INTO {table} SELECT * FROM labeled_candles")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.unregister("labeled_candles")
 
 
 def _naive_utc(moment: pd.Timestamp) -> pd.Timestamp:
@@ -232,16 +233,8 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
 def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
     """Swap the whole table for ``frame`` in one transaction (derived tables: features)."""
     name = checked_identifier(table)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.register("replacement_rows", _naive_utc_columns(frame))
+    with _transaction_over(conn, "replacement_rows", _naive_utc_columns(frame)):
         conn.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM replacement_rows")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.unregister("replacement_rows")
 
 
 def read_table(conn: duckdb.DuckDBPyConnection, table: str, where: str = "", params: list | None = None) -> pd.DataFrame:
