@@ -59,6 +59,13 @@ class Timing:
         return statistics.median(self.wall)
 
 
+def real_candle_file(options: argparse.Namespace) -> Path | None:
+    """The real candle file of ``--candles``, else DEFAULT_CANDLES when present, else None."""
+    if options.candles is not None:
+        return options.candles
+    return DEFAULT_CANDLES if DEFAULT_CANDLES.is_file() else None
+
+
 def time_runs(work: Callable[[], object], runs: int, setup: Callable[[], object] | None = None,
               timing: Timing | None = None) -> Timing:
     """Wall and process CPU seconds of ``work`` over ``runs`` runs; ``setup`` runs untimed first."""
@@ -236,6 +243,14 @@ def _version(package: str) -> str:
             return version(name)
         except PackageNotFoundError:
             continue
-    return "absent"
+    # No distribution metadata under either name: ask the module itself, if it is importable.
+    from importlib.util import find_spec
+
+    if find_spec(package) is None:
+        return "absent"
+    try:
+        return str(__import__(package).__version__)
+    except Exception:  # noqa: BLE001 - a broken import is reported, not raised
+        return "installed, version unknown"
 
 
