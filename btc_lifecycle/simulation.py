@@ -4,7 +4,8 @@
 clock starts ``--warmup-days`` in, trains the first champion, then advances the clock
 ``--tick-hours`` at a time. At each tick it evaluates the ingestion and monitoring schedules
 at the simulated time and the retraining sensor, exactly as the daemon would, runs what they
-request in process, and finally prints the timeline.
+request in process, and prints the timeline as it goes (each ingest, drift evaluation,
+retraining and promotion decision), then a summary.
 """
 
 from __future__ import annotations
@@ -25,24 +26,29 @@ from btc_lifecycle.domain.candle_files import read_candle_file
 from btc_lifecycle.replay_exchange import ReplayExchange
 
 
+# The runs' own event logs stay in the instance; the console gets warnings and the timeline.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 @dataclass
 class Timeline:
     """What happened, in simulated time."""
 
     events: list[dict] = field(default_factory=list)
+    echo: bool = False  # print each event as it happens
 
     def add(self, at: pd.Timestamp, kind: str, **facts) -> None:
         self.events.append({"at": at, "kind": kind, **facts})
+        if self.echo:
+            print(self._line(self.events[-1]), flush=True)
 
     def of_kind(self, kind: str) -> list[dict]:
         return [event for event in self.events if event["kind"] == kind]
 
-    def render(self) -> str:
-        lines = []
-        for event in self.events:
-            facts = "  ".join(f"{key}={value}" for key, value in event.items() if key not in ("at", "kind"))
-            lines.append(f"{event['at']:%Y-%m-%d %H:%M}  {event['kind']:<10} {facts}")
-        return "\n".join(lines)
+    @staticmethod
+    def _line(event: dict) -> str:
+        facts = "  ".join(f"{key}={value}" for key, value in event.items() if key not in ("at", "kind"))
+        return f"{event['at']:%Y-%m-%d %H:%M}  {event['kind']:<10} {facts}"
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -63,11 +69,11 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 class Simulation:
     """The code location's own definitions, against a replay clock and a private state folder."""
 
-    def __init__(self, candles: pd.DataFrame, candle_file: Path, state: Path, start: pd.Timestamp):
+    def __init__(self, candles: pd.DataFrame, candle_file: Path, state: Path, start: pd.Timestamp, echo: bool = False):
         self.exchange = ReplayExchange(candles, start=start, speed=0)
         self.state = state
         self.candle_file = candle_file
-        self.timeline = Timeline()
+        self.timeline = Timeline(echo=echo)
 
     def __enter__(self) -> Simulation:
         url = self.exchange.start()
@@ -100,11 +106,12 @@ class Simulation:
 
     def _run(self, job_name: str, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
         job = self.defs.resolve_job_def(job_name)
-        return job.execute_in_process(instance=self.instance, tags=tags or {}, raise_on_error=True)
+        return job.execute_in_process(instance=self.instance, tags=tags or {}, run_config=QUIET, raise_on_error=True)
 
     def bootstrap(self) -> None:
         """The first `make run`: everything, so a champion exists before monitoring starts."""
-        result = self.defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=self.instance)
+        job = self.defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=self.instance, run_config=QUIET)
         ingest, model = _metadata(result, "raw_candles"), _metadata(result, "model")
         self.timeline.add(self.now, "ingest", new_rows=ingest["new_rows"], total=ingest["total_rows"])
         self.timeline.add(self.now, "train", version=model["model_version"], alias=model["alias"],
@@ -148,7 +155,8 @@ class Simulation:
 
 
 def simulate(
-    candle_file: Path, warmup_days: float, tick_hours: float, state: Path, until: pd.Timestamp | None = None
+    candle_file: Path, warmup_days: float, tick_hours: float, state: Path, until: pd.Timestamp | None = None,
+    echo: bool = False,
 ) -> Timeline:
     """Replay ``candle_file`` from ``warmup_days`` after its first candle to its end (or ``until``)."""
     candles = read_candle_file(candle_file)
@@ -158,7 +166,7 @@ def simulate(
     start = first + pd.Timedelta(days=warmup_days)
     if start >= last:
         raise SystemExit(f"{candle_file}: {warmup_days} warm-up days leave nothing to replay")
-    with Simulation(candles, candle_file, state, start) as simulation:
+    with Simulation(candles, candle_file, state, start, echo=echo) as simulation:
         simulation.bootstrap()
         moment = start
         while moment < last:
@@ -182,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", type=Path, help="where the run's stores go (default: a temp folder)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="btc-simulation-") as temp:
-        timeline = simulate(args.candles.resolve(), args.warmup_days, args.tick_hours, args.state or Path(temp), args.until)
-    print(timeline.render())
+        timeline = simulate(
+            args.candles.resolve(), args.warmup_days, args.tick_hours, args.state or Path(temp), args.until, echo=True
+        )
     retrains = timeline.of_kind("retrain")
     print(f"\n{len(timeline.of_kind('drift'))} drift evaluations, {len(retrains)} retraining(s), "
           f"{sum(e['alias'] == 'champion' for e in timeline.of_kind('promotion'))} promotion(s)")
