@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from btc_lifecycle.adapters.feature_store import checked_identifier, range_clause, read_candles
+from btc_lifecycle.adapters.feature_store import checked_identifier, count_rows, range_clause, read_candles
 from btc_lifecycle.config import load_settings
 from btc_lifecycle.domain.candles import CandleSeries
 
@@ -144,12 +144,7 @@ def count_candles(
     """How many labeled candles the store holds for the series, without loading them."""
     path, series = _resolve(db_path, table, symbol, interval)
     with _connect(path) as conn:
-        return int(
-            conn.execute(
-                f"SELECT count(*) FROM {checked_identifier(series.labeled_table)} WHERE symbol = ? AND interval = ?",
-                [series.symbol, series.interval],
-            ).fetchone()[0]
-        )
+        return count_rows(conn, series.labeled_table, series.symbol, series.interval)
 
 
 def load_candle_frame(
