@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dagster as dg
 import duckdb
 import mlflow
 import numpy as np
@@ -100,3 +101,20 @@ def test_the_report_pdf_counts_what_duckdb_holds(graph_twice):
     assert "4,000" in text
     for section in ("Run facts", "Summary statistics", "Label balance", "Missing minutes"):
         assert section in text
+
+
+def test_the_model_asset_metadata_names_its_mlflow_run_version_and_card(graph_twice):
+    workspace, *_ = graph_twice
+    instance = dg.DagsterInstance.from_config(str(workspace.root / "dagster_home"))
+    try:
+        event = instance.get_latest_materialization_event(dg.AssetKey("model"))
+    finally:
+        instance.dispose()
+    metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+    client = mlflow_client(workspace)
+    run = client.get_run(metadata["mlflow_run_id"])
+    assert run.data.tags["dagster_run_id"] == event.run_id
+    assert metadata["model_version"] == 2 and metadata["alias"] == "challenger"
+    assert metadata["mlflow_run"].endswith(f"/runs/{run.info.run_id}")
+    card = metadata["model_card"].removeprefix("file://")
+    assert card.endswith("model_card.html") and "btc_direction" in open(card).read()
