@@ -22,6 +22,17 @@ def predictions_table(settings: Settings) -> str:
     return f"{settings.ingest.table}_predictions"
 
 
+def read_features(conn, settings: Settings) -> pd.DataFrame:
+    """The features table in time order."""
+    return read_table(conn, features_table(settings)).sort_values("open_time").reset_index(drop=True)
+
+
+def read_predictions(conn, settings: Settings) -> pd.DataFrame | None:
+    """The stored predictions, or None before the first run of the predictions asset."""
+    table = predictions_table(settings)
+    return read_table(conn, table) if table_exists(conn, table) else None
+
+
 def mlflow_run_url(settings: Settings, run_id: str, experiment_id: str) -> str:
     return f"{settings.mlflow_ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
@@ -73,8 +84,7 @@ def model(
     from btc_lifecycle.modelling.walk_forward import WalkForwardConfig, train_walk_forward
 
     with feature_store.get_connection() as conn:
-        frame = read_table(conn, features_table(settings))
-    frame = frame.sort_values("open_time").reset_index(drop=True)
+        frame = read_features(conn, settings)
     model_config = settings.model
     if model_config.train_window_days is not None:
         frame = frame.loc[frame["open_time"] >= frame["open_time"].iloc[-1] - pd.Timedelta(days=model_config.train_window_days)]
@@ -155,8 +165,8 @@ def predictions(
         raise dg.Failure("no champion model is registered yet: materialize the model asset first")
     table = predictions_table(settings)
     with feature_store.get_connection() as conn:
-        frame = read_table(conn, features_table(settings)).sort_values("open_time").reset_index(drop=True)
-        stored = read_table(conn, table) if table_exists(conn, table) else None
+        frame = read_features(conn, settings)
+        stored = read_predictions(conn, settings)
         last_predicted = stored["open_time"].max() if stored is not None and len(stored) else None
         scorable = rows_to_score(frame, last_predicted, champion.heldout_start, settings.model.prediction_rows)
         new = prediction_rows(

@@ -4,8 +4,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from btc_lifecycle.adapters.feature_store import read_table, table_exists
-from btc_lifecycle.assets.modelling import features, features_table, model, predictions, predictions_table
+from btc_lifecycle.assets.modelling import features, model, predictions, read_features, read_predictions
 from btc_lifecycle.config import Settings
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
@@ -53,8 +52,8 @@ def drift_report(
     if champion is None:
         raise dg.Failure("no champion model is registered yet: materialize the model asset first")
     with feature_store.get_connection() as conn:
-        frame = read_table(conn, features_table(settings)).sort_values("open_time").reset_index(drop=True)
-        live = read_table(conn, predictions_table(settings)) if table_exists(conn, predictions_table(settings)) else None
+        frame = read_features(conn, settings)
+        live = read_predictions(conn, settings)
     trained_on = frame["open_time"].between(champion.trained_from, champion.trained_until)
     reference = reference_window(frame.loc[trained_on], config)
     current = current_window(frame, config)
