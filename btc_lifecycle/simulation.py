@@ -89,12 +89,14 @@ class Simulation:
         self.defs = build_definitions(settings)
         home = self.state / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
-        self.instance = dg.DagsterInstance.local_temp(str(home))
+        # Entered, not just built: resolving the definitions reads the *current* instance's state
+        # storage, which must be this live one, not one an earlier caller already disposed.
+        self.instance = dg.DagsterInstance.local_temp(str(home)).__enter__()
         self.sensor_cursor: str | None = None
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.instance.dispose()
+        self.instance.__exit__(*exc_info)
         self.exchange.stop()
 
     @property

@@ -105,11 +105,8 @@ def test_the_report_pdf_counts_what_duckdb_holds(graph_twice):
 
 def test_the_model_asset_metadata_names_its_mlflow_run_version_and_card(graph_twice):
     workspace, *_ = graph_twice
-    instance = dg.DagsterInstance.from_config(str(workspace.root / "dagster_home"))
-    try:
+    with dg.DagsterInstance.from_config(str(workspace.root / "dagster_home")) as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey("model"))
-    finally:
-        instance.dispose()
     metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
     client = mlflow_client(workspace)
     run = client.get_run(metadata["mlflow_run_id"])
