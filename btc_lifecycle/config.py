@@ -63,11 +63,23 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class FeaturesConfig:
+    """The gap policy of the model inputs (docs/gap_policy.md)."""
+
+    # Gaps of up to this many candles between two stored ones are trade-less minutes, filled
+    # with flat candles; longer gaps (outages) stay gaps. 0 disables filling.
+    max_fill_minutes: int = 30
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Training, registration and the promotion gate."""
 
     name: str = "btc_direction"
-    promotion_margin: float = 0.0005  # log loss a challenger must beat the champion by
+    # A challenger must beat the champion's held-out log loss by more than the margin, with a
+    # paired test's one-sided p-value below alpha (and beat the constant prior at alpha too).
+    promotion_margin: float = 0.0
+    promotion_alpha: float = 0.05
     n_folds: int = 5
     heldout_fraction: float = 0.15
     train_window_days: float | None = None  # None: expanding window over all history
@@ -107,11 +119,14 @@ _MONITORING_RULES: dict[str, Rule] = {
     "drift_share_threshold": ((int, float), 0, 1),
     "min_realized_labels": (int, 1, 1_000_000),
     "performance_margin": ((int, float), 0, 10),
+    "retrain_cooldown_hours": ((int, float), 0, 24 * 365),
 }
 _REPORT_RULES: dict[str, Rule] = {"keep_last": (int, 1, 1000)}
+_FEATURES_RULES: dict[str, Rule] = {"max_fill_minutes": (int, 0, 1440)}
 _MODEL_RULES: dict[str, Rule] = {
     "name": (str, None, None),
     "promotion_margin": ((int, float), 0, 1),
+    "promotion_alpha": ((int, float), 0.0001, 0.5),
     "n_folds": (int, 1, 20),
     "heldout_fraction": ((int, float), 0.01, 0.5),
     "train_window_days": ((int, float, type(None)), 0.1, 3650),
@@ -136,6 +151,7 @@ class Settings:
     binance_api_url: str | None = None
     replay_file: Path | None = None  # the candle file behind BINANCE_API_URL, when replaying
     mlflow_ui_url: str = "http://127.0.0.1:5000"
+    features: FeaturesConfig = FeaturesConfig()
 
     @property
     def mlflow_artifact_location(self) -> Path:
@@ -165,7 +181,7 @@ def _type_name(expected: type | tuple[type, ...]) -> str:
 
 def _parse_ingest(source: str, raw: dict[str, Any]) -> IngestConfig:
     known = {f.name for f in fields(IngestConfig)}
-    sections = {"report", "model", "monitoring", "schedules"}
+    sections = {"report", "features", "model", "monitoring", "schedules"}
     unknown = sorted(set(raw) - known - sections)
     if unknown:
         raise ConfigError(f"{source}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})")
@@ -299,6 +315,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ingest=ingest,
         report=_parse_section(str(config_path), "report", raw.get("report"), ReportConfig, _REPORT_RULES),
         model=_parse_section(str(config_path), "model", raw.get("model"), ModelConfig, _MODEL_RULES),
+        features=_parse_section(str(config_path), "features", raw.get("features"), FeaturesConfig, _FEATURES_RULES),
         monitoring=_parse_section(str(config_path), "monitoring", raw.get("monitoring"), MonitoringConfig, _MONITORING_RULES),
         schedules=_parse_section(str(config_path), "schedules", raw.get("schedules"), ScheduleConfig, _SCHEDULE_RULES),
         feature_db_path=Path(env.get("FEATURE_DB_PATH") or DEFAULT_FEATURE_DB_PATH).resolve(),

@@ -55,12 +55,22 @@ def test_a_missing_required_field_is_named(write_config, field):
         ("model", {"n_folds": 0}),
         ("model", {"heldout_fraction": "a lot"}),
         ("model", {"name": "bad name!"}),
+        ("features", {"max_fill_minutes": -1}),
+        ("features", {"max_fill_minutes": 2.5}),
+        ("features", {"max_fill_minutes": True}),
+        ("features", {"max_fill": 30}),
     ],
 )
 def test_a_wrong_value_is_named_with_its_file_and_field(write_config, field, value):
     path = write_config(**{field: value})
     with pytest.raises(ConfigError, match=rf"{path}.*'{field}"):
         settings_for(path)
+
+
+def test_the_gap_policy_is_read_from_the_features_section(write_config):
+    assert load_settings({}).features.max_fill_minutes == 30  # the shipped default
+    assert settings_for(write_config(features={"max_fill_minutes": 0})).features.max_fill_minutes == 0
+    assert settings_for(write_config(features=REMOVE)).features.max_fill_minutes == 30
 
 
 def test_an_unknown_field_is_refused(write_config):

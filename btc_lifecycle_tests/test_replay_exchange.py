@@ -259,6 +259,30 @@ def test_ccxt_client_can_spot_the_forming_candle_by_its_open_time(exchange, clie
     assert last[0] + MINUTE > client.fetch_time()
 
 
+def test_a_start_time_inside_a_stretch_without_candles_answers_the_candles_after_it(candles):
+    quiet = candles.drop(index=range(100, 1_600)).reset_index(drop=True)  # 1,500 minutes, no trade
+    with ReplayExchange(quiet, speed=0) as running:
+        rows = get(f"{klines_url(running)}&startTime={START_MS + 100 * MINUTE}&limit=3")[2]
+    assert open_ms(rows) == [START_MS + minute * MINUTE for minute in (1_600, 1_601, 1_602)]
+
+
+def test_trades_answers_the_markets_last_trade_by_replay_now(exchange, candles):
+    post(exchange.base_url + "/replay/clock", {"now": START_MS + 10 * MINUTE + 15_000})
+    (trade,) = get(f"{exchange.base_url}/api/v3/trades?symbol=BTCUSDT&limit=1")[2]
+    assert trade["time"] == START_MS + 10 * MINUTE + 15_000  # inside the forming minute
+    assert float(trade["price"]) == candles["close"].iloc[10]
+    post(exchange.base_url + "/replay/clock", {"now": START_MS - MINUTE})
+    assert get(f"{exchange.base_url}/api/v3/trades?symbol=BTCUSDT")[2] == []
+    assert get(f"{exchange.base_url}/api/v3/trades?symbol=ETHUSDT")[:3:2] == (400, {"code": -1121, "msg": "Invalid symbol."})
+
+
+def test_trades_of_a_market_that_went_quiet_end_with_its_last_candle(candles):
+    last_open = START_MS + (len(candles) - 1) * MINUTE
+    with ReplayExchange(candles, start=last_open + 45 * MINUTE, speed=0) as running:
+        (trade,) = get(f"{running.base_url}/api/v3/trades?symbol=BTCUSDT&limit=1")[2]
+    assert trade["time"] == last_open + MINUTE - 1
+
+
 # --- Binance errors as ccxt sees them ------------------------------------------------------
 
 def test_unknown_symbol_is_invalid_symbol_and_ccxt_raises_bad_symbol(exchange, client):

@@ -193,14 +193,18 @@ class CandleClient:
     def fetch_page(
         self, market_id: str, interval: str, start_ms: int, limit: int, expect_rows: bool = False
     ) -> list[list[Any]]:
-        """One klines page; a cut body (and, with ``expect_rows``, an empty page) is retried."""
+        """One klines page; a cut body (and, with ``expect_rows``, an empty page) is retried.
+
+        An empty page is accepted only when the market's last trade is older than ``start_ms``:
+        a thin market that has not traded since writes no candle, and that is no fault.
+        """
         params = {"symbol": market_id, "interval": interval, "startTime": start_ms, "limit": limit}
 
         def request() -> Any:
             rows = self.exchange.publicGetKlines(params)
             if isinstance(rows, str):
                 raise IncompleteResponse(f"the body is not complete JSON ({len(rows)} characters)")
-            if expect_rows and rows == []:
+            if expect_rows and rows == [] and not self.quiet_since(market_id, start_ms):
                 raise EmptyPage("the page is empty although candles from its start have closed")
             return rows
 
@@ -211,6 +215,17 @@ class CandleClient:
                 f"{str(rows)[:200]!r}"
             )
         return rows
+
+    def quiet_since(self, market_id: str, start_ms: int) -> bool:
+        """True when the exchange says the market's last trade came before ``start_ms``.
+
+        Any doubt (an error, an odd answer) is False: the empty page is then treated as a fault.
+        """
+        try:
+            trades = self.exchange.publicGetTrades({"symbol": market_id, "limit": 1})
+            return int(trades[-1]["time"]) < start_ms
+        except (ccxt.BaseError, TypeError, KeyError, IndexError, ValueError):
+            return False
 
     def fetch_closed_candles(
         self, symbol: str, interval: str, since: pd.Timestamp, limit: int
@@ -226,6 +241,9 @@ class CandleClient:
         stopped_at = None
         # While the candle at the cursor has closed by the exchange's clock, a page must hold
         # candles: an empty one is retried, and if it stays empty the fetch ends there, logged.
+        # Binance answers a start time inside a stretch without candles with the candles after
+        # it, so an honest empty page means nothing from the cursor to now: a thin market that
+        # has not traded since (its last trade says so) ends the fetch, complete.
         while cursor + step <= now_ms:
             try:
                 rows = self.fetch_page(market_id, interval, cursor, limit, expect_rows=True)
@@ -236,6 +254,12 @@ class CandleClient:
                 self.log.warning(
                     f"{self.exchange.id} has no candles from {stopped_at.isoformat()} although its "
                     f"clock says {now.isoformat()}: keeping what came; the next ingest resumes there"
+                )
+                break
+            if not rows:
+                self.log.info(
+                    f"{self.exchange.id}: no trade since {_iso(cursor)} (exchange time "
+                    f"{now.isoformat()}): every candle up to now is stored"
                 )
                 break
             page = candle_frame_from_rows(rows, interval)

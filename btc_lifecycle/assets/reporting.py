@@ -9,6 +9,7 @@ from btc_lifecycle.adapters.feature_store import read_candles
 from btc_lifecycle.assets.ingestion import ingestion_stats, labeled_candles
 from btc_lifecycle.config import Settings
 from btc_lifecycle.domain.candles import find_gaps
+from btc_lifecycle.domain.gaps import gap_fill_summary
 from btc_lifecycle.resources import FeatureStoreResource
 
 GROUP = "reporting"
@@ -42,6 +43,7 @@ def ingestion_report(
         missing_minutes=int(stats["missing_minutes"]),
         gaps=find_gaps(labeled["open_time"], series.interval),
         generated_at=datetime.now(timezone.utc),
+        gap_policy=gap_fill_summary(labeled["open_time"], series.interval, settings.features.max_fill_minutes),
     )
     report = build_ingestion_report(labeled, facts, settings.report_dir, settings.report.keep_last)
     context.log.info(f"ingestion report written to {report.pdf_path} ({report.page_count} pages)")
@@ -55,6 +57,12 @@ def ingestion_report(
             "up_share": dg.MetadataValue.float(report.up_share),
             "tie_share": dg.MetadataValue.float(report.tie_share),
             "missing_minutes": dg.MetadataValue.int(report.missing_minutes),
+            # The model's gap policy on these candles: filled as trade-less, or left as gaps.
+            "max_fill_minutes": dg.MetadataValue.int(report.gap_policy.max_fill_minutes),
+            "minutes_to_fill": dg.MetadataValue.int(report.gap_policy.minutes_filled),
+            "gaps_to_fill": dg.MetadataValue.int(report.gap_policy.gaps_filled),
+            "gaps_left_open": dg.MetadataValue.int(report.gap_policy.gaps_left_open),
+            "minutes_in_open_gaps": dg.MetadataValue.int(report.gap_policy.minutes_left_open),
             "log_return_std": dg.MetadataValue.float(report.log_return_std),
             "images": dg.MetadataValue.json([str(path) for path in report.image_paths]),
             "summary": dg.MetadataValue.md(report.markdown_summary),

@@ -16,6 +16,7 @@ _EXPORTS = {
     "ClassificationMetrics": "metrics",
     "classification_metrics": "metrics",
     "MODEL_NAMES": "walk_forward",
+    "TooFewTrainableCandles": "walk_forward",
     "FoldResult": "walk_forward",
     "WalkForwardConfig": "walk_forward",
     "WalkForwardResult": "walk_forward",

@@ -4,6 +4,10 @@ One function serves training and scoring, so the two can never disagree. Every f
 stationary (returns, ratios, cyclic time) because raw price levels drift out of any training
 range. Windows never reach across a gap: a feature whose window is not contained in one
 contiguous run of candles is missing, not computed over the hole.
+
+The gap policy (``btc_lifecycle.domain.gaps``, setting ``features.max_fill_minutes``) first fills
+short gaps with flat trade-less candles, so on a thin market the windows run through quiet
+minutes; the ``filled`` flags let the model see which minutes had no trade.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from btc_lifecycle.domain.candles import interval_ms
+from btc_lifecycle.domain.candles import OHLCV_COLUMNS, interval_ms
+from btc_lifecycle.domain.gaps import FILLED_COLUMN, fill_trade_less_minutes
 from btc_lifecycle.domain.labels import price_increase_labels
 
 RETURN_LAGS = (1, 5, 15, 60)
 VOLATILITY_WINDOWS = (15, 60)
 VOLUME_WINDOW = 60
 RSI_WINDOW = 14
+FILLED_WINDOW = 60
 
 # How many earlier candles of the same contiguous run each feature reads.
 FEATURE_HISTORY = {
@@ -32,6 +38,9 @@ FEATURE_HISTORY = {
     f"rsi_{RSI_WINDOW}": RSI_WINDOW,
     "minute_of_day_sin": 0,
     "minute_of_day_cos": 0,
+    # 1 for a trade-less minute the gap policy filled; on a complete series both are constant 0.
+    FILLED_COLUMN: 0,
+    f"filled_share_{FILLED_WINDOW}": FILLED_WINDOW - 1,
 }
 FEATURE_COLUMNS = tuple(FEATURE_HISTORY)
 # Candles a feature row spans (t and its history): the embargo must be longer than this.
@@ -39,15 +48,29 @@ LONGEST_WINDOW = max(FEATURE_HISTORY.values()) + 1
 TARGET_COLUMN = "target"
 TRAINABLE_COLUMN = "trainable"
 
+# Why a feature row is not trainable, in the order a row is counted under the first that applies.
+EXCLUSION_REASONS = {
+    "incomplete_window_start_of_history": "its feature window reaches before the first stored candle",
+    "incomplete_window_after_gap": "its feature window reaches across a gap longer than "
+                                   "features.max_fill_minutes (left open: an outage, not quiet trading)",
+    "no_next_candle": "the candle after it is not known: the newest row, or the last one before a gap left open",
+}
+
 # A minute with no trades has volume 0; its log ratio is floored instead of being -inf.
 _VOLUME_RATIO_FLOOR = 1e-3
 
 
-def compute_features(candles: pd.DataFrame, interval: str) -> pd.DataFrame:
-    """``open_time``, FEATURE_COLUMNS, ``target`` and ``trainable``, indexed like ``candles``."""
+def compute_features(candles: pd.DataFrame, interval: str, max_fill_minutes: int = 0) -> pd.DataFrame:
+    """``open_time``, FEATURE_COLUMNS, ``target`` and ``trainable``: one row per stored candle and
+    per minute the gap policy filled (gaps of at most ``max_fill_minutes``; 0 fills nothing).
+
+    The target of t is the direction of t + 1 on the filled series: after a filled trade-less
+    minute the close is unchanged, a 0 like a tie. The index is 0..n-1 in time order.
+    """
+    candles = fill_trade_less_minutes(
+        candles[["open_time", *OHLCV_COLUMNS]], interval, max_fill_minutes
+    )
     open_times = candles["open_time"]
-    if not open_times.is_monotonic_increasing or open_times.duplicated().any():
-        raise ValueError("candles must be sorted by open_time without duplicates")
     position = _position_in_run(open_times, interval)
 
     close = candles["close"].to_numpy(dtype="float64")
@@ -89,6 +112,11 @@ def compute_features(candles: pd.DataFrame, interval: str) -> pd.DataFrame:
     angle = 2 * np.pi * minute_of_day / 1440
     values["minute_of_day_sin"] = np.sin(angle)
     values["minute_of_day_cos"] = np.cos(angle)
+    filled = candles[FILLED_COLUMN].to_numpy(dtype="float64")
+    values[FILLED_COLUMN] = filled
+    values[f"filled_share_{FILLED_WINDOW}"] = (
+        pd.Series(filled).rolling(FILLED_WINDOW).mean().to_numpy()
+    )
 
     # Windows computed over the whole array are only kept where they fit inside one run.
     for name, history in FEATURE_HISTORY.items():
@@ -96,7 +124,8 @@ def compute_features(candles: pd.DataFrame, interval: str) -> pd.DataFrame:
 
     features = pd.DataFrame({name: values[name] for name in FEATURE_COLUMNS}, index=candles.index)
     features.insert(0, "open_time", open_times)
-    # The target of t is the seed's label of t + 1: missing at the end and before a gap.
+    # The target of t is the seed's label of t + 1 on the filled series: missing at the end and
+    # before a gap left open.
     target = price_increase_labels(candles, interval).shift(-1)
     features[TARGET_COLUMN] = target.astype("Int8")
     features[TRAINABLE_COLUMN] = feature_complete(features) & target.notna().to_numpy()
@@ -109,10 +138,26 @@ def feature_complete(features: pd.DataFrame) -> np.ndarray:
     return np.isfinite(matrix).all(axis=1)
 
 
+def training_exclusions(features: pd.DataFrame, interval: str) -> dict[str, int]:
+    """How many rows of ``compute_features``' output are not trainable, by EXCLUSION_REASONS.
+
+    Each excluded row counts once, under the first reason that applies.
+    """
+    incomplete = ~feature_complete(features)
+    first_run = np.cumsum(_starts_run(features["open_time"], interval)) == 1
+    no_next = features[TARGET_COLUMN].isna().to_numpy() & ~incomplete
+    counts = (incomplete & first_run, incomplete & ~first_run, no_next)
+    return {reason: int(rows.sum()) for reason, rows in zip(EXCLUSION_REASONS, counts)}
+
+
+def _starts_run(open_times: pd.Series, interval: str) -> np.ndarray:
+    """True where a candle does not follow the previous one by exactly one interval."""
+    step = pd.Timedelta(milliseconds=interval_ms(interval))
+    return (open_times.diff() != step).to_numpy()
+
+
 def _position_in_run(open_times: pd.Series, interval: str) -> np.ndarray:
     """How many candles precede each one in its contiguous run (0 after a gap)."""
-    step = pd.Timedelta(milliseconds=interval_ms(interval))
-    starts_run = (open_times.diff() != step).to_numpy()
     index = np.arange(len(open_times))
-    run_start = np.maximum.accumulate(np.where(starts_run, index, 0))
+    run_start = np.maximum.accumulate(np.where(_starts_run(open_times, interval), index, 0))
     return index - run_start

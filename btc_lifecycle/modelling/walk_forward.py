@@ -115,6 +115,8 @@ def train_walk_forward(
     times = frame["open_time"]
     embargo = pd.Timedelta(milliseconds=interval_ms(config.interval)) * config.embargo_candles
     trainable = frame[TRAINABLE_COLUMN].to_numpy(dtype=bool)
+    if not trainable.any():
+        raise TooFewTrainableCandles("walk-forward", 0, 0, 0, len(frame), 0, config)
 
     heldout_candles = max(1, int(np.ceil(len(frame) * config.heldout_fraction)))
     heldout_start = times.iloc[len(frame) - heldout_candles]
@@ -122,7 +124,7 @@ def train_walk_forward(
 
     final_train = _training_rows(frame, trainable, heldout_start, embargo, config)
     heldout_rows = frame.loc[(times >= heldout_start).to_numpy() & trainable]
-    _require_rows(final_train, heldout_rows, "held-out window", config)
+    _require_rows(final_train, heldout_rows, "held-out window", trainable, config)
     model, probabilities = _fit_and_score(final_train, heldout_rows, embargo, config)
     heldout = heldout_rows[["open_time", *FEATURE_COLUMNS, TARGET_COLUMN]].copy()
     for name in MODEL_NAMES:
@@ -179,7 +181,7 @@ def _evaluate_folds(
         test = frame.iloc[block][trainable[block]]
         test_start = times.iloc[block[0]] if len(block) else None
         train = _training_rows(frame, trainable, test_start, embargo, config)
-        _require_rows(train, test, f"fold {index}", config)
+        _require_rows(train, test, f"fold {index}", trainable, config)
         probabilities = _fit_and_score(train, test, embargo, config)[1]
         pooled.append((test[TARGET_COLUMN].to_numpy(dtype="int64"), probabilities))
         folds.append(FoldResult(
@@ -215,12 +217,35 @@ def _training_rows(
     return frame.loc[keep]
 
 
-def _require_rows(train: pd.DataFrame, test: pd.DataFrame, what: str, config: WalkForwardConfig):
-    if len(train) == 0 or len(test) == 0 or train[TARGET_COLUMN].nunique() < 2:
-        raise ValueError(
-            f"{what}: too few trainable candles ({len(train)} to train, {len(test)} to test) "
-            f"for n_folds={config.n_folds}, heldout_fraction={config.heldout_fraction}, "
-            f"embargo_candles={config.embargo_candles}"
+class TooFewTrainableCandles(ValueError):
+    """A training or test block holds too few trainable candles (or only one target class).
+
+    ``what`` names the block (``"fold 2"``, ``"held-out window"``); the counts are attributes so
+    that callers (the model asset) can show them without parsing the message.
+    """
+
+    def __init__(self, what: str, train_rows: int, test_rows: int, train_classes: int,
+                 candles: int, trainable: int, config: WalkForwardConfig) -> None:
+        self.what, self.train_rows, self.test_rows = what, train_rows, test_rows
+        self.train_classes, self.candles, self.trainable = train_classes, candles, trainable
+        one_class = " with a single target class" if train_rows and train_classes < 2 else ""
+        super().__init__(
+            f"{what}: too few trainable candles ({train_rows} to train{one_class}, {test_rows} to "
+            f"test; {trainable} of {candles} feature rows are trainable) for n_folds={config.n_folds}, "
+            f"heldout_fraction={config.heldout_fraction}, embargo_candles={config.embargo_candles}. "
+            "Ingest more history, or change the settings: features.max_fill_minutes (fill the "
+            "trade-less minutes of a thin market so that feature windows run through them), "
+            "model.n_folds (fewer, larger folds), model.heldout_fraction, model.train_window_days "
+            "(null trains on all history)"
+        )
+
+
+def _require_rows(train: pd.DataFrame, test: pd.DataFrame, what: str, trainable: np.ndarray,
+                  config: WalkForwardConfig) -> None:
+    classes = train[TARGET_COLUMN].nunique()
+    if len(train) == 0 or len(test) == 0 or classes < 2:
+        raise TooFewTrainableCandles(
+            what, len(train), len(test), classes, len(trainable), int(trainable.sum()), config
         )
 
 

@@ -17,6 +17,9 @@ from btc_lifecycle.modelling.features import FEATURE_COLUMNS, feature_complete
 PREDICTION_COLUMN = "prediction"
 # Time of day is cyclic and uniform in any whole day: it says nothing about the market.
 TIME_OF_DAY_COLUMNS = ("minute_of_day_sin", "minute_of_day_cos")
+# The gap-fill flags are monitored too: on a thin market a change in how many minutes go without
+# a trade is a change in the market. On a complete series they are 0 in both windows, and a column
+# holding one same value in both windows does not vote (see DataDriftResult.constant_columns).
 MONITORED_FEATURES = tuple(name for name in FEATURE_COLUMNS if name not in TIME_OF_DAY_COLUMNS)
 MONITORED_COLUMNS = (*MONITORED_FEATURES, PREDICTION_COLUMN)
 
@@ -37,7 +40,12 @@ class MonitoringConfig:
     stattest_threshold: float = 0.4  # a column drifts when its distance reaches this
     drift_share_threshold: float = 0.5  # the check fails when more columns than this drift
     min_realized_labels: int = 720  # realized outcomes needed before performance is judged
-    performance_margin: float = 0.01  # log loss allowed above the champion's held-out one
+    # Realized log loss the champion may exceed its own constant prior's by, on the candles it
+    # predicted, before the check fails (calibrated in docs/retraining_policy.md).
+    performance_margin: float = 0.0
+    # After a retraining that kept the champion, failures on the next N hours of candles do not
+    # retrain again; each further keep in a row doubles it. 0 disables the cool-down.
+    retrain_cooldown_hours: float = 24.0
     columns: tuple[str, ...] = MONITORED_COLUMNS
 
     def __post_init__(self) -> None:
@@ -56,6 +64,8 @@ class MonitoringConfig:
             fail("min_realized_labels", "must be at least 1")
         if not self.performance_margin >= 0:
             fail("performance_margin", "must not be negative")
+        if not self.retrain_cooldown_hours >= 0:
+            fail("retrain_cooldown_hours", "must not be negative")
         if not self.columns or len(set(self.columns)) != len(self.columns):
             fail("columns", "must name at least one column, each once")
 
@@ -81,6 +91,10 @@ class DataDriftResult:
     current_rows: int
     # evidently's Snapshot (save_html, json); None from the fast path used by the calibration.
     snapshot: Any = field(default=None, repr=False, compare=False)
+    # Columns with one and the same value in both windows: not compared and not in the share.
+    # Their distance is 0, so they could only dilute the share of the columns that do move
+    # (with both gap flags counted, 7 drifted columns of 15 would no longer be more than half).
+    constant_columns: tuple[str, ...] = ()
 
     @property
     def monitored_columns(self) -> tuple[str, ...]:
@@ -108,7 +122,7 @@ def data_drift(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    columns = _checked_columns(reference, current, columns or config.columns)
+    columns, constant = _compared_columns(reference, current, columns or config.columns)
     definition = DataDefinition(numerical_columns=columns)
     preset = DataDriftPreset(
         columns=columns,
@@ -122,7 +136,7 @@ def data_drift(
         Dataset.from_pandas(_numeric(reference, columns), data_definition=definition),
     )
     per_column = _per_column_from_snapshot(snapshot.dict(), columns)
-    return _result(per_column, len(reference), len(current), snapshot)
+    return _result(per_column, len(reference), len(current), snapshot, constant)
 
 
 def drift_scores(
@@ -139,7 +153,7 @@ def drift_scores(
     from evidently.legacy.calculations.stattests.registry import get_stattest
     from evidently.legacy.core import ColumnType
 
-    columns = _checked_columns(reference, current, columns or config.columns)
+    columns, constant = _compared_columns(reference, current, columns or config.columns)
     per_column = {}
     for name in columns:
         ref = _finite(reference[name])
@@ -152,11 +166,11 @@ def drift_scores(
             drifted=bool(outcome.drifted),
             stattest=config.stattest,
         )
-    return _result(per_column, len(reference), len(current), None)
+    return _result(per_column, len(reference), len(current), None, constant)
 
 
 def _result(per_column: dict[str, ColumnDrift], reference_rows: int, current_rows: int,
-            snapshot: Any) -> DataDriftResult:
+            snapshot: Any, constant: tuple[str, ...]) -> DataDriftResult:
     drifted = tuple(name for name, column in per_column.items() if column.drifted)
     return DataDriftResult(
         drift_share=len(drifted) / len(per_column),
@@ -165,6 +179,7 @@ def _result(per_column: dict[str, ColumnDrift], reference_rows: int, current_row
         reference_rows=reference_rows,
         current_rows=current_rows,
         snapshot=snapshot,
+        constant_columns=constant,
     )
 
 
@@ -199,6 +214,24 @@ def _checked_columns(reference: pd.DataFrame, current: pd.DataFrame,
         if empty:
             raise ValueError(f"the {side} window has no finite value in column(s) {empty}")
     return list(columns)
+
+
+def _compared_columns(reference: pd.DataFrame, current: pd.DataFrame,
+                      columns: Sequence[str]) -> tuple[list[str], tuple[str, ...]]:
+    """The checked columns to compare, and those with one same value in both windows.
+
+    evidently's normed Wasserstein divides by max(reference std, 0.001): a column constant and
+    equal in both windows scores 0 (not drifted), and one constant in the reference but not in
+    the current window scores its mean shift times 1000 (drifted), which is the honest verdict.
+    Only the first kind is set aside. If every column is of that kind, all are compared (all 0).
+    """
+    columns = _checked_columns(reference, current, columns)
+    constant = tuple(
+        name for name in columns
+        if np.unique(np.concatenate([_finite(reference[name]), _finite(current[name])])).size == 1
+    )
+    compared = [name for name in columns if name not in constant]
+    return (compared, constant) if compared else (columns, ())
 
 
 def _numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -137,6 +137,8 @@ def _headline(reference: pd.DataFrame, current: pd.DataFrame, drift: DataDriftRe
         **_bounds("reference", reference),
         **_bounds("current", current),
         "monitored_columns": list(drift.monitored_columns),
+        # One same value in both windows (the gap flags on a complete series): not compared.
+        "constant_columns": list(drift.constant_columns),
         "drifted_columns": list(drift.drifted_columns),
         "drift_share": drift.drift_share,
         "drift_share_threshold": config.drift_share_threshold,
@@ -160,11 +162,18 @@ def _bounds(side: str, frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def _column_table(drift: DataDriftResult) -> list[dict[str, Any]]:
-    return [
+    compared = [
         {"column": name, "score": _plain(column.score), "threshold": column.threshold,
-         "drifted": column.drifted, "stattest": column.stattest}
+         "drifted": column.drifted, "stattest": column.stattest, "compared": True}
         for name, column in drift.per_column.items()
     ]
+    # One same value in both windows: distance 0, not drifted, and not counted in the share.
+    constant = [
+        {"column": name, "score": 0.0, "threshold": None, "drifted": False, "stattest": None,
+         "compared": False}
+        for name in drift.constant_columns
+    ]
+    return compared + constant
 
 
 def _plain(value: float) -> float | None:

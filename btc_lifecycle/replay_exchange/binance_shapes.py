@@ -212,6 +212,25 @@ class KlineSeries:
             rows[-1] = self.forming_row(last, now_ms)
         return rows
 
+    def recent_trades(self, now_ms: int) -> list[dict]:
+        """``/api/v3/trades``: the market's last trade by ``now_ms``, or ``[]`` before the first.
+
+        The file has candles, not trades: the last visible candle stands for one trade at its
+        close price, at the end of its minute (or now, while it is forming). One trade is enough
+        for what clients ask it: when did this market last trade?
+        """
+        visible = int(np.searchsorted(self.open_ms, now_ms, side="right"))
+        if visible == 0:
+            return []
+        index = visible - 1
+        open_ms = int(self.open_ms[index])
+        close, volume = self.values[index][3], self.values[index][4]
+        return [{
+            "id": index, "price": _decimal(close), "qty": _decimal(volume),
+            "quoteQty": _decimal(close * volume), "time": min(open_ms + self.step_ms - 1, now_ms),
+            "isBuyerMaker": False, "isBestMatch": True,
+        }]
+
     def span(self) -> tuple[int, int]:
         """First open time and last close time + 1 ms, in epoch milliseconds."""
         return int(self.open_ms[0]), int(self.open_ms[-1]) + self.step_ms

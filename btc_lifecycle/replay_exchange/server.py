@@ -1,7 +1,8 @@
 """The replay exchange: Binance's spot REST API on loopback, served from candle frames.
 
 Binance endpoints (GET): ``/api/v3/ping``, ``/api/v3/time``, ``/api/v3/exchangeInfo``,
-``/api/v3/klines``. Anything else is a 404, so a client asking for futures markets fails loudly.
+``/api/v3/klines``, ``/api/v3/trades`` (the last trade only). Anything else is a 404, so a client
+asking for futures markets fails loudly.
 
 Control endpoints for tests and simulations (never faulted):
 
@@ -30,6 +31,7 @@ from btc_lifecycle.replay_exchange.binance_shapes import (
     KlineSeries,
     exchange_info,
     klines_query,
+    mandatory,
     split_symbol,
 )
 from btc_lifecycle.replay_exchange.clock import ReplayClock, default_start_ms, epoch_ms
@@ -167,6 +169,10 @@ class ReplayExchange:
             return self.series[query.symbol].klines(
                 self.clock.now_ms(), query.start_ms, query.end_ms, query.limit
             )
+        if path == f"{API}/trades":
+            if mandatory(params, "symbol") not in self.series:
+                raise BinanceError(-1121, "Invalid symbol.")
+            return self.series[params["symbol"]].recent_trades(self.clock.now_ms())
         raise LookupError(path)
 
     def control(self, path: str, request: dict) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from btc_lifecycle.domain.candles import Gap
+from btc_lifecycle.domain.gaps import GapFillSummary
 from btc_lifecycle.reporting import charts
 from btc_lifecycle.reporting.pdf import render_report_html, write_pdf
 from btc_lifecycle.reporting.retention import (
@@ -20,7 +21,7 @@ from btc_lifecycle.reporting.retention import (
     remove_stale_temp_folders,
     report_stamp,
 )
-from btc_lifecycle.reporting.sections import report_context
+from btc_lifecycle.reporting.sections import gap_policy_text, report_context
 from btc_lifecycle.reporting.statistics import LOG_RETURN, label_balance, summary_statistics
 
 REPORT_KIND = "ingestion"
@@ -40,6 +41,8 @@ class ReportFacts:
     missing_minutes: int
     gaps: list[Gap]
     generated_at: datetime
+    # What the model's gap policy (features.max_fill_minutes) makes of these gaps; None: not shown.
+    gap_policy: GapFillSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class IngestionReport:
     unlabeled_share: float
     tie_share: float
     missing_minutes: int
+    gap_policy: GapFillSummary | None
     log_return_mean: float
     log_return_std: float
     markdown_summary: str
@@ -122,6 +126,7 @@ def _describe(labeled: pd.DataFrame, facts: ReportFacts, folder: Path,
         f"- labels: {balance.up_share:.1%} up, {balance.not_up_share:.1%} not up, "
         f"{balance.unlabeled_share:.2%} unlabeled; ties {balance.tie_share:.2%} of labeled",
         f"- missing minutes: {facts.missing_minutes:,} in {len(facts.gaps):,} gap(s)",
+        *([f"- gap policy: {_md(gap_policy_text(facts.gap_policy))}"] if facts.gap_policy else []),
         f"- PDF: `{pdf_path}` ({page_count} pages)",
     ])
     return IngestionReport(
@@ -138,6 +143,7 @@ def _describe(labeled: pd.DataFrame, facts: ReportFacts, folder: Path,
         unlabeled_share=balance.unlabeled_share,
         tie_share=balance.tie_share,
         missing_minutes=facts.missing_minutes,
+        gap_policy=facts.gap_policy,
         log_return_mean=float(returns["mean"]),
         log_return_std=float(returns["std"]),
         markdown_summary=summary,

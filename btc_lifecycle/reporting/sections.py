@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from btc_lifecycle.domain.candles import Gap, interval_ms
+from btc_lifecycle.domain.gaps import GapFillSummary
 from btc_lifecycle.domain.labels import LABEL_COLUMN
 from btc_lifecycle.reporting.statistics import (
     LOG_RETURN,
@@ -75,8 +76,22 @@ def run_facts(labeled: pd.DataFrame, facts: ReportFacts) -> list[tuple[str, str]
         ("Rows new in this run", f"{facts.rows_new:,}"),
         ("Rows total in the store", f"{facts.rows_total:,}"),
         ("Missing minutes", f"{facts.missing_minutes:,} in {len(facts.gaps):,} gap(s)"),
+        *([("Gap policy (features.max_fill_minutes)", gap_policy_text(facts.gap_policy))]
+          if facts.gap_policy else []),
         ("Generated at", utc_minute(facts.generated_at)),
     ]
+
+
+def gap_policy_text(policy: GapFillSummary) -> str:
+    """What the model's gap policy makes of the stored gaps, in one sentence."""
+    limit = policy.max_fill_minutes
+    if limit == 0:
+        return (f"off (max_fill_minutes = 0): all {policy.gaps_left_open:,} gap(s) "
+                f"({policy.minutes_left_open:,} minutes) stay gaps for the model")
+    return (f"max_fill_minutes = {limit}: {policy.minutes_filled:,} minute(s) in "
+            f"{policy.gaps_filled:,} gap(s) of at most {limit} would be filled for the model as "
+            f"flat trade-less candles; {policy.gaps_left_open:,} longer gap(s) "
+            f"({policy.minutes_left_open:,} minutes) stay gaps")
 
 
 def statistics_table(labeled: pd.DataFrame, interval: str) -> dict:
@@ -160,5 +175,8 @@ def report_context(labeled: pd.DataFrame, facts: ReportFacts, stamp: str,
         "gaps_summary": f"{facts.missing_minutes:,} missing minutes in {len(gaps):,} gap(s).",
         "gaps_more": (f"… and {len(gaps) - MAX_LISTED_GAPS:,} more gaps not listed."
                       if len(gaps) > MAX_LISTED_GAPS else ""),
+        "gap_policy": (f"Gap policy for the model inputs: {gap_policy_text(facts.gap_policy)}. "
+                       "Stored candles and labels stay as they are; feature windows never cross "
+                       "a gap left open." if facts.gap_policy else ""),
         "latest": latest_table(labeled),
     }

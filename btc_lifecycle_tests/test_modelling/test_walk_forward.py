@@ -9,6 +9,7 @@ import pytest
 from btc_lifecycle.modelling import (
     LONGEST_WINDOW,
     MODEL_NAMES,
+    TooFewTrainableCandles,
     WalkForwardConfig,
     compute_features,
     predict_up_probability,
@@ -96,6 +97,26 @@ def test_too_few_candles_for_the_folds_is_a_clear_error(random_walk_candles):
     features = compute_features(random_walk_candles.iloc[:300], "1m")
     with pytest.raises(ValueError, match="too few trainable candles"):
         train_walk_forward(features, WalkForwardConfig(n_folds=5))
+
+
+def test_too_few_trainable_candles_names_the_counts_and_the_settings_to_change(random_walk_candles):
+    features = compute_features(random_walk_candles.iloc[:300], "1m")
+    with pytest.raises(TooFewTrainableCandles) as raised:
+        train_walk_forward(features, WalkForwardConfig(n_folds=5))
+    error = raised.value
+    assert (error.what, error.train_rows, error.candles, error.trainable) == ("fold 0", 0, 300, 239)
+    assert error.test_rows > 0
+    message = str(error)
+    assert f"0 to train, {error.test_rows} to test" in message and "239 of 300" in message
+    for setting in ("features.max_fill_minutes", "model.n_folds", "model.heldout_fraction",
+                    "model.train_window_days"):
+        assert setting in message
+
+
+def test_no_trainable_row_at_all_is_the_same_clear_error(random_walk_candles):
+    features = compute_features(random_walk_candles.iloc[:50], "1m")
+    with pytest.raises(TooFewTrainableCandles, match="0 of 50 feature rows are trainable"):
+        train_walk_forward(features, FAST_CONFIG)
 
 
 @pytest.mark.real_data

@@ -47,7 +47,12 @@ def test_the_report_folder_holds_html_json_and_the_headline(
     assert summary["reference_rows"] == len(reference_features)
     assert summary["realized_labels"] == 1_500
     assert summary["realized_log_loss"] == pytest.approx(report.realized.log_loss)
-    assert len(summary["columns"]) == len(CONFIG.columns)
+    assert [column["column"] for column in summary["columns"]] == [
+        *(name for name in CONFIG.columns if name not in ("filled", "filled_share_60")),
+        "filled", "filled_share_60",
+    ]
+    assert summary["constant_columns"] == ["filled", "filled_share_60"]  # 0 in both windows
+    assert [column["compared"] for column in summary["columns"][-2:]] == [False, False]
     json.loads((report.folder / "drift_snapshot.json").read_text())  # evidently's, valid JSON
     assert [p.name for p in (tmp_path / "drift").iterdir()] == ["20240106T030000Z"]
 

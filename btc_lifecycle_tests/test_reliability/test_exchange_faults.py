@@ -110,6 +110,33 @@ def test_an_exchange_that_stays_empty_mid_range_ends_the_fetch_there_and_the_nex
     assert store.stats["new_rows"] == len(candles) - 500
 
 
+def test_a_stretch_without_candles_longer_than_a_page_does_not_end_the_backfill(tmp_path, candles):
+    thin = without_minutes(candles, range(300, 550))  # 250 quiet minutes; pages are 100 candles
+    store = Store(tmp_path)
+    with ReplayExchange(thin, speed=0) as exchange:
+        result = store.ingest(exchange.base_url)
+        trades_requests = exchange.request_counts["/api/v3/trades"]
+    assert result.success
+    assert_stored(store.table(), thin)
+    metadata = materialization(result, "raw_candles")
+    assert (metadata["complete"], metadata["retries"], metadata["missing_minutes"]) == (True, 0, 250)
+    assert trades_requests == 0  # no page came back empty
+
+
+def test_a_market_quiet_since_its_last_candle_ends_the_fetch_complete_without_retries(tmp_path, candles):
+    quiet_since = candles["open_time"].iloc[-1] + pd.Timedelta(minutes=1)
+    store = Store(tmp_path, retry_initial_seconds=0.5, retry_max_seconds=5)
+    with ReplayExchange(candles, start=ms(quiet_since + pd.Timedelta(minutes=40)), speed=0) as exchange:
+        result = store.ingest(exchange.base_url)
+        requests = dict(exchange.request_counts)
+    assert result.success
+    assert_stored(store.table(), candles)
+    metadata = materialization(result, "raw_candles")
+    assert (metadata["complete"], metadata["retries"], metadata["stopped_at"]) == (True, 0, "none")
+    # 11 pages, then one empty page, explained by the last trade: before the cursor.
+    assert (requests["/api/v3/klines"], requests["/api/v3/trades"]) == (12, 1)
+
+
 # --- failures: a clear message, and the store exactly as it was ---------------------------
 
 FATAL = {

@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.domain.candles import complete_candle_frame, find_gaps
+from btc_lifecycle.domain.gaps import gap_fill_summary
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.reporting import ReportFacts, build_ingestion_report
 
 CANDLES = 3_000
 GAP_START, GAP_MINUTES = 1_200, 15
+MAX_FILL_MINUTES = 10  # shorter than the gap: the report says it stays a gap for the model
 HOSTILE_SYMBOL = "BTC/<script>alert(1)</script>"
 REPORT_TIME = datetime(2026, 3, 26, 10, 15, 0, tzinfo=timezone.utc)
 
@@ -66,6 +68,7 @@ def ingestion_report(labeled_candles, report_root):
         source="replay of <b>candles</b>.csv", symbol=HOSTILE_SYMBOL, interval="1m",
         rows_new=120, rows_total=len(labeled_candles),
         missing_minutes=sum(gap.missing for gap in gaps), gaps=gaps, generated_at=REPORT_TIME,
+        gap_policy=gap_fill_summary(labeled_candles["open_time"], "1m", MAX_FILL_MINUTES),
     )
     return build_ingestion_report(labeled_candles, facts, report_root, keep_last=2,
                                   now=REPORT_TIME)

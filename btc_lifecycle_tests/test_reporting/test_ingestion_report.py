@@ -12,7 +12,16 @@ from btc_lifecycle.domain.labels import LABEL_COLUMN
 from btc_lifecycle.reporting import ReportFacts, build_ingestion_report
 from btc_lifecycle.reporting import ingestion_report as ingestion_module
 from btc_lifecycle.reporting.charts import chart_title, write_chart_pngs
-from btc_lifecycle_tests.test_reporting.conftest import GAP_MINUTES, HOSTILE_SYMBOL, REPORT_TIME
+from btc_lifecycle.domain.gaps import gap_fill_summary
+from btc_lifecycle.domain.labels import label_candles
+from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
+from btc_lifecycle.reporting.sections import report_context
+from btc_lifecycle_tests.test_reporting.conftest import (
+    GAP_MINUTES,
+    HOSTILE_SYMBOL,
+    MAX_FILL_MINUTES,
+    REPORT_TIME,
+)
 
 SECTIONS = ("Run facts", "Summary statistics", "Label balance", "OHLC candles and volume",
             "Close price", "Label vs return", "Missing minutes", "Latest candles")
@@ -78,6 +87,30 @@ def test_gap_section_lists_the_gap(pdf_text, labeled_candles):
     assert f"{GAP_MINUTES} missing minutes in 1 gap(s)" in pdf_text
     assert f"{first_missing:%Y-%m-%d %H:%M} UTC to" in pdf_text
     assert f"{GAP_MINUTES} missing candle(s)" in pdf_text
+
+
+def test_the_pdf_says_what_the_gap_policy_makes_of_the_stored_gaps(pdf_text, ingestion_report):
+    text = " ".join(pdf_text.split())  # the PDF wraps lines anywhere
+    assert f"max_fill_minutes = {MAX_FILL_MINUTES}: 0 minute(s) in 0 gap(s)" in text
+    assert f"1 longer gap(s) ({GAP_MINUTES} minutes) stay gaps" in text
+    assert ingestion_report.gap_policy.gaps_left_open == 1
+    assert f"max\\_fill\\_minutes = {MAX_FILL_MINUTES}" in ingestion_report.markdown_summary
+
+
+def test_the_report_counts_the_minutes_the_policy_would_fill_and_the_gaps_it_leaves_open():
+    # Gaps of 3 and 40 minutes under a limit of 30: the first is filled, the second stays.
+    candles = label_candles(without_minutes(synthetic_candles(300, seed=2), [*range(50, 53), *range(100, 140)]), "1m")
+    facts = ReportFacts(
+        source="test", symbol="BTC/USDT", interval="1m", rows_new=len(candles), rows_total=len(candles),
+        missing_minutes=43, gaps=[], generated_at=REPORT_TIME,
+        gap_policy=gap_fill_summary(candles["open_time"], "1m", 30),
+    )
+    context = report_context(candles, facts, "stamp", chart_files=[])
+    facts_table = dict(context["run_facts"])
+    expected = ("max_fill_minutes = 30: 3 minute(s) in 1 gap(s) of at most 30 would be filled for "
+                "the model as flat trade-less candles; 1 longer gap(s) (40 minutes) stay gaps")
+    assert facts_table["Gap policy (features.max_fill_minutes)"] == expected
+    assert expected in context["gap_policy"]
 
 
 def test_headline_numbers_describe_the_frame(ingestion_report, labeled_candles):
