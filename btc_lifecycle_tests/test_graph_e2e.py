@@ -60,7 +60,8 @@ def test_the_first_model_is_champion_and_an_equal_retrain_stays_challenger(graph
     challenger = client.get_model_version_by_alias("btc_direction", "challenger")
     assert str(challenger.version) == "2"
     assert challenger.tags["promotion_decision"] == "keep_champion"
-    assert "margin" in challenger.tags["promotion_reason"]
+    assert "not beyond noise" in challenger.tags["promotion_reason"]
+    assert float(challenger.tags["gate_p_value"]) > 0.05
 
 
 def test_reloading_the_champion_by_alias_reproduces_its_predictions(graph_twice):

@@ -21,19 +21,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import mlflow.xgboost
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from btc_lifecycle.modelling.champion import PromotionDecision, decide_promotion
-from btc_lifecycle.modelling.metrics import METRIC_NAMES, classification_metrics
+from btc_lifecycle.modelling.champion import (
+    KEEP_CHAMPION,
+    PromotionDecision,
+    decide_promotion,
+    replace_incomparable,
+)
+from btc_lifecycle.modelling.metrics import METRIC_NAMES
 from btc_lifecycle.modelling.model_card import (
     calibration_png,
     feature_importance_png,
     render_model_card,
 )
+from btc_lifecycle.modelling.paired_test import log_losses
 from btc_lifecycle.modelling.walk_forward import WalkForwardResult, predict_up_probability
 
 DEFAULT_MODEL_NAME = "btc_direction"
@@ -67,6 +74,20 @@ class ChampionInfo:
     def heldout_start(self) -> pd.Timestamp:
         """Where the champion's unseen data begins: earlier candles were in its training."""
         return pd.Timestamp(self.tags["heldout_start"])
+
+    @property
+    def validated_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The latest candles the champion was validated on: its own held-out window, or a later
+        challenger's when a retraining kept it (the drift reference is re-based there)."""
+        start = self.tags.get("validated_from") or self.tags["heldout_start"]
+        end = self.tags.get("validated_until") or self.tags["heldout_end"]
+        return pd.Timestamp(start), pd.Timestamp(end)
+
+    @property
+    def prior_up_share(self) -> float | None:
+        """The share of up candles in its training data: the constant prior it must beat."""
+        value = self.tags.get("prior_up_share")
+        return float(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -134,28 +155,57 @@ class ModelRegistry:
         mlflow.end_run(status="FINISHED")
 
     def log_training(
-        self, result: WalkForwardResult, dagster_run_id: str | None = None, margin: float = 0.0
+        self, result: WalkForwardResult, dagster_run_id: str | None = None, margin: float = 0.0,
+        alpha: float = 0.05,
     ) -> TrainingRecord:
-        """Log the run, register the model and move the champion or challenger alias onto it."""
+        """Log the run, register the model and move the champion or challenger alias onto it.
+
+        When the champion is kept, it has just been validated on this challenger's held-out
+        window: that window becomes its drift reference (tags ``validated_from/until``).
+        """
         with self.training_run(dagster_run_id) as run:
             importance_png = _log_evaluation(result, margin)
-            challenger_log_loss = result.heldout_metrics["xgboost"].log_loss
-            champion_log_loss, incomparable = self._champion_heldout_log_loss(result)
-            decision = decide_promotion(challenger_log_loss, champion_log_loss, margin)
+            target = result.heldout["target"].to_numpy(dtype="int64")
+            challenger_losses = log_losses(target, result.heldout["xgboost_up_probability"])
+            prior_losses = log_losses(target, result.heldout["prior_up_probability"])
+            champion = self.champion_info()
+            champion_losses, incomparable = self._champion_heldout_losses(result, champion)
             if incomparable:
                 # A deliberate feature change must not freeze the registry on the old model.
-                decision = PromotionDecision(True, incomparable, challenger_log_loss, None, margin)
-            if champion_log_loss is not None:
-                mlflow.log_metric("champion_heldout_log_loss", champion_log_loss)
+                decision = replace_incomparable(challenger_losses, prior_losses, alpha, margin)
+            else:
+                decision = decide_promotion(challenger_losses, champion_losses, prior_losses, alpha, margin)
+            mlflow.log_metrics({f"gate_{key}": value for key, value in decision.numbers.items()
+                                if value is not None and np.isfinite(value)})
+            if decision.champion_log_loss is not None:
+                mlflow.log_metric("champion_heldout_log_loss", decision.champion_log_loss)
             version = self._log_model(result)
             self._tag_decision(version, decision, result)
             card = render_model_card(result, decision, self.model_name, version, importance_png)
             mlflow.log_text(card, "model_card.html")
             alias = CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS
-            mlflow.set_tags({"promotion": alias, "model_version": version})
+            mlflow.set_tags({"promotion": alias, "model_version": version,
+                             "promotion_decision": decision.decision,
+                             "beats_prior": str(decision.challenger_beats_prior).lower()})
+            if decision.decision == KEEP_CHAMPION and champion is not None:
+                self._rebaseline(champion.version, decision, result, version)
             # Last, so the champion only moves once everything about the version is recorded.
             self.client.set_registered_model_alias(self.model_name, alias, version)
             return TrainingRecord(run.info.run_id, version, alias, decision)
+
+    def _rebaseline(self, champion_version: str, decision: PromotionDecision,
+                    result: WalkForwardResult, challenger_version: str) -> None:
+        """The kept champion was just validated on the challenger's held-out window: record it."""
+        tags = {
+            "validated_from": str(result.heldout_range[0]),
+            "validated_until": str(result.heldout_range[1]),
+            "rebaselined_by_version": challenger_version,
+            "beats_prior": str(bool(decision.champion_beats_prior)).lower(),
+            "latest_validation_log_loss": repr(decision.champion_log_loss),
+            "latest_validation_prior_log_loss": repr(decision.prior_log_loss),
+        }
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, champion_version, key, value)
 
     def end_open_runs(self, dagster_run_id: str, status: str = "FINISHED") -> list[str]:
         """End every run tagged with ``dagster_run_id`` that is still RUNNING; returns their ids."""
@@ -220,20 +270,27 @@ class ModelRegistry:
             trained_until=pd.Timestamp(run.params["train_end"]),
         )
 
-    def _champion_heldout_log_loss(self, result: WalkForwardResult) -> tuple[float | None, str]:
-        """The champion's log loss on this result's held-out window, and a note if it has none."""
-        if self.champion_info() is None:
-            return None, ""
-        champion = self.load_champion()
-        expected = list(getattr(champion, "feature_names_in_", result.feature_columns))
+    def prior_up_shares(self, versions) -> dict[str, float | None]:
+        """Each version's training share of up candles (None for versions logged without it)."""
+        shares = {}
+        for version in {str(v) for v in versions}:
+            tag = self.client.get_model_version(self.model_name, version).tags.get("prior_up_share")
+            shares[version] = float(tag) if tag else None
+        return shares
+
+    def _champion_heldout_losses(
+        self, result: WalkForwardResult, champion: ChampionInfo | None
+    ) -> tuple[np.ndarray | None, bool]:
+        """The champion's per-candle losses on this result's held-out window; True if it reads
+        other features and cannot be scored there."""
+        if champion is None:
+            return None, False
+        model = self.load_champion()
+        expected = list(getattr(model, "feature_names_in_", result.feature_columns))
         if expected != list(result.feature_columns):
-            return None, (
-                "the champion reads different features and cannot be scored on this window: "
-                "the challenger replaces it"
-            )
-        probability = predict_up_probability(champion, result.heldout)
-        target = result.heldout["target"].to_numpy(dtype="int64")
-        return classification_metrics(target, probability).log_loss, ""
+            return None, True
+        probability = predict_up_probability(model, result.heldout)
+        return log_losses(result.heldout["target"].to_numpy(dtype="int64"), probability), False
 
     def _log_model(self, result: WalkForwardResult) -> str:
         sample = result.heldout[list(result.feature_columns)].head(200)
@@ -250,12 +307,16 @@ class ModelRegistry:
 
     def _tag_decision(self, version: str, decision: PromotionDecision, result) -> None:
         tags = {
-            "promotion_decision": "promote" if decision.promote else "keep_champion",
+            "promotion_decision": decision.decision,
             "promotion_reason": decision.reason,
             **{f"gate_{key}": "" if value is None else repr(value)
                for key, value in decision.numbers.items()},
+            "beats_prior": str(decision.challenger_beats_prior).lower(),
             "heldout_start": str(result.heldout_range[0]),
             "heldout_end": str(result.heldout_range[1]),
+            "validated_from": str(result.heldout_range[0]),
+            "validated_until": str(result.heldout_range[1]),
+            "prior_up_share": repr(float(result.heldout["prior_up_probability"].iloc[0])),
             "data_fingerprint": result.fingerprint,
         }
         for key, value in tags.items():

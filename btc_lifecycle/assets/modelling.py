@@ -8,7 +8,14 @@ import pandas as pd
 from btc_lifecycle.adapters.feature_store import read_candles, read_table, replace_table, table_exists
 from btc_lifecycle.assets.ingestion import labeled_candles
 from btc_lifecycle.config import Settings
-from btc_lifecycle.modelling.features import FEATURE_COLUMNS, TRAINABLE_COLUMN, compute_features
+from btc_lifecycle.domain.gaps import FILLED_COLUMN, GapFillSummary, gap_fill_summary
+from btc_lifecycle.modelling.features import (
+    EXCLUSION_REASONS,
+    FEATURE_COLUMNS,
+    TRAINABLE_COLUMN,
+    compute_features,
+    training_exclusions,
+)
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
 GROUP = "modelling"
@@ -42,7 +49,8 @@ def mlflow_run_url(settings: Settings, run_id: str, experiment_id: str) -> str:
     pool="duckdb",
     deps=[labeled_candles],
     kinds={"duckdb", "pandas"},
-    description="Stationary features known at each candle's close, and the next candle's direction as target.",
+    description="Stationary features known at each candle's close, and the next candle's direction as target; "
+                "short gaps filled as trade-less minutes (features.max_fill_minutes).",
 )
 def features(
     context: dg.AssetExecutionContext,
@@ -50,22 +58,49 @@ def features(
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     series = settings.ingest.series
+    max_fill = settings.features.max_fill_minutes
     with feature_store.get_connection() as conn:
         candles = read_candles(conn, series.labeled_table, series.symbol, series.interval)
-        frame = compute_features(candles, series.interval)
+        frame = compute_features(candles, series.interval, max_fill_minutes=max_fill)
         replace_table(conn, features_table(settings), frame)
-    trainable = int(frame[TRAINABLE_COLUMN].sum())
+    trainable, filled = int(frame[TRAINABLE_COLUMN].sum()), int(frame[FILLED_COLUMN].sum())
+    policy = gap_fill_summary(candles["open_time"], series.interval, max_fill)
+    excluded = training_exclusions(frame, series.interval)
+    context.log.info(
+        f"{len(frame)} feature rows ({filled} filled trade-less minutes), {trainable} trainable; "
+        f"excluded: {excluded}"
+    )
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(len(frame)),
+            "stored_candles": dg.MetadataValue.int(len(candles)),
             "trainable_rows": dg.MetadataValue.int(trainable),
             "excluded_rows": dg.MetadataValue.int(len(frame) - trainable),
+            **{f"excluded_{reason}": dg.MetadataValue.int(count) for reason, count in excluded.items()},
+            "max_fill_minutes": dg.MetadataValue.int(max_fill),
+            "filled_minutes": dg.MetadataValue.int(filled),
+            "gaps_filled": dg.MetadataValue.int(policy.gaps_filled),
+            "gaps_left_open": dg.MetadataValue.int(policy.gaps_left_open),
+            "minutes_in_open_gaps": dg.MetadataValue.int(policy.minutes_left_open),
+            "exclusions": dg.MetadataValue.md(_exclusions_table(excluded, policy)),
             "features": dg.MetadataValue.json(list(FEATURE_COLUMNS)),
             "first_candle": dg.MetadataValue.text(frame["open_time"].iloc[0].isoformat() if len(frame) else "none"),
             "last_candle": dg.MetadataValue.text(frame["open_time"].iloc[-1].isoformat() if len(frame) else "none"),
             "table": dg.MetadataValue.text(features_table(settings)),
         }
     )
+
+
+def _exclusions_table(excluded: dict[str, int], policy: GapFillSummary) -> str:
+    """Why rows are not trainable, and what the gap policy filled, for a person in the UI."""
+    rows = ["| reason | rows | why |", "|---|---|---|"]
+    rows += [f"| {reason} | {count} | {EXCLUSION_REASONS[reason]} |" for reason, count in excluded.items()]
+    return "\n".join([
+        *rows, "",
+        f"max_fill_minutes={policy.max_fill_minutes}: {policy.minutes_filled} trade-less minute(s) filled "
+        f"in {policy.gaps_filled} gap(s); {policy.gaps_left_open} longer gap(s) left open "
+        f"({policy.minutes_left_open} minute(s)).",
+    ])
 
 
 @dg.asset(
@@ -81,7 +116,11 @@ def model(
     mlflow: ModelRegistryResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
-    from btc_lifecycle.modelling.walk_forward import WalkForwardConfig, train_walk_forward
+    from btc_lifecycle.modelling.walk_forward import (
+        TooFewTrainableCandles,
+        WalkForwardConfig,
+        train_walk_forward,
+    )
 
     with feature_store.get_connection() as conn:
         frame = read_features(conn, settings)
@@ -96,11 +135,26 @@ def model(
     registry = mlflow.registry()
     for run_id in registry.fail_abandoned_runs(lambda dagster_run_id: _dagster_run_alive(context, dagster_run_id)):
         context.log.warning(f"MLflow run {run_id} was left RUNNING by a killed Dagster run: marked FAILED")
-    result = train_walk_forward(frame, config)
-    record = registry.log_training(result, dagster_run_id=context.run_id, margin=model_config.promotion_margin)
+    try:
+        result = train_walk_forward(frame, config)
+    except TooFewTrainableCandles as error:
+        # A setting a person can change, not a crash: the counts and the knobs, without a traceback.
+        raise dg.Failure(
+            description=str(error),
+            metadata={"block": error.what, "train_rows": error.train_rows, "test_rows": error.test_rows,
+                      "trainable_rows": error.trainable, "feature_rows": error.candles},
+            allow_retries=False,
+        ) from None
+    record = registry.log_training(
+        result, dagster_run_id=context.run_id, margin=model_config.promotion_margin,
+        alpha=model_config.promotion_alpha,
+    )
     experiment_id = registry.experiment_id()
     overall, heldout = result.overall, result.heldout_metrics
-    context.log.info(f"model version {record.model_version} is {record.alias}: {record.decision.reason}")
+    decision = record.decision
+    context.log.info(f"model version {record.model_version} is {record.alias}: {decision.reason}")
+    if not decision.serving_beats_prior:
+        context.log.warning("the serving model does not beat the constant prior on the held-out window beyond noise")
     return dg.MaterializeResult(
         metadata={
             "mlflow_run_id": dg.MetadataValue.text(record.run_id),
@@ -108,8 +162,14 @@ def model(
             "model_card": dg.MetadataValue.path(registry.artifact_uri(record.run_id, "model_card.html")),
             "model_version": dg.MetadataValue.int(int(record.model_version)),
             "alias": dg.MetadataValue.text(record.alias),
-            "promoted": dg.MetadataValue.bool(record.decision.promote),
-            "promotion_reason": dg.MetadataValue.text(record.decision.reason),
+            "promoted": dg.MetadataValue.bool(decision.promote),
+            "decision": dg.MetadataValue.text(decision.decision),
+            "promotion_reason": dg.MetadataValue.text(decision.reason),
+            "gate_p_value": dg.MetadataValue.float(float_or_nan(decision.numbers["p_value"])),
+            "gate_improvement": dg.MetadataValue.float(float_or_nan(decision.numbers["improvement"])),
+            "challenger_beats_prior": dg.MetadataValue.bool(decision.challenger_beats_prior),
+            "serving_model_beats_prior": dg.MetadataValue.bool(decision.serving_beats_prior),
+            "heldout_prior_log_loss": dg.MetadataValue.float(decision.prior_log_loss),
             "walk_forward_roc_auc": dg.MetadataValue.float(overall["xgboost"].roc_auc),
             "walk_forward_log_loss": dg.MetadataValue.float(overall["xgboost"].log_loss),
             "walk_forward_brier": dg.MetadataValue.float(overall["xgboost"].brier),
@@ -120,10 +180,29 @@ def model(
             "training_rows": dg.MetadataValue.int(result.row_counts["final_train"]),
             "heldout_rows": dg.MetadataValue.int(result.row_counts["heldout"]),
             "training_range": dg.MetadataValue.text(f"{result.training_range[0].isoformat()} .. {result.training_range[1].isoformat()}"),
+            "data_end": dg.MetadataValue.text(result.heldout_range[1].isoformat()),
             "data_fingerprint": dg.MetadataValue.text(result.fingerprint),
             "training_seconds": dg.MetadataValue.float(round(result.training_seconds, 3)),
         }
     )
+
+
+def load_scoring_champion(registry):
+    """The champion, if it reads today's features; a Failure that says what to do otherwise."""
+    champion = registry.load_champion()
+    expected = list(getattr(champion, "feature_names_in_", FEATURE_COLUMNS))
+    if expected != list(FEATURE_COLUMNS):
+        raise dg.Failure(
+            "the champion was trained on other features "
+            f"({len(expected)} columns; this code computes {len(FEATURE_COLUMNS)}): materialize the "
+            "model asset once (make run, or the UI) so that a model on today's features takes over"
+        )
+    return champion
+
+
+def float_or_nan(value: float | None) -> float:
+    """Metadata floats: a missing number is shown as NaN."""
+    return float("nan") if value is None else float(value)
 
 
 def _dagster_run_alive(context: dg.AssetExecutionContext, dagster_run_id: str) -> bool:
@@ -171,7 +250,7 @@ def predictions(
         scorable = rows_to_score(frame, last_predicted, champion.heldout_start, settings.model.prediction_rows)
         new = prediction_rows(
             scorable,
-            predict_up_probability(registry.load_champion(), scorable) if len(scorable) else [],
+            predict_up_probability(load_scoring_champion(registry), scorable) if len(scorable) else [],
             champion.version,
             pd.Timestamp(datetime.now(timezone.utc)),
         )

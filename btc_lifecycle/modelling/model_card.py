@@ -81,8 +81,12 @@ def render_model_card(
     ]
     if decision is not None:
         verdict = "promoted to champion" if decision.promote else "kept as challenger"
+        prior = ("beats the constant prior on the held-out window beyond noise"
+                 if decision.challenger_beats_prior else
+                 "does NOT beat the constant prior on the held-out window beyond noise")
         sections.append(
             f"<h2>Promotion</h2><p><b>{escape(verdict)}</b>: {escape(decision.reason)}</p>"
+            f"<p>This model {escape(prior)}.</p>"
         )
     sections.append("<h2>Held-out window</h2>" + _metrics_table(result.heldout_metrics))
     sections.append(
