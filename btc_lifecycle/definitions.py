@@ -7,7 +7,7 @@ from btc_lifecycle.config import Settings, load_settings
 from btc_lifecycle.jobs import ALL_JOBS
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource, ModelRegistryResource
 from btc_lifecycle.schedules import build_schedules
-from btc_lifecycle.sensors import retrain_on_drift_sensor
+from btc_lifecycle.sensors import build_retrain_on_drift_sensor
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -15,7 +15,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=dg.load_assets_from_modules([ingestion, reporting, modelling, monitoring]),
         jobs=ALL_JOBS,
         schedules=build_schedules(settings.schedules),
-        sensors=[retrain_on_drift_sensor],
+        sensors=[build_retrain_on_drift_sensor(settings.monitoring)],
         resources={
             "settings": settings,
             "exchange": CandleExchangeResource.from_settings(settings),

@@ -1,10 +1,19 @@
 """The drift report and its checks: is the champion still looking at the world it learned?"""
 
+import math
 from datetime import datetime, timezone
 
 import dagster as dg
 
-from btc_lifecycle.assets.modelling import features, model, predictions, read_features, read_predictions
+from btc_lifecycle.assets.modelling import (
+    features,
+    float_or_nan,
+    load_scoring_champion,
+    model,
+    predictions,
+    read_features,
+    read_predictions,
+)
 from btc_lifecycle.config import Settings
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
@@ -14,14 +23,17 @@ PERFORMANCE_CHECK = "realized_performance"
 DRIFT_CHECKS = (DATA_DRIFT_CHECK, PERFORMANCE_CHECK)
 
 
-def _check_result(name: str, outcome) -> dg.AssetCheckResult:
-    """A failed check is an ERROR; a skipped one passes with the reason in its description."""
+def _check_result(name: str, outcome, candles_until) -> dg.AssetCheckResult:
+    """A failed check is an ERROR; a skipped one passes with the reason in its description.
+
+    ``candles_until`` (the newest candle judged) lets the sensor's cool-down count market time.
+    """
     return dg.AssetCheckResult(
         check_name=name,
         passed=outcome.passed is not False,
         severity=dg.AssetCheckSeverity.ERROR,
         description=outcome.description,
-        metadata={"skipped": outcome.skipped, **outcome.metadata},
+        metadata={"skipped": outcome.skipped, "candles_until": candles_until.isoformat(), **outcome.metadata},
     )
 
 
@@ -33,7 +45,7 @@ def _check_result(name: str, outcome) -> dg.AssetCheckResult:
     description="evidently report: the champion's reference window against the most recent candles, and realized performance.",
     check_specs=[
         dg.AssetCheckSpec(DATA_DRIFT_CHECK, asset="drift_report", description="Share of drifted monitored columns is at most the configured threshold."),
-        dg.AssetCheckSpec(PERFORMANCE_CHECK, asset="drift_report", description="Realized log loss is within the margin of the champion's held-out log loss."),
+        dg.AssetCheckSpec(PERFORMANCE_CHECK, asset="drift_report", description="On the candles it actually predicted since it was last validated, the champion's realized log loss is within the margin of its constant prior's."),
     ],
 )
 def drift_report(
@@ -45,6 +57,7 @@ def drift_report(
     from btc_lifecycle.modelling.walk_forward import predict_up_probability
     from btc_lifecycle.monitoring import evaluate_drift_share, evaluate_realized_performance, write_drift_report
     from btc_lifecycle.monitoring.drift import current_window, reference_window
+    from btc_lifecycle.monitoring.performance import judged_predictions, realized_by_version
 
     config = settings.monitoring
     registry = mlflow.registry()
@@ -54,14 +67,17 @@ def drift_report(
     with feature_store.get_connection() as conn:
         frame = read_features(conn, settings)
         live = read_predictions(conn, settings)
-    trained_on = frame["open_time"].between(champion.trained_from, champion.trained_until)
-    reference = reference_window(frame.loc[trained_on], config)
+    validated_from, validated_until = champion.validated_window
+    # The reference is the world the champion was last validated on: its own held-out window at
+    # promotion, or a later challenger's when a retraining kept it (docs/retraining_policy.md).
+    reference = reference_window(frame.loc[frame["open_time"] <= validated_until], config)
     current = current_window(frame, config)
-    scorer = registry.load_champion()
-    realized = None
-    if live is not None:
-        in_window = live.loc[(live["open_time"] >= current["open_time"].iloc[0]) & live["realized_label"].notna()]
-        realized = (in_window["up_probability"].to_numpy(), in_window["realized_label"].astype(int).to_numpy())
+    scorer = load_scoring_champion(registry)
+    window = judged_predictions(live, current["open_time"].iloc[0], champion.version, validated_until)
+    by_version = realized_by_version(window, registry.prior_up_shares(window["model_version"].unique()))
+    judged = by_version.get(champion.version)
+    champion_rows = window.loc[window["model_version"].astype(str) == champion.version]
+    champion_rows = champion_rows.loc[champion_rows["realized_label"].notna()]
     report = write_drift_report(
         reference,
         current,
@@ -70,14 +86,12 @@ def drift_report(
         config,
         reference_predictions=predict_up_probability(scorer, reference),
         current_predictions=predict_up_probability(scorer, current),
-        realized_probabilities=realized[0] if realized else None,
-        realized_outcomes=realized[1] if realized else None,
+        realized_probabilities=champion_rows["up_probability"].to_numpy(),
+        realized_outcomes=champion_rows["realized_label"].astype(int).to_numpy(),
         keep_last=settings.report.keep_last,
     )
     drift_outcome = evaluate_drift_share(report.drift, config)
-    performance_outcome = evaluate_realized_performance(
-        report.realized, champion.heldout_metrics.get("xgboost_log_loss"), config
-    )
+    performance_outcome = evaluate_realized_performance(judged, config, champion.version)
     headline = report.headline
     context.log.info(f"drift: {drift_outcome.description}; performance: {performance_outcome.description}")
     yield dg.MaterializeResult(
@@ -85,23 +99,24 @@ def drift_report(
             "html": dg.MetadataValue.path(str(report.html_path)),
             "summary_json": dg.MetadataValue.path(str(report.json_path)),
             "champion_version": dg.MetadataValue.int(int(champion.version)),
+            "champion_beats_prior": dg.MetadataValue.text(champion.tags.get("beats_prior", "unknown")),
+            "champion_validated_window": dg.MetadataValue.text(f"{validated_from.isoformat()} .. {validated_until.isoformat()}"),
             "drift_share": dg.MetadataValue.float(report.drift.drift_share),
             "drifted_columns": dg.MetadataValue.text(", ".join(report.drift.drifted_columns) or "none"),
             "drift_scores": dg.MetadataValue.md(_score_table(report.drift, config)),
             "reference_window": dg.MetadataValue.text(f"{reference['open_time'].iloc[0].isoformat()} .. {reference['open_time'].iloc[-1].isoformat()}"),
             "current_window": dg.MetadataValue.text(f"{current['open_time'].iloc[0].isoformat()} .. {current['open_time'].iloc[-1].isoformat()}"),
-            "realized_labels": dg.MetadataValue.int(report.realized.n if report.realized else 0),
-            "realized_roc_auc": dg.MetadataValue.float(_number(report.realized.roc_auc if report.realized else None)),
-            "realized_log_loss": dg.MetadataValue.float(_number(report.realized.log_loss if report.realized else None)),
+            "realized_labels": dg.MetadataValue.int(judged.performance.n if judged else 0),
+            "realized_roc_auc": dg.MetadataValue.float(float_or_nan(judged.performance.roc_auc if judged else None)),
+            "realized_log_loss": dg.MetadataValue.float(float_or_nan(judged.performance.log_loss if judged else None)),
+            "realized_prior_log_loss": dg.MetadataValue.float(float_or_nan(judged.prior_log_loss if judged else None)),
+            "realized_by_version": dg.MetadataValue.md(_version_table(by_version)),
             "headline": dg.MetadataValue.json(headline),
         }
     )
-    yield _check_result(DATA_DRIFT_CHECK, drift_outcome)
-    yield _check_result(PERFORMANCE_CHECK, performance_outcome)
-
-
-def _number(value: float | None) -> float:
-    return float("nan") if value is None else float(value)
+    candles_until = current["open_time"].iloc[-1]
+    yield _check_result(DATA_DRIFT_CHECK, drift_outcome, candles_until)
+    yield _check_result(PERFORMANCE_CHECK, performance_outcome, candles_until)
 
 
 def _score_table(drift, config) -> str:
@@ -109,3 +124,16 @@ def _score_table(drift, config) -> str:
     for name, column in drift.per_column.items():
         rows.append(f"| {name} | {column.score:.3f} | {'yes' if column.drifted else 'no'} |")
     return "\n".join(rows)
+
+
+def _version_table(by_version) -> str:
+    rows = ["| version | realized | log loss | prior | majority | coin | excess over prior | p (beats prior) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for version, judged in by_version.items():
+        p_value = judged.versus_prior.p_value if judged.versus_prior else float("nan")
+        rows.append(
+            f"| {version} | {judged.performance.n} | {judged.performance.log_loss:.4f} | "
+            f"{judged.prior_log_loss:.4f} | {judged.majority_log_loss:.4f} | {math.log(2):.4f} | "
+            f"{judged.excess_over_prior:+.4f} | {p_value:.3g} |"
+        )
+    return "\n".join(rows) if by_version else "no realized predictions in the current window"

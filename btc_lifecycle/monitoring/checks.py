@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 from btc_lifecycle.monitoring.drift import DataDriftResult, MonitoringConfig
 
 if TYPE_CHECKING:  # performance loads sklearn; the checks only read its numbers
-    from btc_lifecycle.monitoring.performance import RealizedPerformance
+    from btc_lifecycle.monitoring.performance import VersionRealized
+
+COIN_LOG_LOSS = math.log(2)  # a fair coin's log loss, whatever the outcomes
 
 MetadataValue = float | int | str
 
@@ -54,47 +56,52 @@ def evaluate_drift_share(result: DataDriftResult, config: MonitoringConfig) -> C
 
 
 def evaluate_realized_performance(
-    realized: RealizedPerformance | None,
-    champion_heldout_log_loss: float | None,
-    config: MonitoringConfig,
+    champion: VersionRealized | None, config: MonitoringConfig, version: str = ""
 ) -> CheckOutcome:
-    """Fail when realized log loss exceeds the champion's held-out one by more than the margin.
+    """Does the champion still beat a constant prior on the candles it actually predicted?
 
-    Skipped (``passed`` None) until ``min_realized_labels`` outcomes are known, or when the
-    champion has no held-out log loss to compare with.
+    Fails when the champion's realized log loss exceeds its own training prior's, on exactly the
+    same realized candles, by more than ``performance_margin``. Skipped (``passed`` None) until
+    ``min_realized_labels`` of its predictions have a known outcome.
     """
-    count = 0 if realized is None else realized.n
+    count = 0 if champion is None else champion.performance.n
     metadata: dict[str, MetadataValue] = {
+        "champion_version": champion.version if champion else version,
         "realized_labels": count,
         "min_realized_labels": config.min_realized_labels,
         "performance_margin": config.performance_margin,
     }
-    if champion_heldout_log_loss is None or math.isnan(champion_heldout_log_loss):
-        return CheckOutcome(
-            None, "skipped: the champion has no held-out log loss to compare with", metadata
-        )
-    metadata["champion_heldout_log_loss"] = champion_heldout_log_loss
-    if realized is None or count < config.min_realized_labels:
+    if champion is None or count < config.min_realized_labels:
         return CheckOutcome(
             None,
-            f"skipped: {count} realized label(s), fewer than the "
-            f"{config.min_realized_labels} needed to judge performance",
+            f"skipped: the champion{' v' + version if version else ''} has {count} realized "
+            f"label(s) since it was last validated, fewer than the {config.min_realized_labels} "
+            "needed to judge it",
             metadata,
         )
-    excess = realized.log_loss - champion_heldout_log_loss
+    realized = champion.performance
+    excess = champion.excess_over_prior
     passed = excess <= config.performance_margin
     metadata.update({
         "realized_log_loss": realized.log_loss,
-        "log_loss_excess": excess,
+        "prior_log_loss": champion.prior_log_loss,
+        "prior_up_share": champion.prior_up_share,
+        "majority_log_loss": champion.majority_log_loss,
+        "coin_log_loss": COIN_LOG_LOSS,
+        "log_loss_excess_over_prior": excess,
         "realized_accuracy": realized.accuracy,
         "realized_brier": realized.brier,
+        "realized_up_share": realized.up_share,
     })
+    if champion.versus_prior is not None:
+        metadata["versus_prior_p_value"] = champion.versus_prior.p_value
     if realized.roc_auc is not None:
         metadata["realized_roc_auc"] = realized.roc_auc
     verdict = "within" if passed else "beyond"
     description = (
-        f"realized log loss {realized.log_loss:.4f} on {count} labels vs champion held-out "
-        f"{champion_heldout_log_loss:.4f}: excess {excess:+.4f} is {verdict} the margin "
-        f"{config.performance_margin:.4f}"
+        f"champion v{champion.version} on its {count} realized predictions: log loss "
+        f"{realized.log_loss:.4f} vs its constant prior ({champion.prior_up_share:.3f} up) "
+        f"{champion.prior_log_loss:.4f} on the same candles (coin {COIN_LOG_LOSS:.4f}): excess "
+        f"{excess:+.4f} is {verdict} the margin {config.performance_margin:.4f}"
     )
     return CheckOutcome(passed, description, metadata)

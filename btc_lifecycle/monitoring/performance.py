@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
+
+from btc_lifecycle.modelling.baselines import HARD_VOTE_CLIP
+from btc_lifecycle.modelling.paired_test import PairedComparison, compare_losses, log_losses
 
 TARGET_COLUMN = "target"
 PREDICTION_COLUMN = "prediction"
@@ -64,6 +69,71 @@ def realized_performance(probabilities, outcomes) -> RealizedPerformance | None:
         n=metrics.rows,
         up_share=metrics.up_share,
     )
+
+
+@dataclass(frozen=True)
+class VersionRealized:
+    """One model version judged only on the predictions it made, beside baselines scored on
+    exactly those candles: its own training prior, the majority vote, and a fair coin."""
+
+    version: str
+    performance: RealizedPerformance
+    prior_up_share: float
+    prior_log_loss: float
+    majority_log_loss: float
+    versus_prior: PairedComparison | None  # None with fewer than two candles
+
+    @property
+    def excess_over_prior(self) -> float:
+        """How much worse than its constant prior the version did (negative: better)."""
+        return self.performance.log_loss - self.prior_log_loss
+
+
+def judged_predictions(
+    predictions: pd.DataFrame | None, window_start: pd.Timestamp, champion_version: str,
+    champion_validated_until: pd.Timestamp,
+) -> pd.DataFrame:
+    """Predictions from ``window_start`` on, minus the champion's up to its latest validation.
+
+    A kept champion was just judged on a challenger's held-out window, a larger and fresher test
+    than the live predictions it overlaps; counting them again would re-raise the alarm the
+    retraining settled. Other versions keep all their predictions in the window.
+    """
+    columns = ["open_time", "up_probability", "model_version", "realized_label"]
+    if predictions is None:
+        return pd.DataFrame(columns=columns)
+    rows = predictions.loc[predictions["open_time"] >= window_start, columns]
+    stale = (rows["model_version"].astype(str) == str(champion_version)) & (
+        rows["open_time"] <= champion_validated_until)
+    return rows.loc[~stale].reset_index(drop=True)
+
+
+def realized_by_version(
+    predictions: pd.DataFrame, prior_up_shares: Mapping[str, float | None]
+) -> dict[str, VersionRealized]:
+    """Each version's realized predictions (``model_version``, ``up_probability``,
+    ``realized_label``) judged on their own; a version without a known prior is held to a coin."""
+    judged = {}
+    known = predictions.loc[predictions["realized_label"].notna()]
+    for version, rows in known.groupby(known["model_version"].astype(str), sort=True):
+        probability, outcome = realized_pairs(rows["up_probability"], rows["realized_label"])
+        performance = realized_performance(probability, outcome)
+        if performance is None:
+            continue
+        share = prior_up_shares.get(version)
+        prior = 0.5 if share is None else float(share)
+        model_losses = log_losses(outcome, probability)
+        prior_losses = log_losses(outcome, np.full(len(outcome), prior))
+        vote = 1 - HARD_VOTE_CLIP if prior > 0.5 else HARD_VOTE_CLIP
+        judged[version] = VersionRealized(
+            version=version,
+            performance=performance,
+            prior_up_share=prior,
+            prior_log_loss=float(prior_losses.mean()),
+            majority_log_loss=float(log_losses(outcome, np.full(len(outcome), vote)).mean()),
+            versus_prior=compare_losses(model_losses, prior_losses) if len(outcome) >= 2 else None,
+        )
+    return judged
 
 
 def classification_snapshot(probabilities, outcomes) -> Any:
