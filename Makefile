@@ -4,11 +4,25 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
-export DAGSTER_HOME
-
 CANDLES ?=
 PYTEST_ARGS ?=
+
+# SIMULATION=data/simulations/<stamp>: open a replayed month's stores instead of the project's
+# (make dev, make mlflow-ui). The folder holds what `make simulate` wrote.
+SIMULATION ?=
+ifneq ($(SIMULATION),)
+SIM := $(abspath $(SIMULATION))
+ifeq ($(wildcard $(SIM)/simulation.json),)
+$(error SIMULATION=$(SIMULATION) is not a folder written by make simulate (no simulation.json))
+endif
+DAGSTER_HOME := $(SIM)/dagster_home
+export FEATURE_DB_PATH := $(SIM)/feature_store/bitcoin.duckdb
+export BTC_REPORT_DIR := $(SIM)/reports
+export MLFLOW_TRACKING_URI := sqlite:///$(SIM)/mlflow/mlflow.db
+CANDLES := $(shell sed -n 's/.*"candles": "\(.*\)".*/\1/p' $(SIM)/simulation.json)
+endif
+DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export DAGSTER_HOME
 
 .PHONY: install system-packages run ingest test dev mlflow-ui simulate bench lock clean-data
 
@@ -58,19 +72,21 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m btc_lifecycle.launch $(if $(CANDLES),--candles "$(CANDLES)") -- \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
-# The MLflow UI on the project's tracking store.
+# The MLflow UI on the project's tracking store (or a replayed month's, with SIMULATION=).
 MLFLOW_PORT ?= 5000
 mlflow-ui: install
 	@mkdir -p data/mlflow
 	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)"
-	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/data/mlflow/mlflow.db}" \
+	$(BIN)/mlflow ui --backend-store-uri "$(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/data/mlflow/mlflow.db)" \
 		--host 127.0.0.1 --port $(MLFLOW_PORT)
 
 # A replayed month: the real schedules and sensor ticked through CANDLES at accelerated time.
+# Its state stays in data/simulations/<UTC stamp>/ (or STATE=DIR) for make dev / mlflow-ui.
 TICK_HOURS ?= 6
+STATE ?=
 simulate: install
-	@test -n "$(CANDLES)" || { echo "usage: make simulate CANDLES=path/to/candles.csv [TICK_HOURS=6]"; exit 2; }
-	$(BIN)/python -m btc_lifecycle.simulation --candles "$(CANDLES)" --tick-hours $(TICK_HOURS)
+	@test -n "$(CANDLES)" || { echo "usage: make simulate CANDLES=path/to/candles.csv [TICK_HOURS=6] [STATE=DIR]"; exit 2; }
+	$(BIN)/python -m btc_lifecycle.simulation --candles "$(CANDLES)" --tick-hours $(TICK_HOURS) $(if $(STATE),--state "$(STATE)")
 
 # pytest's exit code 5 (no tests collected) counts as a failure.
 test: install

@@ -6,24 +6,34 @@ clock starts ``--warmup-days`` in, trains the first champion, then advances the 
 at the simulated time and the retraining sensor, exactly as the daemon would, runs what they
 request in process, and prints the timeline as it goes (each ingest, drift evaluation,
 retraining and promotion decision), then a summary.
+
+Its Dagster instance, feature store, reports and MLflow store stay in ``--state`` (by default
+``data/simulations/<UTC stamp>/``) with ``timeline.json`` and ``timeline.csv`` beside them, so
+the month can be opened afterwards in the Dagster UI (``make dev SIMULATION=DIR``) and the
+MLflow UI (``make mlflow-ui SIMULATION=DIR``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from btc_lifecycle.config import load_settings
+from btc_lifecycle.config import PROJECT_ROOT, load_settings
 from btc_lifecycle.definitions import build_definitions
 from btc_lifecycle.domain.candle_files import read_candle_file
 from btc_lifecycle.replay_exchange import ReplayExchange
+from btc_lifecycle.sensors import COOL_DOWN
+
+SIMULATIONS_DIR = PROJECT_ROOT / "data" / "simulations"
 
 
 # The runs' own event logs stay in the instance; the console gets warnings and the timeline.
@@ -45,6 +55,14 @@ class Timeline:
     def of_kind(self, kind: str) -> list[dict]:
         return [event for event in self.events if event["kind"] == kind]
 
+    def write(self, folder: Path) -> tuple[Path, Path]:
+        """``timeline.json`` (one object per event) and ``timeline.csv`` (one row per event)."""
+        rows = [{**event, "at": event["at"].isoformat()} for event in self.events]
+        json_path, csv_path = folder / "timeline.json", folder / "timeline.csv"
+        json_path.write_text(json.dumps(rows, indent=1, default=str), encoding="utf-8")
+        pd.DataFrame(rows).to_csv(csv_path, index=False)
+        return json_path, csv_path
+
     @staticmethod
     def _line(event: dict) -> str:
         facts = "  ".join(f"{key}={value}" for key, value in event.items() if key not in ("at", "kind"))
@@ -58,12 +76,30 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {}
 
 
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+def _check_evaluations(result: dg.ExecuteInProcessResult) -> list:
+    return [event.event_specific_data for event in result.all_events
+            if event.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool | None]:
+    """Each check's verdict: True, False, or None when it passed only because it was skipped."""
     return {
-        event.event_specific_data.check_name: event.event_specific_data.passed
-        for event in result.all_events
-        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+        evaluation.check_name: None if evaluation.metadata.get("skipped") and evaluation.metadata["skipped"].value
+        else evaluation.passed
+        for evaluation in _check_evaluations(result)
     }
+
+
+def _check_descriptions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    return {evaluation.check_name: evaluation.description or "" for evaluation in _check_evaluations(result)}
+
+
+def _verdict(passed: bool | None) -> str:
+    return "skip" if passed is None else "pass" if passed else "FAIL"
+
+
+def _rounded(value: float, digits: int) -> float | None:
+    return None if value != value else round(value, digits)  # NaN: not measured
 
 
 class Simulation:
@@ -89,6 +125,15 @@ class Simulation:
         self.defs = build_definitions(settings)
         home = self.state / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
+        # The project's instance settings (the DuckDB pool), so `make dev SIMULATION=` opens it as is.
+        shutil.copyfile(PROJECT_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
+        (self.state / "simulation.json").write_text(json.dumps({
+            "candles": str(self.candle_file),
+            "feature_db_path": str(settings.feature_db_path),
+            "report_dir": str(settings.report_dir),
+            "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+            "dagster_home": str(home),
+        }, indent=1), encoding="utf-8")
         # Entered, not just built: resolving the definitions reads the *current* instance's state
         # storage, which must be this live one, not one an earlier caller already disposed.
         self.instance = dg.DagsterInstance.local_temp(str(home)).__enter__()
@@ -114,10 +159,9 @@ class Simulation:
         """The first `make run`: everything, so a champion exists before monitoring starts."""
         job = self.defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=self.instance, run_config=QUIET)
-        ingest, model = _metadata(result, "raw_candles"), _metadata(result, "model")
+        ingest = _metadata(result, "raw_candles")
         self.timeline.add(self.now, "ingest", new_rows=ingest["new_rows"], total=ingest["total_rows"])
-        self.timeline.add(self.now, "train", version=model["model_version"], alias=model["alias"],
-                          heldout_log_loss=round(model["heldout_log_loss"], 4))
+        self._record_training(result)
 
     def tick_schedule(self, name: str) -> list[dg.ExecuteInProcessResult]:
         schedule = self.defs.resolve_schedule_def(name)
@@ -135,24 +179,43 @@ class Simulation:
         context = dg.build_sensor_context(instance=self.instance, cursor=self.sensor_cursor, definitions=self.defs)
         data = sensor.evaluate_tick(context)
         self.sensor_cursor = data.cursor
+        if data.skip_message and data.skip_message.startswith(COOL_DOWN):
+            self.timeline.add(self.now, "skip", reason=data.skip_message)
         for request in data.run_requests or []:
             self.timeline.add(self.now, "retrain", because=request.tags["btc_lifecycle/failed_checks"])
-            result = self._run("retraining_job", request.tags)
-            model = _metadata(result, "model")
-            self.timeline.add(self.now, "promotion", version=model["model_version"], alias=model["alias"],
-                              reason=model["promotion_reason"])
+            # As the daemon tags a sensor's runs, so the UI shows who launched it.
+            result = self._run("retraining_job", {**request.tags, "dagster/sensor_name": sensor.name})
+            self._record_training(result)
             self._record_drift(result, by="retraining")
+
+    def _record_training(self, result: dg.ExecuteInProcessResult) -> None:
+        model = _metadata(result, "model")
+        self.timeline.add(
+            self.now, "promotion" if model["promoted"] else "keep",
+            version=model["model_version"], alias=model["alias"], decision=model["decision"],
+            p_value=_rounded(model["gate_p_value"], 4), improvement=_rounded(model["gate_improvement"], 5),
+            heldout_log_loss=round(model["heldout_log_loss"], 4),
+            prior_log_loss=round(model["heldout_prior_log_loss"], 4),
+            serving_beats_prior=model["serving_model_beats_prior"], reason=model["promotion_reason"],
+        )
+        if model["decision"] == "keep_champion":
+            self.timeline.add(self.now, "rebaseline", reference_until=model["data_end"],
+                              why="the kept champion was re-validated on the challenger's held-out window")
 
     def _record_drift(self, result: dg.ExecuteInProcessResult, by: str = "schedule") -> None:
         drift, checks = _metadata(result, "drift_report"), _checks(result)
+        descriptions = _check_descriptions(result)
         self.timeline.add(
             self.now, "drift",
             by=by,
             share=round(drift["drift_share"], 2),
             data_drift="pass" if checks.get("data_drift") else "FAIL",
-            performance="pass" if checks.get("realized_performance") else "FAIL",
-            realized_log_loss=round(drift["realized_log_loss"], 4),
+            performance=_verdict(checks.get("realized_performance")),
+            realized_labels=drift["realized_labels"],
+            realized_log_loss=_rounded(drift["realized_log_loss"], 4),
+            prior_log_loss=_rounded(drift["realized_prior_log_loss"], 4),
             drifted=drift["drifted_columns"],
+            performance_why=descriptions.get("realized_performance", ""),
         )
 
 
@@ -189,16 +252,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-days", type=float, default=3.0, help="history the first champion trains on")
     parser.add_argument("--tick-hours", type=float, default=6.0, help="simulated time between ticks")
     parser.add_argument("--until", type=_utc, help="stop the replay at this time (default: the file's end)")
-    parser.add_argument("--state", type=Path, help="where the run's stores go (default: a temp folder)")
+    parser.add_argument("--state", type=Path,
+                        help="where the month's instance and stores go (default: data/simulations/<UTC stamp>)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="btc-simulation-") as temp:
-        timeline = simulate(
-            args.candles.resolve(), args.warmup_days, args.tick_hours, args.state or Path(temp), args.until, echo=True
-        )
-    retrains = timeline.of_kind("retrain")
-    print(f"\n{len(timeline.of_kind('drift'))} drift evaluations, {len(retrains)} retraining(s), "
-          f"{sum(e['alias'] == 'champion' for e in timeline.of_kind('promotion'))} promotion(s)")
+    state = (args.state or SIMULATIONS_DIR / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")).resolve()
+    if state.exists() and any(state.iterdir()):
+        parser.error(f"--state {state} is not empty: give a new folder")
+    state.mkdir(parents=True, exist_ok=True)
+    timeline = simulate(args.candles.resolve(), args.warmup_days, args.tick_hours, state, args.until, echo=True)
+    json_path, csv_path = timeline.write(state)
+    print(f"\n{summary(timeline)}")
+    print(f"\nThe month stays in {state}:\n"
+          f"  timeline:    {json_path}  ({csv_path.name} beside it)\n"
+          f"  Dagster UI:  make dev SIMULATION={state}\n"
+          f"  MLflow UI:   make mlflow-ui SIMULATION={state}")
     return 0
+
+
+def summary(timeline: Timeline) -> str:
+    drifts = timeline.of_kind("drift")
+    return (f"{len(drifts)} drift evaluations ({sum(e['data_drift'] == 'FAIL' for e in drifts)} with data drift, "
+            f"{sum(e['performance'] == 'FAIL' for e in drifts)} with realized performance failing), "
+            f"{len(timeline.of_kind('retrain'))} retraining(s), {len(timeline.of_kind('promotion'))} promotion(s) "
+            f"including the first champion, {len(timeline.of_kind('keep'))} kept champion(s), "
+            f"{len(timeline.of_kind('skip'))} retraining(s) skipped in cool-down")
 
 
 if __name__ == "__main__":

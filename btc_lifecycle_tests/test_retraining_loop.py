@@ -13,17 +13,18 @@ from btc_lifecycle_tests.conftest import write_generic_csv
 pytestmark = pytest.mark.e2e
 
 
-def calm_then_volatile(calm: int, volatile: int) -> pd.DataFrame:
-    quiet = synthetic_candles(calm, seed=5, volatility=0.0006)
-    wild = synthetic_candles(
-        volatile, seed=6, volatility=0.004,
-        start=quiet["open_time"].iloc[-1] + pd.Timedelta(minutes=1), start_price=float(quiet["close"].iloc[-1]),
-    )
-    return pd.concat([quiet, wild], ignore_index=True)
+def regimes(*lengths_and_volatilities: tuple[int, float]) -> pd.DataFrame:
+    """Random-walk segments one after another: no model can beat the prior on any of them."""
+    parts: list[pd.DataFrame] = []
+    for seed, (count, volatility) in enumerate(lengths_and_volatilities, start=5):
+        start = parts[-1]["open_time"].iloc[-1] + pd.Timedelta(minutes=1) if parts else "2024-01-01T00:00:00Z"
+        price = float(parts[-1]["close"].iloc[-1]) if parts else 30_000.0
+        parts.append(synthetic_candles(count, seed=seed, volatility=volatility, start=start, start_price=price))
+    return pd.concat(parts, ignore_index=True)
 
 
 def test_shifted_volatility_fails_the_drift_check_and_the_sensor_retrains_once(tmp_path):
-    candles = calm_then_volatile(calm=5_000, volatile=1_600)
+    candles = regimes((5_000, 0.0006), (1_600, 0.004))
     path = write_generic_csv(candles, tmp_path / "candles.csv")
     calm_end = candles["open_time"].iloc[5_000]
     with Simulation(candles, path, tmp_path / "state", start=calm_end) as simulation:
@@ -38,24 +39,78 @@ def test_shifted_volatility_fails_the_drift_check_and_the_sensor_retrains_once(t
     assert drifts[1]["data_drift"] == "FAIL" and drifts[1]["by"] == "schedule"
     assert "volatility_15" in drifts[1]["drifted"]
     assert len(timeline.of_kind("retrain")) == 1
-    promotion = timeline.of_kind("promotion")[0]
-    assert promotion["version"] == 2 and promotion["alias"] in ("champion", "challenger")
+    first = timeline.of_kind("promotion")[0]
+    assert first["version"] == 1 and first["decision"] == "first_champion"
+    # A random walk: the challenger, trained partly on the volatile regime, is less overconfident
+    # than the calm-trained champion there, but nothing beats the constant prior: it is not promoted.
+    kept = timeline.of_kind("keep")[0]
+    assert kept["version"] == 2 and kept["alias"] == "challenger" and kept["decision"] == "keep_champion"
+    assert kept["p_value"] < 0.05 and "beats the champion but not the constant prior" in kept["reason"]
+    assert kept["serving_beats_prior"] is False
     client = MlflowClient(f"sqlite:///{tmp_path / 'state' / 'mlflow' / 'mlflow.db'}")
-    version = client.get_model_version("btc_direction", "2")
-    assert version.tags["promotion_decision"] in ("promote", "keep_champion")
+    challenger = client.get_model_version("btc_direction", "2")
+    assert challenger.tags["promotion_decision"] == "keep_champion"
+    assert float(challenger.tags["gate_p_value"]) == pytest.approx(kept["p_value"], abs=1e-4)
+    champion = client.get_model_version_by_alias("btc_direction", "champion")
+    assert str(champion.version) == "1"
+    # The kept champion was re-validated on the challenger's held-out window: the new reference.
+    assert champion.tags["validated_until"] == challenger.tags["heldout_end"]
+    assert champion.tags["rebaselined_by_version"] == "2"
+    assert timeline.of_kind("rebaseline")[0]["reference_until"] == pd.Timestamp(challenger.tags["heldout_end"]).isoformat()
     runs = client.search_runs([client.get_experiment_by_name("btc_direction").experiment_id])
     assert {run.info.status for run in runs} == {"FINISHED"}
 
 
-@pytest.mark.real_data
-def test_the_replayed_march_retrains_after_the_crash_and_not_in_the_calm_week(shared_candles_path, tmp_path):
-    # Replayed up to the crash's second day: enough to see the calm week and the first retraining.
-    until = pd.Timestamp("2023-03-11T06:00Z")
-    timeline = simulate(shared_candles_path, warmup_days=3, tick_hours=6, state=tmp_path / "state", until=until)
-    first_week_end = pd.Timestamp("2023-03-08T00:00Z")
-    crash_start = pd.Timestamp("2023-03-10T00:00Z")
+def test_a_kept_champion_settles_the_alarm_until_the_market_moves_again(tmp_path, write_config, monkeypatch):
+    # calm → volatile long enough to fill the reference → calm again
+    candles = regimes((5_000, 0.0006), (4_400, 0.004), (1_800, 0.0006))
+    path = write_generic_csv(candles, tmp_path / "candles.csv")
+    monkeypatch.setenv("INGEST_CONFIG", str(write_config(monitoring={"retrain_cooldown_hours": 24})))
+    minute = pd.Timedelta(minutes=1)
+    at = lambda position: candles["open_time"].iloc[position - 1] + minute  # noqa: E731 (after candle N)
+    with Simulation(candles, path, tmp_path / "state", start=at(5_000)) as simulation:
+        simulation.bootstrap()
+        simulation.advance_to(at(9_400))
+        simulation.tick()  # the volatile regime fails the check: retrain, keep, re-baseline
+        simulation.advance_to(at(9_400 + 360))
+        simulation.tick()  # six hours later, same regime: the alarm has settled
+        simulation.advance_to(at(9_400 + 1_080))
+        simulation.tick()  # calm again: new drift, but within the 24 h cool-down
+        simulation.advance_to(at(9_400 + 1_800))
+        simulation.tick()  # 30 h after the keep: the persisting drift retrains
+        timeline = simulation.timeline
+
+    scheduled = [event for event in timeline.of_kind("drift") if event["by"] == "schedule"]
+    assert [event["data_drift"] for event in scheduled] == ["FAIL", "pass", "FAIL", "FAIL"]
     retrains = [event["at"] for event in timeline.of_kind("retrain")]
-    calm = [event for event in timeline.of_kind("drift") if event["at"] < first_week_end]
-    assert calm and all(event["data_drift"] == "pass" for event in calm)
-    assert retrains and min(retrains) >= crash_start
-    assert timeline.of_kind("promotion")
+    assert retrains == [at(9_400), at(9_400 + 1_800)]
+    [skip] = timeline.of_kind("skip")
+    assert skip["at"] == at(9_400 + 1_080) and "cool-down" in skip["reason"]
+    assert timeline.of_kind("keep")[0]["at"] == at(9_400) and timeline.of_kind("rebaseline")
+
+
+@pytest.mark.real_data
+def test_the_replayed_march_retrains_after_the_crash_settles_and_explains_every_verdict(shared_candles_path, tmp_path):
+    timeline = simulate(shared_candles_path, warmup_days=3, tick_hours=6, state=tmp_path / "state")
+    first_week_end = pd.Timestamp("2023-03-08T00:00Z")
+    scheduled = [event for event in timeline.of_kind("drift") if event["by"] == "schedule"]
+    failing = [event["at"] for event in scheduled if "FAIL" in (event["data_drift"], event["performance"])]
+    retrains = [event["at"] for event in timeline.of_kind("retrain")]
+    assert all(event["data_drift"] == "pass" for event in scheduled if event["at"] < first_week_end)
+    assert failing and min(retrains) - min(failing) <= pd.Timedelta(hours=12)
+    assert min(retrains) >= first_week_end
+    assert 1 <= len(retrains) <= 3
+    # Every evaluation's realized-performance verdict carries its numbers.
+    for event in scheduled:
+        assert event["performance"] in ("pass", "FAIL", "skip")
+        assert "realized" in event["performance_why"] and any(ch.isdigit() for ch in event["performance_why"])
+        if event["performance"] != "skip":
+            assert "constant prior" in event["performance_why"] and event["prior_log_loss"] is not None
+    # The check speaks during the crash: the champion no better than its prior on what it predicted.
+    assert any(event["performance"] == "FAIL" for event in scheduled)
+    # Every gate decision after the first carries its paired test, and a keep re-bases the reference.
+    trainings = sorted(timeline.of_kind("promotion") + timeline.of_kind("keep"), key=lambda event: event["version"])
+    assert len(trainings) == len(retrains) + 1
+    assert all(event["p_value"] is not None and "p=" in event["reason"] for event in trainings[1:])
+    assert len(timeline.of_kind("rebaseline")) == len(timeline.of_kind("keep"))
+    assert (tmp_path / "state" / "dagster_home" / "dagster.yaml").is_file()
