@@ -24,14 +24,21 @@ endif
 DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install system-packages run ingest test dev mlflow-ui simulate bench lock clean-data
+.PHONY: install system-packages run demo ingest test lint dev mlflow-ui simulate bench lock clean-data
 
-$(VENV)/.installed: requirements.lock setup.py pyproject.toml
+# The virtualenv and the pinned uv that installs into it (the same version as in uv.lock).
+UV_VERSION := 0.9.30
+$(BIN)/uv:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet uv==0.9.30
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+
+# Exactly what uv.lock pins (every extra: test and dev), the project itself editable. --locked
+# stops when pyproject.toml changed without `make lock`.
+$(VENV)/.installed: uv.lock pyproject.toml setup.py | $(BIN)/uv
+	# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on these machines) every
+	# process would otherwise recompile each module it imports, about a quarter of a run's time.
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --all-extras --compile-bytecode
 	@touch $@
 
 # Pango for weasyprint and Debian's Chromium for the browser test (Playwright drives it; no
@@ -56,20 +63,30 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml | $(VENV)/.installed
 	$(BIN)/dagster instance migrate >/dev/null
 
 # The whole asset graph: against live Binance, or against the replay exchange serving CANDLES.
+# The launcher checks config, candle file and dependencies first, shows progress lines, and
+# keeps the whole output in data/logs/<stamp>.log (a failure is one line naming the log).
 run: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m btc_lifecycle.launch $(if $(CANDLES),--candles "$(CANDLES)") -- \
+	$(BIN)/python -m btc_lifecycle.launch --progress --summary $(if $(CANDLES),--candles "$(CANDLES)") -- \
+		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select '*'
+
+# The whole graph offline on the shipped sample: four real days (7-10 March 2023, the start of
+# the SVB sell-off) from Binance.US, see data/sample/README.md.
+DEMO_CANDLES := data/sample/btcusdt_1m_2023-03-07_2023-03-10_binanceus.csv.gz
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m btc_lifecycle.launch --progress --summary --candles "$(DEMO_CANDLES)" -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select '*'
 
 # Only the ingestion slice: raw candles, labels and stats.
 ingest: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m btc_lifecycle.launch $(if $(CANDLES),--candles "$(CANDLES)") -- \
+	$(BIN)/python -m btc_lifecycle.launch --progress $(if $(CANDLES),--candles "$(CANDLES)") -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'group:ingestion'
 
-# Webserver and daemon on 127.0.0.1.
+# Webserver and daemon on 127.0.0.1; starts offline too (browsing needs no exchange; a run that
+# fetches candles then fails in its own log). Ctrl-C or SIGTERM stops every child process.
 DAGSTER_PORT ?= 3000
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (instance: $(DAGSTER_HOME))"
-	$(BIN)/python -m btc_lifecycle.launch $(if $(CANDLES),--candles "$(CANDLES)") -- \
+	$(BIN)/python -m btc_lifecycle.launch --offline-ok $(if $(CANDLES),--candles "$(CANDLES)") -- \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 # The MLflow UI on the project's tracking store (or a replayed month's, with SIMULATION=).
@@ -94,11 +111,19 @@ test: install
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
 
 bench: install
-	$(BIN)/python -m benchmarks $(if $(CANDLES),--candles "$(CANDLES)")
+	$(BIN)/python -m benchmarks $(if $(CANDLES),--candles "$(CANDLES)") $(if $(ONLY),--only "$(ONLY)")
 
-# Re-resolve the pins after editing requirements.in.
-lock: install
-	$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header --no-annotate -o requirements.lock
+# Re-resolve uv.lock after editing the dependencies in pyproject.toml (versions already locked
+# stay unless pyproject.toml asks otherwise; `$(BIN)/uv lock --upgrade-package NAME` moves one),
+# then install it.
+lock: | $(BIN)/uv
+	$(BIN)/uv lock
+	$(MAKE) $(VENV)/.installed
+
+# ruff's lint rules and formatting (configured in pyproject.toml); both run, either fails it.
+LINT_PATHS := btc_lifecycle btc_lifecycle_tests benchmarks
+lint: $(VENV)/.installed
+	@rc=0; $(BIN)/ruff check $(LINT_PATHS) || rc=1; $(BIN)/ruff format --check $(LINT_PATHS) || rc=1; exit $$rc
 
 clean-data:
 	rm -rf data/feature_store data/dagster_home data/mlflow data/reports

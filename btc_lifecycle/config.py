@@ -1,5 +1,8 @@
 """The one typed configuration: ``config/bitcoin_ingest.json`` plus environment overrides.
 
+The environment is the real one over the optional ``.env`` file at the project root
+(``read_env_file``): every process that loads the settings sees the same values.
+
 Read once with ``load_settings()``. Every problem is reported as one ``ConfigError`` that names
 the file (or environment variable) and the field.
 """
@@ -23,6 +26,7 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "bitcoin_ingest.json"
 DEFAULT_FEATURE_DB_PATH = PROJECT_ROOT / "data" / "feature_store" / "bitcoin.duckdb"
 DEFAULT_REPORT_DIR = PROJECT_ROOT / "data" / "reports"
 DEFAULT_MLFLOW_DIR = PROJECT_ROOT / "data" / "mlflow"
+DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"  # BTC_ENV_FILE names another (the tests point it away)
 
 SUPPORTED_EXCHANGES = ("binance",)
 MAX_CANDLES_PER_REQUEST = 1000  # Binance's klines maximum
@@ -295,9 +299,59 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return raw
 
 
+_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
+
+
+def env_file_path(environ: dict[str, str] | None = None) -> Path:
+    """The ``.env`` file: ``BTC_ENV_FILE`` when set, else ``.env`` at the project root."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("BTC_ENV_FILE") or os.environ.get("BTC_ENV_FILE") or DEFAULT_ENV_FILE)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a ``.env`` file; ``#`` comments, blank lines, optional quotes.
+
+    A missing file is an empty one; a malformed line is a ``ConfigError`` naming file and line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the .env file ({error})") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _ENV_LINE.match(stripped)
+        if not match:
+            # The line is not echoed: it may hold a key or secret.
+            raise ConfigError(
+                f"{path}, line {number}: expected KEY=VALUE (KEY: letters, digits and '_', not starting with a digit)"
+            )
+        key, value = match.groups()
+        if value[:1] in ("'", '"'):
+            quote = value[0]
+            end = value.find(quote, 1)
+            rest = value[end + 1 :].strip() if end > 0 else ""
+            if end < 0 or (rest and not rest.startswith("#")):
+                raise ConfigError(f"{path}, line {number}: unbalanced {quote} quote in the value of {key}")
+            value = value[1:end]
+        else:
+            value = re.sub(r"\s+#.*$", "", value).strip()  # an unquoted value ends at " #"
+        values[key] = value
+    return values
+
+
+def with_env_file(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` over the ``.env`` file's values: the real environment always wins."""
+    return {**read_env_file(env_file_path(environ)), **environ}
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read the config file and the environment once into ``Settings``."""
-    env = dict(os.environ if environ is None else environ)
+    env = with_env_file(dict(os.environ if environ is None else environ))
     config_path = Path(env.get("INGEST_CONFIG") or DEFAULT_CONFIG_PATH).resolve()
     raw = read_config_file(config_path)
     ingest = _parse_ingest(str(config_path), raw)

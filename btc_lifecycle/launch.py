@@ -1,8 +1,15 @@
 """Run a command against live Binance, or against a replay exchange serving a candle file.
 
-``python -m btc_lifecycle.launch [--candles FILE] -- dagster asset materialize ...`` starts the
-replay exchange on a free loopback port when ``--candles`` is given, points ccxt at it through
-``BINANCE_API_URL``, runs the command, and stops the server whatever happens.
+``python -m btc_lifecycle.launch [--candles FILE] -- dagster asset materialize ...`` reads the
+``.env`` file under the real environment, checks the configuration, the candle file and the
+installed dependencies before starting anything, starts the replay exchange on a free loopback
+port when ``--candles`` is given (pointing ccxt at it through ``BINANCE_API_URL``), runs the
+command in a process group of its own, and stops the command and the server whatever happens.
+
+The command's whole output goes to ``data/logs/<stamp>.log`` (``BTC_LOG_DIR``) and to the
+console, or with ``--progress`` only progress lines to the console (``make run``); a failure ends
+with one line that says what is wrong and where the log is. SIGINT, SIGTERM and SIGHUP are
+forwarded to the command's group.
 """
 
 from __future__ import annotations
@@ -10,31 +17,74 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
+
+from btc_lifecycle.config import PROJECT_ROOT, ConfigError, load_settings, with_env_file
 
 OFFLINE_HINT = (
     "Binance is unreachable from this machine ({error}).\n"
-    "To run offline, replay a candle file through the replay exchange:\n"
+    "To run offline, try the shipped sample (`make demo`) or replay a candle file:\n"
     "    make run CANDLES=path/to/candles.csv"
 )
+DEFAULT_LOG_DIR = PROJECT_ROOT / "data" / "logs"
+# Library warnings every start prints, about Dagster's own code, not ours: `dagster asset
+# materialize` and `dagster dev` are superseded by `dg launch` / `dg dev` (SupersessionWarning),
+# and `--select '*'` calls a beta parameter inside Dagster (BetaWarning). Their categories
+# (dagster_shared.utils.warnings.*) cannot be named in PYTHONWARNINGS: the interpreter resolves
+# them before site-packages is importable and drops the filter ("invalid module name"). So each
+# filter matches one exact message prefix and its base class; every other warning still shows.
+QUIET_WARNINGS = ",".join(
+    [
+        "ignore:Function `asset_materialize_command` is superseded:FutureWarning",
+        "ignore:Function `dev_command` is superseded:FutureWarning",
+        "ignore:Parameter `include_sources` of function `AssetSelection.all` is currently in beta:Warning",
+    ]
+)
+KEEP_LOGS = 50  # launcher logs kept in the log folder
+STOP_GRACE_SECONDS = 10.0  # after forwarding a signal, then SIGKILL for what is left
+# Errors whose message already says what is wrong and where, searched for in a command's output.
+_KNOWN_ERROR = re.compile(
+    r"^\s*(?:[\w.]+\.)?(ConfigError|CandleFileError|CandleDataError|TooFewTrainableCandles"
+    r"|ModuleNotFoundError|ImportError): (.+)$"
+)
+_ANY_ERROR = re.compile(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|Interrupt|Failure)): (.+)$")
+_WRAPPERS = ("DagsterUserCodeLoadError", "DagsterExecutionStepExecutionError", "DagsterUserCodeProcessError")
+_PROGRESS = re.compile(r" - (STEP_SUCCESS|STEP_FAILURE|RUN_SUCCESS|RUN_FAILURE|ASSET_CHECK_EVALUATION) - (.*)$")
+
+
+class MissingDependency(Exception):
+    """An installed requirement of btc-lifecycle is absent."""
 
 
 @contextmanager
-def replay_exchange(candles: Path, extra_args: list[str] | None = None) -> Iterator[str]:
+def replay_exchange(
+    candles: Path,
+    extra_args: list[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    announce: TextIO | None = sys.stdout,
+) -> Iterator[str]:
     """A replay exchange subprocess serving ``candles``; yields its base URL."""
     command = [sys.executable, "-m", "btc_lifecycle.replay_exchange", "--candles", str(candles), "--port", "0"]
-    server = subprocess.Popen([*command, *(extra_args or [])], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([*command, *(extra_args or [])], stdout=subprocess.PIPE, text=True, env=env)
     try:
         banner = server.stdout.readline() if server.stdout else ""
         match = re.search(r"http://127\.0\.0\.1:\d+", banner)
         if not match:
             server.wait(timeout=10)
             raise SystemExit(f"the replay exchange did not start for {candles} (exit code {server.returncode})")
-        print(banner.strip(), flush=True)
+        if announce is not None:
+            print(banner.strip(), file=announce, flush=True)
         yield match.group(0)
     finally:
         server.terminate()
@@ -59,38 +109,291 @@ def binance_unreachable(api_url: str | None = None) -> str | None:
     return None
 
 
+def check_dependencies() -> None:
+    """Every requirement btc-lifecycle was installed with is present (a cheap metadata look-up)."""
+    from importlib import metadata
+
+    try:
+        requirements = metadata.requires("btc-lifecycle") or []
+    except metadata.PackageNotFoundError:
+        return  # not installed as a distribution (a bare checkout): the command will tell
+    for requirement in requirements:
+        if ";" in requirement:  # extras (test tools) are not needed to run
+            continue
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            raise MissingDependency(
+                f"missing dependency: {name} (btc-lifecycle requires {requirement}); "
+                "install the pinned dependencies with `make install`"
+            ) from None
+
+
+def preflight(env: dict[str, str], candles: Path | None) -> None:
+    """Refuse, before anything starts, a bad config, a bad candle file or a missing dependency."""
+    check_dependencies()
+    settings = load_settings(env)
+    if candles is not None:
+        if not candles.is_file():
+            raise ConfigError(f"{candles}: candle file not found")
+        from btc_lifecycle.domain.candle_files import read_candle_file
+
+        read_candle_file(candles, settings.ingest.interval)
+
+
+def where_to_look(env: dict[str, str]) -> str:
+    """After a whole-graph run: the newest reports, and the commands that show the rest."""
+    settings = load_settings(env)
+    lines = ["Where to look:"]
+    for kind, pattern in (("ingestion report", "ingestion/*/report.pdf"), ("drift report", "drift/*/*.html")):
+        found = sorted(settings.report_dir.glob(pattern))
+        lines.append(f"  {kind + ':':<18}{found[-1] if found else '(none yet)'}")
+    lines.append("  runs, assets, checks: make dev        (then http://127.0.0.1:3000)")
+    lines.append(f"  models and metrics:   make mlflow-ui  (then {settings.mlflow_ui_url})")
+    return "\n".join(lines)
+
+
+def error_line(output: str) -> str | None:
+    """The one line that says what went wrong in a command's output, or None."""
+    lines = output.splitlines()
+    for line in lines:
+        if match := _KNOWN_ERROR.match(line):
+            kind, message = match.groups()
+            if kind in ("ModuleNotFoundError", "ImportError"):
+                return f"missing dependency: {message} (install the pinned dependencies with `make install`)"
+            return message.strip() if kind != "TooFewTrainableCandles" else f"{kind}: {message.strip()}"
+    # Dagster prints the user's exception right after its own wrapper: the first error line
+    # that is neither a wrapper nor click's closing "Error: ..." is the one to show.
+    for line in lines:
+        match = _ANY_ERROR.match(line)
+        if match and match.group(1) != "Error" and not match.group(1).endswith(_WRAPPERS):
+            return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2).strip()}"
+    return None
+
+
+def new_log_path(env: dict[str, str]) -> Path:
+    folder = Path(env.get("BTC_LOG_DIR") or DEFAULT_LOG_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for old in sorted(folder.glob("*T*Z-*.log"))[: -(KEEP_LOGS - 1)]:  # only our own; the newest stay
+        old.unlink(missing_ok=True)
+    return folder / f"{stamp}-{os.getpid()}.log"
+
+
+def fail(message: str, log_path: Path, code: int = 2) -> int:
+    """One console line: what is wrong, and where the details are."""
+    first = " ".join(message.split("\n", 1)[0].split())
+    print(f"error: {first} (details: {log_path})", file=sys.stderr, flush=True)
+    return code
+
+
+def child_environment(env: dict[str, str]) -> dict[str, str]:
+    warnings = ",".join(part for part in (env.get("PYTHONWARNINGS"), QUIET_WARNINGS) if part)
+    return {**env, "PYTHONWARNINGS": warnings}
+
+
+def _live_group_members(pgid: int) -> bool:
+    """Whether any non-zombie process is left in the group (zombies wait for their reaper)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat.rpartition(")")[2].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop_group(pgid: int, grace: float) -> None:
+    """SIGTERM what is left of the group, SIGKILL it after ``grace`` seconds."""
+    if not _live_group_members(pgid):
+        return
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _live_group_members(pgid):
+        time.sleep(0.05)
+    if _live_group_members(pgid):
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def run_command(command: list[str], env: dict[str, str], log: TextIO, *, stream: bool) -> tuple[int, bool]:
+    """Run ``command`` in its own process group, its output to ``log`` (and the console).
+
+    Returns the exit code and whether a signal asked us to stop. The group is gone on return.
+    """
+    stop_requested: list[float] = []
+    child: subprocess.Popen | None = None
+
+    def forward(signum, _frame) -> None:
+        if not stop_requested:
+            stop_requested.append(time.monotonic())
+        # Dagster shuts its services down cleanly on SIGINT (it maps SIGTERM to the same).
+        if child is not None:
+            _signal_group(child.pid, signal.SIGINT)
+
+    # Handlers first: the child then starts with SIGINT at its default. Started in the background
+    # (`make dev &`, CI, a supervisor), a process inherits SIGINT *ignored*; Python keeps it
+    # ignored and Dagster maps SIGTERM to that same disposition, so `dagster dev` would ignore
+    # both and outlive everything.
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, forward) for signum in handled}
+    # A group of its own: a terminal's Ctrl-C and a SIGTERM to this launcher both reach every
+    # process the command starts (webserver, daemon, code servers) through one forwarded signal,
+    # and nothing outlives the launcher.
+    try:
+        child = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except BaseException:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        raise
+    if stop_requested:  # a signal arrived while the child was starting
+        _signal_group(child.pid, signal.SIGINT)
+
+    def pump() -> None:
+        for raw in iter(child.stdout.readline, b""):
+            line = raw.decode("utf-8", errors="replace")
+            log.write(line)
+            log.flush()
+            if stream:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            elif match := _PROGRESS.search(line.rstrip("\n")):
+                print(f"  {match.group(2).strip()}", flush=True)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        while child.poll() is None:
+            if stop_requested and time.monotonic() - stop_requested[0] > STOP_GRACE_SECONDS:
+                _signal_group(child.pid, signal.SIGKILL)
+            try:
+                child.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        _stop_group(child.pid, grace=5.0)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        reader.join(timeout=5)
+    return child.returncode, bool(stop_requested)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candles", type=Path, help="candle file to replay instead of live Binance")
     parser.add_argument("--replay-start", help="replay clock start (ISO time); default: the end of the file")
     parser.add_argument("--replay-speed", type=float, help="replay seconds per wall second (0 freezes the clock)")
-    parser.add_argument("--replay-arg", action="append", default=[], metavar="ARG",
-                        help="passed to the replay exchange as is, e.g. --replay-arg=--fault=klines:503:2")
+    parser.add_argument(
+        "--replay-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="passed to the replay exchange as is, e.g. --replay-arg=--fault=klines:503:2",
+    )
+    parser.add_argument(
+        "--offline-ok", action="store_true", help="without --candles, start even when Binance is unreachable (make dev)"
+    )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="only progress lines on the console, the whole output in the log (make run)",
+    )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="after success, print where the reports are and how to browse them (make run, make demo)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
-    if args.candles is None:
-        if problem := binance_unreachable(os.environ.get("BINANCE_API_URL")):
-            print(OFFLINE_HINT.format(error=problem), file=sys.stderr)
+
+    env, log_path = dict(os.environ), None
+    try:
+        try:
+            env = with_env_file(env)
+        finally:  # a malformed .env is logged where the real environment says
+            log_path = new_log_path(env)
+        candles = args.candles.resolve() if args.candles is not None else None
+        preflight(env, candles)
+    except Exception as error:  # noqa: BLE001 - every refusal ends as one line, the rest in the log
+        if log_path is None:  # the log folder itself cannot be made
+            print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
             return 2
-        return subprocess.call(command)
-    if not args.candles.is_file():
-        print(f"{args.candles}: candle file not found", file=sys.stderr)
-        return 2
-    replay_args = [*(["--start", args.replay_start] if args.replay_start else []),
-                   *(["--speed", str(args.replay_speed)] if args.replay_speed is not None else []),
-                   *args.replay_arg]
-    with replay_exchange(args.candles.resolve(), replay_args) as url:
-        env = {
-            **os.environ,
-            "BINANCE_API_URL": url,
-            "REPLAY_CANDLES": str(args.candles.resolve()),
-            # A replayed file is backfilled whole unless the caller says otherwise.
-            "INGEST_BACKFILL_DAYS": os.environ.get("INGEST_BACKFILL_DAYS", "all"),
-        }
-        return subprocess.call(command, env=env)
+        log_path.write_text("".join(traceback.format_exception(error)))
+        message = (
+            str(error)
+            if isinstance(error, (ConfigError, ValueError, MissingDependency))
+            else (f"{type(error).__name__}: {error}")
+        )
+        return fail(message, log_path)
+
+    env = child_environment(env)
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(command)}\n")
+        log.flush()
+        if candles is None:
+            if problem := binance_unreachable(env.get("BINANCE_API_URL")):
+                if not args.offline_ok:
+                    print(OFFLINE_HINT.format(error=problem), file=sys.stderr)
+                    return 2
+                print(
+                    f"Binance is unreachable ({problem.split(':')[0]}): browsing works; runs that "
+                    "fetch candles will fail (offline: make dev CANDLES=FILE)",
+                    flush=True,
+                )
+            code, stopped = run_command(command, env, log, stream=not args.progress)
+        else:
+            replay_args = [
+                *(["--start", args.replay_start] if args.replay_start else []),
+                *(["--speed", str(args.replay_speed)] if args.replay_speed is not None else []),
+                *args.replay_arg,
+            ]
+            with replay_exchange(candles, replay_args, env=env, announce=log if args.progress else sys.stdout) as url:
+                env = {
+                    **env,
+                    "BINANCE_API_URL": url,
+                    "REPLAY_CANDLES": str(candles),
+                    # A replayed file is backfilled whole unless the caller says otherwise.
+                    "INGEST_BACKFILL_DAYS": env.get("INGEST_BACKFILL_DAYS", "all"),
+                }
+                code, stopped = run_command(command, env, log, stream=not args.progress)
+    if stopped:
+        return code if code else 130
+    if code != 0:
+        found = error_line(log_path.read_text(encoding="utf-8", errors="replace"))
+        return fail(found or f"`{' '.join(command[:3])} ...` failed with exit code {code}", log_path, code)
+    if args.progress:
+        print(f"done (log: {log_path})", flush=True)
+    if args.summary:
+        print(where_to_look(env), flush=True)
+    return 0
 
 
 if __name__ == "__main__":

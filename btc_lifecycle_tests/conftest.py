@@ -14,6 +14,25 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = json.loads((REPO_ROOT / "config" / "bitcoin_ingest.json").read_text())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_env_file_and_logs(tmp_path_factory):
+    """No test reads the developer's .env, writes launcher logs into data/logs or a cache under the
+    home folder: set for the whole session (before module-scoped fixtures start subprocesses),
+    restored afterwards."""
+    root = tmp_path_factory.mktemp("session_env")
+    wanted = {"BTC_ENV_FILE": str(root / "no.env"), "BTC_LOG_DIR": str(root / "logs"),
+              # The seeded MLflow store template too: nothing under ~/.cache.
+              "BTC_LIFECYCLE_CACHE_DIR": str(root / "cache")}
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(autouse=True)
 def isolated_mlflow_environment(monkeypatch):
     """mlflow.set_tracking_uri/set_registry_uri write os.environ; undoing them after every test

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import zipfile
 from pathlib import Path
 
@@ -237,3 +238,25 @@ def test_blank_line_inside_the_file_is_refused_with_its_line(tmp_path):
     lines = generic_lines(sample_rows(3))
     lines.insert(2, "")
     assert "line 3" in refusal(write(tmp_path, "blank.csv", lines))
+
+
+def test_gzip_compressed_csv_reads_like_the_plain_file(tmp_path):
+    plain = write(tmp_path, "plain.csv", generic_lines(sample_rows(5)))
+    packed = tmp_path / "packed.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    pd.testing.assert_frame_equal(read_candle_file(packed), read_candle_file(plain))
+
+
+def test_truncated_gzip_is_refused(tmp_path):
+    packed = gzip.compress("\n".join(generic_lines(sample_rows(50))).encode())
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    assert "cut.csv.gz: truncated or corrupt gzip" in refusal(path)
+
+
+def test_the_shipped_sample_reads_four_days_including_the_crash():
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    candles = read_candle_file(sample / "btcusdt_1m_2023-03-07_2023-03-10_binanceus.csv.gz")
+    assert len(candles) == 4 * 1440
+    assert str(candles["open_time"].iloc[0]) == "2023-03-07 00:00:00+00:00"
+    assert str(candles["open_time"].iloc[-1]) == "2023-03-10 23:59:00+00:00"

@@ -1,4 +1,4 @@
-"""Candle files on disk: a generic CSV with a header, or a Binance Vision dump (csv or zip).
+"""Candle files on disk: a generic CSV with a header, or a Binance Vision dump (csv, zip or gz).
 
 ``read_candle_file`` returns a validated, sorted candle frame (see ``candles.py``). Parsing is
 vectorised; only after a vectorised check fails does the reader look for the offending line, so
@@ -7,6 +7,7 @@ that every error names the file and the line (1-based, counting a header) or the
 
 from __future__ import annotations
 
+import gzip
 import io
 import warnings
 import zipfile
@@ -67,6 +68,11 @@ def read_candle_file(path: str | Path, interval: str = "1m") -> pd.DataFrame:
 
 def _candle_text(path: Path) -> tuple[str, str]:
     """The file's name for messages and its decoded text; a zip must hold exactly one csv."""
+    if path.suffix.lower() == ".gz":
+        try:
+            return str(path), _decode(str(path), gzip.decompress(path.read_bytes()))
+        except (gzip.BadGzipFile, zlib.error, EOFError) as error:
+            raise CandleFileError(f"{path}: truncated or corrupt gzip ({error})") from None
     if path.suffix.lower() != ".zip":
         return str(path), _decode(str(path), path.read_bytes())
     try:

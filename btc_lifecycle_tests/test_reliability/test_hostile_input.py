@@ -82,7 +82,8 @@ def test_a_bad_candle_file_given_to_the_launcher_stops_before_anything_runs(tmp_
     marker = tmp_path / "ran"
     result = subprocess.run(
         [sys.executable, "-m", "btc_lifecycle.launch", "--candles", str(bad), "--", "touch", str(marker)],
-        cwd=REPO_ROOT, env={"FEATURE_DB_PATH": str(db), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT, env={"FEATURE_DB_PATH": str(db), "PATH": "/usr/bin:/bin", "BTC_LOG_DIR": str(tmp_path / "logs"),
+             "BTC_ENV_FILE": str(tmp_path / "no.env")}, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode != 0
     assert f"{bad}, line 3, field high: non-numeric 'abc'" in result.stderr
