@@ -84,6 +84,22 @@ def markdown(figures: list[Figure], machine: dict[str, str], started: str, elaps
     return "\n".join(lines) + "\n"
 
 
+def headline(figures: list[Figure]) -> list[str]:
+    """Issue 13's two figures, when they were measured: the import ratio and the 30-day graph."""
+    by_key = {figure.key: figure for figure in figures}
+    lines = []
+    if "0b" in by_key:
+        figure = by_key["0b"]
+        lines.append(f"issue 13, code-location import: {figure.median * 1000:,.0f} ms, {figure.ratio} "
+                     f"(target {figure.target}: {'met' if figure.met else 'MISSED'})")
+    for key in ("7", "7b"):
+        if key in by_key:
+            figure = by_key[key]
+            lines.append(f"issue 13, {figure.name}: {figure.median:.1f} s (target {figure.target}: "
+                         f"{'met' if figure.met else 'MISSED'})")
+    return ["", *lines] if lines else []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--candles", type=Path, default=None,
@@ -116,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for figure in figures:
         print(format_line(figure))
+    for line in headline(figures):
+        print(line)
     load_after = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"\n{len(figures)} figures in {elapsed / 60:.1f} min; load average before {machine['load average']}, "
           f"after {load_after}")

@@ -1,14 +1,18 @@
 """The retraining sensor: a failed drift check launches one retraining run, unless a retraining
 that kept the champion put the loop in a cool-down (docs/retraining_policy.md)."""
 
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass
 
 import dagster as dg
-import pandas as pd
 
 from btc_lifecycle.jobs import DRIFT_CHECK_KEYS, retraining_job
+from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.monitoring.drift import MonitoringConfig
+
+pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
 
 TRIGGER_TAG = "btc_lifecycle/trigger"
 TRIGGER = "drift_check_failed"

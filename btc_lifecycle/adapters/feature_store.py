@@ -9,9 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-import duckdb
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from btc_lifecycle.lazy import lazy_module
+
+if _TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+else:  # imported on first use: the code location loads without them
+    duckdb = lazy_module("duckdb")
+    pd = lazy_module("pandas")
+    pa = lazy_module("pyarrow")
 
 from btc_lifecycle.domain.candles import CANDLE_COLUMNS, CandleSeries
 from btc_lifecycle.domain.labels import LABEL_COLUMN

@@ -6,7 +6,6 @@ import os
 from datetime import datetime, timezone
 
 import dagster as dg
-import pandas as pd
 
 from btc_lifecycle.adapters.feature_store import last_open_time, read_candles, replace_labeled_candles, upsert_candles
 from btc_lifecycle.config import Settings

@@ -3,12 +3,12 @@
 from datetime import datetime, timezone
 
 import dagster as dg
-import pandas as pd
 
 from btc_lifecycle.adapters.feature_store import read_candles, read_table, replace_table, table_exists
 from btc_lifecycle.assets.ingestion import labeled_candles
 from btc_lifecycle.config import Settings
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, GapFillSummary, gap_fill_summary
+from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.modelling.features import (
     EXCLUSION_REASONS,
     FEATURE_COLUMNS,
@@ -17,6 +17,8 @@ from btc_lifecycle.modelling.features import (
     training_exclusions,
 )
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
+
+pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
 
 GROUP = "modelling"
 
@@ -29,12 +31,12 @@ def predictions_table(settings: Settings) -> str:
     return f"{settings.ingest.table}_predictions"
 
 
-def read_features(conn, settings: Settings) -> pd.DataFrame:
+def read_features(conn, settings: Settings) -> "pd.DataFrame":
     """The features table in time order."""
     return read_table(conn, features_table(settings)).sort_values("open_time").reset_index(drop=True)
 
 
-def read_predictions(conn, settings: Settings) -> pd.DataFrame | None:
+def read_predictions(conn, settings: Settings) -> "pd.DataFrame | None":
     """The stored predictions, or None before the first run of the predictions asset."""
     table = predictions_table(settings)
     return read_table(conn, table) if table_exists(conn, table) else None

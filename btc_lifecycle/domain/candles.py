@@ -7,9 +7,16 @@ A candle frame is a pandas DataFrame sorted by ``open_time`` with the columns of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+from btc_lifecycle.lazy import lazy_module
+
+if _TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:  # imported on first use: the code location loads without them
+    np = lazy_module("numpy")
+    pd = lazy_module("pandas")
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OHLCV_COLUMNS = (*PRICE_COLUMNS, "volume")

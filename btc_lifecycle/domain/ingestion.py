@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any
 
-import pandas as pd
+from btc_lifecycle.lazy import lazy_module
+
+if _TYPE_CHECKING:
+    import pandas as pd
+else:  # imported on first use: the code location loads without them
+    pd = lazy_module("pandas")
 
 from btc_lifecycle.domain.candles import Gap, find_gaps, interval_ms
 from btc_lifecycle.domain.labels import LABEL_COLUMN
 
-EPOCH = pd.Timestamp(0, tz="UTC")
 GAPS_LISTED = 50
 
 
@@ -24,7 +29,7 @@ def fetch_start(
     if last_stored is not None:
         return last_stored + pd.Timedelta(milliseconds=interval_ms(interval))
     if backfill_days is None:
-        return EPOCH
+        return pd.Timestamp(0, tz="UTC")  # the epoch (built here: pandas loads lazily)
     return (now - pd.Timedelta(days=backfill_days)).floor(pd.Timedelta(milliseconds=interval_ms(interval)))
 
 

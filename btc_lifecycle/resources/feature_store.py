@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import duckdb
-from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 class FeatureStoreLocked(RuntimeError):
     """Another process kept the DuckDB file locked through every connection attempt."""
 
 
-class FeatureStoreResource(DuckDBResource):
-    """dagster-duckdb's resource, creating the store's folder and always closing the connection.
+class FeatureStoreResource(dg.ConfigurableResource):
+    """dagster-duckdb's ``DuckDBResource``, creating the store's folder and always closing the
+    connection; duckdb is imported when a connection is opened, not when the code location loads.
 
-    dagster-duckdb retries a locked file 10 times with doubling waits (0.1 s .. 51.2 s, about
-    100 s in all); after that the step fails with ``FeatureStoreLocked`` naming the file.
+    Same fields and connection as dagster-duckdb's (``custom_user_agent='dagster'``, 10 retries of
+    a locked file with doubling waits, 0.1 s .. 51.2 s, about 100 s in all); after that the step
+    fails with ``FeatureStoreLocked`` naming the file.
     """
+
+    database: str = Field(description="Path to the DuckDB database; ':memory:' for an in-memory one.")
+    connection_config: dict[str, Any] = Field(
+        default={}, description="DuckDB connection configuration options (duckdb.connect's config)."
+    )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None:
@@ -29,24 +39,33 @@ class FeatureStoreResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        import duckdb
+        from dagster._utils.backoff import backoff
+
         if self.database != ":memory:":
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with ExitStack() as stack:
-            try:
-                conn = stack.enter_context(super().get_connection())
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower():
-                    raise
-                raise FeatureStoreLocked(
-                    f"the feature store {self.database} stayed locked by another process through "
-                    f"10 connection attempts over about 100 s (DuckDB allows one writing process "
-                    f"per file; the 'duckdb' pool in dagster.yaml serializes the runs of one "
-                    f"Dagster instance): {error}"
-                ) from error
-            try:
-                yield conn
-            finally:
-                conn.close()
+        # Opened as dagster-duckdb's DuckDBResource.get_connection opens it.
+        try:
+            conn = backoff(
+                fn=duckdb.connect,
+                retry_on=(RuntimeError, duckdb.IOException),
+                kwargs={"database": self.database, "read_only": False,
+                        "config": {"custom_user_agent": "dagster", **self.connection_config}},
+                max_retries=10,
+            )
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            raise FeatureStoreLocked(
+                f"the feature store {self.database} stayed locked by another process through "
+                f"10 connection attempts over about 100 s (DuckDB allows one writing process "
+                f"per file; the 'duckdb' pool in dagster.yaml serializes the runs of one "
+                f"Dagster instance): {error}"
+            ) from error
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 def release_slots_of_dead_runs(instance: dg.DagsterInstance, log=None) -> list[str]:
