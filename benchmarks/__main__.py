@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.harness import DEFAULT_CANDLES, REPO_ROOT, Figure, format_line, machine_description
@@ -49,8 +49,9 @@ def run_module(module: str, runs: int, candles: Path | None, quick: bool) -> lis
         return [Figure(**figure) for figure in json.loads(output.read_text())]
 
 
-def markdown(figures: list[Figure], machine: dict[str, str], started: str, elapsed: float,
-             load_after: str, quick: bool) -> str:
+def markdown(
+    figures: list[Figure], machine: dict[str, str], started: str, elapsed: float, load_after: str, quick: bool
+) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -75,8 +76,10 @@ def markdown(figures: list[Figure], machine: dict[str, str], started: str, elaps
         memory = f"{figure.peak_rss_mb:,.0f} MB" if figure.peak_rss_mb is not None else "-"
         verdict = {True: "yes", False: "**no**", None: "-"}[figure.met]
         extra = "; ".join(part for part in (figure.throughput, figure.ratio) if part) or "-"
-        lines.append(f"| {figure.key} | {figure.name} | {figure.median:.3f} s | {runs} | {cpu} | "
-                     f"{memory} | {figure.target} | {verdict} | {extra} |")
+        lines.append(
+            f"| {figure.key} | {figure.name} | {figure.median:.3f} s | {runs} | {cpu} | "
+            f"{memory} | {figure.target} | {verdict} | {extra} |"
+        )
     lines += ["", "## Notes per figure", ""]
     lines += [f"- **{figure.key}**: {figure.notes}" for figure in figures if figure.notes]
     if FINDINGS.exists():
@@ -90,20 +93,28 @@ def headline(figures: list[Figure]) -> list[str]:
     lines = []
     if "0b" in by_key:
         figure = by_key["0b"]
-        lines.append(f"issue 13, code-location import: {figure.median * 1000:,.0f} ms, {figure.ratio} "
-                     f"(target {figure.target}: {'met' if figure.met else 'MISSED'})")
+        lines.append(
+            f"issue 13, code-location import: {figure.median * 1000:,.0f} ms, {figure.ratio} "
+            f"(target {figure.target}: {'met' if figure.met else 'MISSED'})"
+        )
     for key in ("7", "7b"):
         if key in by_key:
             figure = by_key[key]
-            lines.append(f"issue 13, {figure.name}: {figure.median:.1f} s (target {figure.target}: "
-                         f"{'met' if figure.met else 'MISSED'})")
+            lines.append(
+                f"issue 13, {figure.name}: {figure.median:.1f} s (target {figure.target}: "
+                f"{'met' if figure.met else 'MISSED'})"
+            )
     return ["", *lines] if lines else []
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--candles", type=Path, default=None,
-                        help=f"real candle file for the file backfill (default: {DEFAULT_CANDLES} if present)")
+    parser.add_argument(
+        "--candles",
+        type=Path,
+        default=None,
+        help=f"real candle file for the file backfill (default: {DEFAULT_CANDLES} if present)",
+    )
     parser.add_argument("--quick", action="store_true", help="one run per figure instead of three")
     parser.add_argument("--only", default="", help="comma-separated module names, e.g. upsert,reads")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
@@ -115,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module(s) {sorted(unknown)}")
     machine = machine_description()
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     began = time.perf_counter()
     figures: list[Figure] = []
     failed: list[str] = []
@@ -135,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in headline(figures):
         print(line)
     load_after = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"\n{len(figures)} figures in {elapsed / 60:.1f} min; load average before {machine['load average']}, "
-          f"after {load_after}")
+    print(
+        f"\n{len(figures)} figures in {elapsed / 60:.1f} min; load average before {machine['load average']}, "
+        f"after {load_after}"
+    )
     if not options.no_write:
         RESULTS.write_text(markdown(figures, machine, started, elapsed, load_after, options.quick))
         print(f"written to {RESULTS.relative_to(REPO_ROOT)}")

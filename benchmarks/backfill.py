@@ -79,32 +79,44 @@ def measure_file(path: Path, runs: int, with_bare: bool) -> tuple[Timing, Timing
 def run(options: argparse.Namespace) -> list[Figure]:
     figures = []
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as folder:
-        path = write_candle_csv(synthetic_candles(DAYS * 1440, start="2024-01-01T00:00:00Z"),
-                                Path(folder) / "candles_30d.csv")
+        path = write_candle_csv(
+            synthetic_candles(DAYS * 1440, start="2024-01-01T00:00:00Z"), Path(folder) / "candles_30d.csv"
+        )
         reset_peak_rss()
         ours, bare, count, bare_count = measure_file(path, options.runs, with_bare=True)
         peak = peak_rss_mb()
         ratio = ours.median / bare.median
-        figures.append(Figure(
-            key="1a", name=f"backfill {count:,} candles (30 days) via CandleClient",
-            runs=ours.wall, cpu_seconds=ours.cpu, peak_rss_mb=peak,
-            target="< 5 s and ≤ 1.3× bare loop",
-            met=ours.median < 5 and ratio <= 1.3,
-            throughput=f"{count / ours.median:,.0f} candles/s",
-            ratio=f"{ratio:.2f}× bare fetch_ohlcv loop ({bare.median:.2f} s, {bare_count:,} candles)",
-            notes="replay exchange as a subprocess; ccxt rate limiter on for both sides; "
-                  "client construction and load_markets included on both sides",
-        ))
+        figures.append(
+            Figure(
+                key="1a",
+                name=f"backfill {count:,} candles (30 days) via CandleClient",
+                runs=ours.wall,
+                cpu_seconds=ours.cpu,
+                peak_rss_mb=peak,
+                target="< 5 s and ≤ 1.3× bare loop",
+                met=ours.median < 5 and ratio <= 1.3,
+                throughput=f"{count / ours.median:,.0f} candles/s",
+                ratio=f"{ratio:.2f}× bare fetch_ohlcv loop ({bare.median:.2f} s, {bare_count:,} candles)",
+                notes="replay exchange as a subprocess; ccxt rate limiter on for both sides; "
+                "client construction and load_markets included on both sides",
+            )
+        )
     candles = options.candles or (DEFAULT_CANDLES if DEFAULT_CANDLES.is_file() else None)
     if candles is not None:
         reset_peak_rss()
         ours, _, count, _ = measure_file(candles, options.runs, with_bare=False)
-        figures.append(Figure(
-            key="1b", name=f"backfill {candles.name} ({count:,} candles) via CandleClient",
-            runs=ours.wall, cpu_seconds=ours.cpu, peak_rss_mb=peak_rss_mb(),
-            target="< 15 s", met=ours.median < 15,
-            throughput=f"{count / ours.median:,.0f} candles/s",
-        ))
+        figures.append(
+            Figure(
+                key="1b",
+                name=f"backfill {candles.name} ({count:,} candles) via CandleClient",
+                runs=ours.wall,
+                cpu_seconds=ours.cpu,
+                peak_rss_mb=peak_rss_mb(),
+                target="< 15 s",
+                met=ours.median < 15,
+                throughput=f"{count / ours.median:,.0f} candles/s",
+            )
+        )
     return figures
 
 

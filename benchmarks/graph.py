@@ -84,11 +84,25 @@ def materialize(candles: Path, root: Path, cache: Path, bytecode: bool = False) 
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(cache / "pycache")
     dagster = Path(sys.executable).parent / "dagster"
-    command = [sys.executable, "-m", "btc_lifecycle.launch", "--candles", str(candles), "--",
-               str(dagster), "asset", "materialize", "-m", "btc_lifecycle.definitions", "--select", "*"]
+    command = [
+        sys.executable,
+        "-m",
+        "btc_lifecycle.launch",
+        "--candles",
+        str(candles),
+        "--",
+        str(dagster),
+        "asset",
+        "materialize",
+        "-m",
+        "btc_lifecycle.definitions",
+        "--select",
+        "*",
+    ]
     began, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     sampler = TreeMemorySampler(process.pid)
     sampler.start()
     marks: dict[str, float] = {}
@@ -113,9 +127,14 @@ def materialize(candles: Path, root: Path, cache: Path, bytecode: bool = False) 
     if process.returncode != 0:
         raise RuntimeError(f"materialize failed ({process.returncode}):\n{''.join(tail)}")
     return GraphRun(
-        wall=wall, cpu=cpu, replay_ready=marks.get("replay_ready", 0.0), run_start=marks.get("run_start", 0.0),
-        run_end=marks.get("run_end", wall), steps=steps,
-        peak_tree_mb=sampler.peak_sum_kb / 1024, peak_single_mb=sampler.peak_single_kb / 1024,
+        wall=wall,
+        cpu=cpu,
+        replay_ready=marks.get("replay_ready", 0.0),
+        run_start=marks.get("run_start", 0.0),
+        run_end=marks.get("run_end", wall),
+        steps=steps,
+        peak_tree_mb=sampler.peak_sum_kb / 1024,
+        peak_single_mb=sampler.peak_single_kb / 1024,
     )
 
 
@@ -124,10 +143,12 @@ def materialize_runs(candles: Path, runs: int, label: str, bytecode: bool = Fals
     with tempfile.TemporaryDirectory(prefix="bench-graph-") as folder:
         for number in range(runs):
             result = materialize(candles, Path(folder) / f"run{number}", Path(folder) / "cache", bytecode)
-            say(f"  {label} run {number + 1}: {result.wall:.1f} s ({result.cpu:.1f} CPU s), steps "
+            say(
+                f"  {label} run {number + 1}: {result.wall:.1f} s ({result.cpu:.1f} CPU s), steps "
                 f"{result.steps_total:.1f} s, RUN_START at {result.run_start:.1f} s, after RUN_SUCCESS "
                 f"{result.wall - result.run_end:.1f} s, peak {result.peak_tree_mb:,.0f} MB; "
-                + ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.steps.items()))
+                + ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.steps.items())
+            )
             results.append(result)
     return results
 
@@ -137,13 +158,14 @@ def phase_notes(results: list[GraphRun]) -> str:
         return statistics.median(list(values))
 
     steps = {name: median(run.steps.get(name, 0.0) for run in results) for name in results[0].steps}
-    slowest = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in
-                        sorted(steps.items(), key=lambda item: -item[1]))
-    return (f"phases (medians): replay exchange up {median(r.replay_ready for r in results):.1f} s; "
-            f"RUN_START at {median(r.run_start for r in results):.1f} s (process start, imports, code "
-            f"location load); run {median(r.run_end - r.run_start for r in results):.1f} s of which "
-            f"steps {median(r.steps_total for r in results):.1f} s; after RUN_SUCCESS "
-            f"{median(r.wall - r.run_end for r in results):.1f} s. Steps: {slowest}")
+    slowest = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in sorted(steps.items(), key=lambda item: -item[1]))
+    return (
+        f"phases (medians): replay exchange up {median(r.replay_ready for r in results):.1f} s; "
+        f"RUN_START at {median(r.run_start for r in results):.1f} s (process start, imports, code "
+        f"location load); run {median(r.run_end - r.run_start for r in results):.1f} s of which "
+        f"steps {median(r.steps_total for r in results):.1f} s; after RUN_SUCCESS "
+        f"{median(r.wall - r.run_end for r in results):.1f} s. Steps: {slowest}"
+    )
 
 
 def graph_figure(key: str, name: str, results: list[GraphRun]) -> Figure:
@@ -151,21 +173,26 @@ def graph_figure(key: str, name: str, results: list[GraphRun]) -> Figure:
     outside = statistics.median((r.wall - r.steps_total) / r.wall for r in results)
     first = results[0]
     return Figure(
-        key=key, name=name, runs=walls, cpu_seconds=[result.cpu for result in results],
+        key=key,
+        name=name,
+        runs=walls,
+        cpu_seconds=[result.cpu for result in results],
         peak_rss_mb=max(r.peak_tree_mb for r in results),
-        target=f"< {TARGET_SECONDS:.0f} s", met=statistics.median(walls) < TARGET_SECONDS,
+        target=f"< {TARGET_SECONDS:.0f} s",
+        met=statistics.median(walls) < TARGET_SECONDS,
         ratio=f"{outside:.0%} of wall outside the assets' own work",
         notes=phase_notes(results) + f". First run (cold caches: MLflow schema template"
-              f"{', bytecode' if 'bytecode' in name else ''}) {first.wall:.1f} s, model step "
-              f"{first.steps.get('model', 0.0):.1f} s. Largest single process {children_peak_rss_mb():,.0f} MB.",
+        f"{', bytecode' if 'bytecode' in name else ''}) {first.wall:.1f} s, model step "
+        f"{first.steps.get('model', 0.0):.1f} s. Largest single process {children_peak_rss_mb():,.0f} MB.",
     )
 
 
 def run(options: argparse.Namespace) -> list[Figure]:
     cells = f"on {DAYS * 1440:,} candles"
     with tempfile.TemporaryDirectory(prefix="bench-graph-data-") as folder:
-        candles = write_candle_csv(synthetic_candles(DAYS * 1440, start="2024-01-01T00:00:00Z"),
-                                   Path(folder) / "candles_30d.csv")
+        candles = write_candle_csv(
+            synthetic_candles(DAYS * 1440, start="2024-01-01T00:00:00Z"), Path(folder) / "candles_30d.csv"
+        )
         plain = materialize_runs(candles, options.runs, "30 days")
         cached = materialize_runs(candles, options.runs, "30 days, bytecode cached", bytecode=True)
     return [

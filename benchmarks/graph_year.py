@@ -23,19 +23,25 @@ LIMIT_MB = 2048
 
 def run(options: argparse.Namespace) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="bench-graph-year-") as folder:
-        candles = write_candle_csv(synthetic_candles(DAYS * 1440, start="2024-01-01T00:00:00Z"),
-                                   Path(folder) / "candles_1y.csv")
+        candles = write_candle_csv(
+            synthetic_candles(DAYS * 1440, start="2024-01-01T00:00:00Z"), Path(folder) / "candles_1y.csv"
+        )
         results = materialize_runs(candles, options.runs, "1 year")
     peak = max(result.peak_tree_mb for result in results)
-    return [Figure(
-        key="8", name=f"whole graph on {DAYS * 1440:,} candles (1 year): peak memory",
-        runs=[result.wall for result in results], peak_rss_mb=peak,
-        target="peak < 2 GB", met=peak < LIMIT_MB,
-        ratio=f"{statistics.median((r.wall - r.steps_total) / r.wall for r in results):.0%} of wall "
-              f"outside the assets' own work",
-        notes=f"peak = summed PSS of the process tree (largest single process "
-              f"{max(r.peak_single_mb for r in results):,.0f} MB RSS). " + phase_notes(results),
-    )]
+    return [
+        Figure(
+            key="8",
+            name=f"whole graph on {DAYS * 1440:,} candles (1 year): peak memory",
+            runs=[result.wall for result in results],
+            peak_rss_mb=peak,
+            target="peak < 2 GB",
+            met=peak < LIMIT_MB,
+            ratio=f"{statistics.median((r.wall - r.steps_total) / r.wall for r in results):.0%} of wall "
+            f"outside the assets' own work",
+            notes=f"peak = summed PSS of the process tree (largest single process "
+            f"{max(r.peak_single_mb for r in results):,.0f} MB RSS). " + phase_notes(results),
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -66,8 +65,9 @@ def real_candle_file(options: argparse.Namespace) -> Path | None:
     return DEFAULT_CANDLES if DEFAULT_CANDLES.is_file() else None
 
 
-def time_runs(work: Callable[[], object], runs: int, setup: Callable[[], object] | None = None,
-              timing: Timing | None = None) -> Timing:
+def time_runs(
+    work: Callable[[], object], runs: int, setup: Callable[[], object] | None = None, timing: Timing | None = None
+) -> Timing:
     """Wall and process CPU seconds of ``work`` over ``runs`` runs; ``setup`` runs untimed first."""
     timing = timing or Timing()
     for _ in range(runs):
@@ -151,8 +151,7 @@ class TreeMemorySampler(threading.Thread):
     def run(self) -> None:
         while not self._done.is_set():
             pids = process_tree(self.pid)
-            total = sum(_memory_kb(pid, "smaps_rollup", "Pss:") or _memory_kb(pid, "status", "VmRSS:")
-                        for pid in pids)
+            total = sum(_memory_kb(pid, "smaps_rollup", "Pss:") or _memory_kb(pid, "status", "VmRSS:") for pid in pids)
             largest = max((_memory_kb(pid, "status", "VmRSS:") for pid in pids), default=0)
             self.peak_sum_kb = max(self.peak_sum_kb, total)
             self.peak_single_kb = max(self.peak_single_kb, largest)
@@ -202,27 +201,48 @@ def format_line(figure: Figure) -> str:
     memory = f"{figure.peak_rss_mb:,.0f} MB" if figure.peak_rss_mb is not None else "-"
     verdict = {True: "met", False: "MISSED", None: "-"}[figure.met]
     extra = "; ".join(part for part in (figure.throughput, figure.ratio) if part)
-    return (f"[{figure.key}] {figure.name}: median {figure.median:.3f} s of {len(figure.runs)} runs, "
-            f"peak {memory}, target {figure.target}: {verdict}" + (f" ({extra})" if extra else ""))
+    return (
+        f"[{figure.key}] {figure.name}: median {figure.median:.3f} s of {len(figure.runs)} runs, "
+        f"peak {memory}, target {figure.target}: {verdict}" + (f" ({extra})" if extra else "")
+    )
 
 
 def machine_description() -> dict[str, str]:
     cpu = "unknown"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     memory = "unknown"
     try:
-        kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal:")))
+        kb = int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal:")
+            )
+        )
         memory = f"{kb / 1024 / 1024:.1f} GiB"
     except (OSError, StopIteration):
         pass
     versions = {}
-    for package in ("dagster", "duckdb", "pandas", "pyarrow", "numpy", "ccxt", "xgboost", "mlflow",
-                    "evidently", "kaleido", "weasyprint"):
+    for package in (
+        "dagster",
+        "duckdb",
+        "pandas",
+        "pyarrow",
+        "numpy",
+        "ccxt",
+        "xgboost",
+        "mlflow",
+        "evidently",
+        "kaleido",
+        "weasyprint",
+    ):
         versions[package] = _version(package)
     return {
         "nproc": str(os.cpu_count()),
@@ -252,5 +272,3 @@ def _version(package: str) -> str:
         return str(__import__(package).__version__)
     except Exception:  # noqa: BLE001 - a broken import is reported, not raised
         return "installed, version unknown"
-
-

@@ -23,8 +23,10 @@ from btc_lifecycle.feature_engineering import count_candles, load_candles_from_d
 LOADED = 1_000_000
 COUNTED = 10_000_000
 SERIES = CandleSeries(table="candles", symbol="BTC/USDT", interval="1m")
-SELECT = ("SELECT symbol, interval, open_time, open, high, low, close, volume, close_time, "
-          "price_increase_label FROM candles_labeled WHERE symbol = ? AND interval = ? ORDER BY open_time")
+SELECT = (
+    "SELECT symbol, interval, open_time, open, high, low, close, volume, close_time, "
+    "price_increase_label FROM candles_labeled WHERE symbol = ? AND interval = ? ORDER BY open_time"
+)
 
 
 def fetch_tuples(path: Path) -> list[tuple]:
@@ -52,8 +54,13 @@ def run(options: argparse.Namespace) -> list[Figure]:
         counts = {}
         reset_peak_rss()
         for _ in range(options.runs):
-            time_runs(lambda: counts.__setitem__("ours", len(load_candles_from_duckdb(
-                loaded, SERIES.table, SERIES.symbol, SERIES.interval))), 1, timing=ours)
+            time_runs(
+                lambda: counts.__setitem__(
+                    "ours", len(load_candles_from_duckdb(loaded, SERIES.table, SERIES.symbol, SERIES.interval))
+                ),
+                1,
+                timing=ours,
+            )
             time_runs(lambda: counts.__setitem__("tuples", len(fetch_tuples(loaded))), 1, timing=tuples)
         load_peak = peak_rss_mb()
         assert counts == {"ours": LOADED, "tuples": LOADED}, counts
@@ -64,22 +71,35 @@ def run(options: argparse.Namespace) -> list[Figure]:
         reset_peak_rss()
         count = Timing()
         for _ in range(max(options.runs, 5)):
-            time_runs(lambda: counts.__setitem__("count", count_candles(
-                counted, SERIES.table, SERIES.symbol, SERIES.interval)), 1, timing=count)
+            time_runs(
+                lambda: counts.__setitem__(
+                    "count", count_candles(counted, SERIES.table, SERIES.symbol, SERIES.interval)
+                ),
+                1,
+                timing=count,
+            )
         assert counts["count"] == COUNTED, counts
         count_peak = peak_rss_mb()
     return [
         Figure(
-            key="3a", name=f"load_candles_from_duckdb {LOADED:,} candles → BitcoinCandle",
-            runs=ours.wall, cpu_seconds=ours.cpu, peak_rss_mb=load_peak,
-            target="< 2 s", met=ours.median < 2,
+            key="3a",
+            name=f"load_candles_from_duckdb {LOADED:,} candles → BitcoinCandle",
+            runs=ours.wall,
+            cpu_seconds=ours.cpu,
+            peak_rss_mb=load_peak,
+            target="< 2 s",
+            met=ours.median < 2,
             throughput=f"{LOADED / ours.median:,.0f} candles/s",
             ratio=f"{ours.median / tuples.median:.2f}× fetchall of plain tuples ({tuples.median:.2f} s)",
         ),
         Figure(
-            key="3b", name=f"count_candles on {COUNTED:,} rows",
-            runs=count.wall, cpu_seconds=count.cpu, peak_rss_mb=count_peak,
-            target="< 50 ms", met=count.median < 0.05,
+            key="3b",
+            name=f"count_candles on {COUNTED:,} rows",
+            runs=count.wall,
+            cpu_seconds=count.cpu,
+            peak_rss_mb=count_peak,
+            target="< 50 ms",
+            met=count.median < 0.05,
             notes="includes opening the DuckDB file read-only",
         ),
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -46,23 +46,30 @@ def chromium_peak_mb() -> float:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        total_kb += next((int(line.split()[1]) for line in status.splitlines()
-                          if line.startswith("VmHWM:")), 0)
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
     return total_kb / 1024
 
 
 def time_report(labeled: pd.DataFrame, source: str, runs: int, out: Path) -> Timing:
     gaps = find_gaps(labeled["open_time"], "1m")
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     timing = Timing()
     for run in range(runs):
         facts = ReportFacts(
-            source=source, symbol="BTC/USDT", interval="1m", rows_new=len(labeled),
-            rows_total=len(labeled), missing_minutes=sum(gap.missing for gap in gaps), gaps=gaps,
-            generated_at=datetime.now(timezone.utc),
+            source=source,
+            symbol="BTC/USDT",
+            interval="1m",
+            rows_new=len(labeled),
+            rows_total=len(labeled),
+            missing_minutes=sum(gap.missing for gap in gaps),
+            gaps=gaps,
+            generated_at=datetime.now(UTC),
         )
-        time_runs(lambda: build_ingestion_report(labeled, facts, out, keep_last=runs,
-                                                 now=start + timedelta(seconds=run)), 1, timing=timing)
+        time_runs(
+            lambda: build_ingestion_report(labeled, facts, out, keep_last=runs, now=start + timedelta(seconds=run)),
+            1,
+            timing=timing,
+        )
     return timing
 
 
@@ -83,25 +90,33 @@ def measure(labeled: pd.DataFrame, source: str, runs: int, key: str, name: str) 
         shutdown_chromium()
     cold, warm = timing.wall[0], Timing(timing.wall[1:], timing.cpu[1:])
     return Figure(
-        key=key, name=name,
-        runs=warm.wall, cpu_seconds=warm.cpu, peak_rss_mb=python + chromium,
-        target="< 10 s", met=warm.median < 10,
+        key=key,
+        name=name,
+        runs=warm.wall,
+        cpu_seconds=warm.cpu,
+        peak_rss_mb=python + chromium,
+        target="< 10 s",
+        met=warm.median < 10,
         notes=f"first run with kaleido's Chromium start-up: {cold:.2f} s (not in the median); "
-              f"peak = {python:.0f} MB python + {chromium:.0f} MB Chromium",
+        f"peak = {python:.0f} MB python + {chromium:.0f} MB Chromium",
     )
 
 
 def run(options: argparse.Namespace) -> list[Figure]:
     labeled = label_candles(synthetic_candles(DAYS * 1440, start="2024-01-01T00:00:00Z"), "1m")
-    figures = [measure(labeled, "generated 30 days", options.runs, "4a",
-                       f"ingestion report for {len(labeled):,} candles (30 days)")]
+    figures = [
+        measure(
+            labeled, "generated 30 days", options.runs, "4a", f"ingestion report for {len(labeled):,} candles (30 days)"
+        )
+    ]
     path = real_candle_file(options)
     if path is None:
         say("  4b skipped: no real candle file (pass --candles FILE)")
         return figures
     labeled = label_candles(read_candle_file(path, "1m"), "1m")
-    figures.append(measure(labeled, path.name, options.runs, "4b",
-                           f"ingestion report for {path.name} ({len(labeled):,} candles)"))
+    figures.append(
+        measure(labeled, path.name, options.runs, "4b", f"ingestion report for {path.name} ({len(labeled):,} candles)")
+    )
     return figures
 
 

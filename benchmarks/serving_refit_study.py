@@ -37,6 +37,7 @@ line per horizon, to show how much of a difference is the XGBoost seed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -130,8 +131,9 @@ def tree_count(model: XGBClassifier) -> int:
     return int(best) + 1 if best is not None else int(model.get_params()["n_estimators"])
 
 
-def study_origin(features: pd.DataFrame, origin: pd.Timestamp, longest_horizon: pd.Timedelta,
-                 config: WalkForwardConfig) -> Origin:
+def study_origin(
+    features: pd.DataFrame, origin: pd.Timestamp, longest_horizon: pd.Timedelta, config: WalkForwardConfig
+) -> Origin:
     history = history_before(features, origin)
     trainable = history[TRAINABLE_COLUMN].to_numpy(dtype=bool)
     embargo = pd.Timedelta(milliseconds=interval_ms(config.interval)) * config.embargo_candles
@@ -142,8 +144,9 @@ def study_origin(features: pd.DataFrame, origin: pd.Timestamp, longest_horizon: 
     validated_train = walk_forward._training_rows(history, trainable, heldout_start, embargo, config)
     validated = walk_forward._fit_xgboost(validated_train, embargo, config)
     heldout = history.loc[(history["open_time"] >= heldout_start).to_numpy() & trainable]
-    heldout_log_loss = float(log_losses(heldout[TARGET_COLUMN].to_numpy(dtype="float64"),
-                                        predict_up_probability(validated, heldout)).mean())
+    heldout_log_loss = float(
+        log_losses(heldout[TARGET_COLUMN].to_numpy(dtype="float64"), predict_up_probability(validated, heldout)).mean()
+    )
 
     # B and B': every trainable row that ends one embargo before the first served candle.
     refit_train = walk_forward._training_rows(history, trainable, origin, embargo, config)
@@ -152,8 +155,10 @@ def study_origin(features: pd.DataFrame, origin: pd.Timestamp, longest_horizon: 
     refit_early_stopped = walk_forward._fit_xgboost(refit_train, embargo, config)
 
     times = features["open_time"]
-    served = features.loc[((times >= origin) & (times < origin + longest_horizon)).to_numpy()
-                          & features[TRAINABLE_COLUMN].to_numpy(dtype=bool)]
+    served = features.loc[
+        ((times >= origin) & (times < origin + longest_horizon)).to_numpy()
+        & features[TRAINABLE_COLUMN].to_numpy(dtype=bool)
+    ]
     rows = len(served)
     return Origin(
         time=origin,
@@ -206,26 +211,39 @@ class GateSummary:
 def gate_study(origins: list[Origin], alpha: float, margin: float) -> GateSummary:
     in_sample, gate, served, decisions = [], [], [], {"validated": 0, "refit_fixed": 0}
     note = ""
-    for champion, challenger in zip(origins, origins[1:]):
+    for champion, challenger in itertools.pairwise(origins):
         window = challenger.heldout
         target = window[TARGET_COLUMN].to_numpy(dtype="float64")
-        losses = {name: log_losses(target, predict_up_probability(model, window))
-                  for name, model in champion.models.items()}
+        losses = {
+            name: log_losses(target, predict_up_probability(model, window)) for name, model in champion.models.items()
+        }
         in_sample.append(float((window["open_time"] <= champion.refit_until).mean()))
         gate.append(float(losses["refit_fixed"].mean() - losses["validated"].mean()))
         until = np.asarray(champion.served_times < challenger.time)
-        served.append(float(log_losses(champion.target[until], champion.probability["refit_fixed"][until]).mean()
-                            - log_losses(champion.target[until], champion.probability["validated"][until]).mean()))
+        served.append(
+            float(
+                log_losses(champion.target[until], champion.probability["refit_fixed"][until]).mean()
+                - log_losses(champion.target[until], champion.probability["validated"][until]).mean()
+            )
+        )
         challenger_losses = log_losses(target, predict_up_probability(challenger.models["validated"], window))
         prior_losses = log_losses(target, np.full(len(target), challenger.prior_validated))
         for name in decisions:
             try:
-                decisions[name] += bool(decide_promotion(challenger_losses, losses[name], prior_losses,
-                                                         alpha, margin).promote)
+                decisions[name] += bool(
+                    decide_promotion(challenger_losses, losses[name], prior_losses, alpha, margin).promote
+                )
             except (TypeError, ValueError) as error:  # the gate's signature moved under the study
                 note = f"promotion counts skipped: decide_promotion raised {error!r}"
-    summary = GateSummary(len(origins) - 1, alpha, margin, float(np.mean(in_sample)), float(np.mean(gate)),
-                          float(np.mean(served)), note=note)
+    summary = GateSummary(
+        len(origins) - 1,
+        alpha,
+        margin,
+        float(np.mean(in_sample)),
+        float(np.mean(gate)),
+        float(np.mean(served)),
+        note=note,
+    )
     if not note:
         summary.promoted_over_validated = decisions["validated"]
         summary.promoted_over_refit = decisions["refit_fixed"]
@@ -243,8 +261,10 @@ def gate_text(gate: GateSummary) -> str:
     if gate.note:
         lines.append(f"  {gate.note}")
     else:
-        lines.append(f"  challenger promoted: {gate.promoted_over_validated}/{gate.pairs} against champion A, "
-                     f"{gate.promoted_over_refit}/{gate.pairs} against champion B")
+        lines.append(
+            f"  challenger promoted: {gate.promoted_over_validated}/{gate.pairs} against champion A, "
+            f"{gate.promoted_over_refit}/{gate.pairs} against champion B"
+        )
     return "\n".join(lines)
 
 
@@ -286,18 +306,20 @@ class HorizonSummary:
     per_origin: dict[str, np.ndarray] = field(repr=False)
 
 
-def summarize(origins: list[Origin], hours: int, origin_block: int, candle_block_minutes: int,
-              rng: np.random.Generator) -> HorizonSummary:
-    pieces = [(index, origin, np.asarray(origin.served_times < origin.time + pd.Timedelta(hours=hours)))
-              for index, origin in enumerate(origins)]
+def summarize(
+    origins: list[Origin], hours: int, origin_block: int, candle_block_minutes: int, rng: np.random.Generator
+) -> HorizonSummary:
+    pieces = [
+        (index, origin, np.asarray(origin.served_times < origin.time + pd.Timedelta(hours=hours)))
+        for index, origin in enumerate(origins)
+    ]
     target = np.concatenate([o.target[k] for _, o, k in pieces])
     owner = np.concatenate([np.full(int(k.sum()), i) for i, _, k in pieces])
     stamps = pd.DatetimeIndex(np.concatenate([o.served_times[k].asi8 for _, o, k in pieces]))
     probability = {name: np.concatenate([o.probability[name][k] for _, o, k in pieces]) for name in MODELS}
     loss = {name: log_losses(target, probability[name]) for name in MODELS}
     counts = np.bincount(owner, minlength=len(origins)).astype("float64")
-    per_origin = {name: np.bincount(owner, weights=loss[name], minlength=len(origins)) / counts
-                  for name in MODELS}
+    per_origin = {name: np.bincount(owner, weights=loss[name], minlength=len(origins)) / counts for name in MODELS}
 
     origin_indices = moving_block_indices(len(origins), origin_block, BOOTSTRAP_REPLICATES, rng)
     block_of = ((stamps - stamps.min()) // pd.Timedelta(minutes=candle_block_minutes)).to_numpy().astype(int)
@@ -334,8 +356,10 @@ def summarize(origins: list[Origin], hours: int, origin_block: int, candle_block
 
 
 def table(summaries: list[HorizonSummary]) -> str:
-    head = (f"{'horizon':>7}  {'model':<26} {'log loss':>9} {'B - A':>9} {'95% CI, origin blocks':>22} "
-            f"{'95% CI, candle blocks':>22} {'beats A':>8} {'beats prior':>11} {'AUC':>7}")
+    head = (
+        f"{'horizon':>7}  {'model':<26} {'log loss':>9} {'B - A':>9} {'95% CI, origin blocks':>22} "
+        f"{'95% CI, candle blocks':>22} {'beats A':>8} {'beats prior':>11} {'AUC':>7}"
+    )
     lines = [head, "-" * len(head)]
     for summary in summaries:
         n = summary.origins
@@ -350,18 +374,34 @@ def table(summaries: list[HorizonSummary]) -> str:
             else:
                 delta = origin_ci = candle_ci = wins = "-"
             beats = "-" if name == "prior_all" else f"{summary.beats_prior[name]}/{n}"
-            lines.append(f"{summary.hours:>6}h  {LABELS[name]:<26} {summary.log_loss[name]:>9.5f} {delta:>9} "
-                         f"{origin_ci:>22} {candle_ci:>22} {wins:>8} {beats:>11} {summary.auc[name]:>7.4f}")
-        lines.append(f"{'':>9}{n} origins, {summary.candles:,} served candles; A's recorded held-out log "
-                     f"loss (mean over origins) {summary.heldout_log_loss:.5f}")
+            lines.append(
+                f"{summary.hours:>6}h  {LABELS[name]:<26} {summary.log_loss[name]:>9.5f} {delta:>9} "
+                f"{origin_ci:>22} {candle_ci:>22} {wins:>8} {beats:>11} {summary.auc[name]:>7.4f}"
+            )
+        lines.append(
+            f"{'':>9}{n} origins, {summary.candles:,} served candles; A's recorded held-out log "
+            f"loss (mean over origins) {summary.heldout_log_loss:.5f}"
+        )
     return "\n".join(lines)
 
 
 def origin_table(origins: list[Origin], summary: HorizonSummary) -> str:
-    names = ("origin T", "history", "A rows", "B rows", "A trees", "B' trees", "A held-out", "A", "B", "B'",
-             "prior", "B - A")
+    names = (
+        "origin T",
+        "history",
+        "A rows",
+        "B rows",
+        "A trees",
+        "B' trees",
+        "A held-out",
+        "A",
+        "B",
+        "B'",
+        "prior",
+        "B - A",
+    )
     widths = (11, 8, 7, 7, 7, 8, 10, 8, 8, 8, 8, 9)
-    head = " ".join(f"{name:>{width}}" for name, width in zip(names, widths))
+    head = " ".join(f"{name:>{width}}" for name, width in zip(names, widths, strict=True))
     lines = [f"per origin, next {summary.hours} h (log loss)", head, "-" * len(head)]
     per = summary.per_origin
     for index, origin in enumerate(origins):
@@ -370,7 +410,8 @@ def origin_table(origins: list[Origin], summary: HorizonSummary) -> str:
             f"{origin.trees:>7} {origin.refit_early_stopped_trees:>8} {origin.heldout_log_loss:>10.5f} "
             f"{per['validated'][index]:>8.5f} {per['refit_fixed'][index]:>8.5f} "
             f"{per['refit_early_stopped'][index]:>8.5f} {per['prior_all'][index]:>8.5f} "
-            f"{per['refit_fixed'][index] - per['validated'][index]:>+9.5f}")
+            f"{per['refit_fixed'][index] - per['validated'][index]:>+9.5f}"
+        )
     return "\n".join(lines)
 
 
@@ -378,18 +419,36 @@ def as_json(summaries: list[HorizonSummary], origins: list[Origin], settings: di
     return {
         "settings": settings,
         "feature_columns": list(FEATURE_COLUMNS),
-        "horizons": [{
-            "hours": s.hours, "origins": s.origins, "candles": s.candles, "log_loss": s.log_loss,
-            "auc": s.auc, "beats_prior": s.beats_prior, "difference": s.difference,
-            "origin_interval": s.origin_interval, "candle_interval": s.candle_interval,
-            "refit_wins": s.refit_wins, "heldout_log_loss": s.heldout_log_loss,
-            "per_origin": {name: values.tolist() for name, values in s.per_origin.items()},
-        } for s in summaries],
-        "origins": [{
-            "time": o.time.isoformat(), "history_rows": o.history_rows, "heldout_rows": o.heldout_rows,
-            "validated_rows": o.validated_rows, "refit_rows": o.refit_rows, "trees": o.trees,
-            "refit_early_stopped_trees": o.refit_early_stopped_trees, "heldout_log_loss": o.heldout_log_loss,
-        } for o in origins],
+        "horizons": [
+            {
+                "hours": s.hours,
+                "origins": s.origins,
+                "candles": s.candles,
+                "log_loss": s.log_loss,
+                "auc": s.auc,
+                "beats_prior": s.beats_prior,
+                "difference": s.difference,
+                "origin_interval": s.origin_interval,
+                "candle_interval": s.candle_interval,
+                "refit_wins": s.refit_wins,
+                "heldout_log_loss": s.heldout_log_loss,
+                "per_origin": {name: values.tolist() for name, values in s.per_origin.items()},
+            }
+            for s in summaries
+        ],
+        "origins": [
+            {
+                "time": o.time.isoformat(),
+                "history_rows": o.history_rows,
+                "heldout_rows": o.heldout_rows,
+                "validated_rows": o.validated_rows,
+                "refit_rows": o.refit_rows,
+                "trees": o.trees,
+                "refit_early_stopped_trees": o.refit_early_stopped_trees,
+                "heldout_log_loss": o.heldout_log_loss,
+            }
+            for o in origins
+        ],
     }
 
 
@@ -398,21 +457,23 @@ def periods_text(origins: list[Origin], summaries: list[HorizonSummary], splits:
     times = pd.DatetimeIndex([origin.time for origin in origins])
     edges = [times[0], *[split for split in splits if times[0] < split <= times[-1]], times[-1] + pd.Timedelta(1, "ns")]
     lines = ["B - A (B' - A) by period of the origin, mean over origins; refit better at how many"]
-    for start, end in zip(edges, edges[1:]):
+    for start, end in itertools.pairwise(edges):
         chosen = np.asarray((times >= start) & (times < end))
         parts = []
         for summary in summaries:
             per = summary.per_origin
             fixed = per["refit_fixed"][chosen] - per["validated"][chosen]
             stopped = per["refit_early_stopped"][chosen] - per["validated"][chosen]
-            parts.append(f"{summary.hours}h {fixed.mean():+.5f} ({stopped.mean():+.5f}) "
-                         f"{(fixed < 0).sum()}/{chosen.sum()}")
+            parts.append(
+                f"{summary.hours}h {fixed.mean():+.5f} ({stopped.mean():+.5f}) {(fixed < 0).sum()}/{chosen.sum()}"
+            )
         lines.append(f"  {start:%m-%d %H:%M} .. {times[chosen][-1]:%m-%d %H:%M}: " + "; ".join(parts))
     return "\n".join(lines)
 
 
-def origin_times(features: pd.DataFrame, first_day: float, every_hours: float,
-                 longest: pd.Timedelta) -> list[pd.Timestamp]:
+def origin_times(
+    features: pd.DataFrame, first_day: float, every_hours: float, longest: pd.Timedelta
+) -> list[pd.Timestamp]:
     """Every ``every_hours`` from ``first_day`` days after the first candle, while the whole
     longest serving period fits in the file, so every horizon scores the same origins."""
     first, last = features["open_time"].iloc[0], features["open_time"].iloc[-1]
@@ -423,8 +484,14 @@ def origin_times(features: pd.DataFrame, first_day: float, every_hours: float,
     return times
 
 
-def run_seed(features: pd.DataFrame, times: list[pd.Timestamp], longest: pd.Timedelta,
-             random_state: int, began: float, verbose: bool) -> list[Origin]:
+def run_seed(
+    features: pd.DataFrame,
+    times: list[pd.Timestamp],
+    longest: pd.Timedelta,
+    random_state: int,
+    began: float,
+    verbose: bool,
+) -> list[Origin]:
     # Production's settings (n_jobs=2, heldout_fraction=0.15, ...) but for the seed.
     config = WalkForwardConfig(interval=INTERVAL, random_state=random_state)
     origins = []
@@ -432,55 +499,81 @@ def run_seed(features: pd.DataFrame, times: list[pd.Timestamp], longest: pd.Time
         origins.append(study_origin(features, origin_time, longest, config))
         o = origins[-1]
         if verbose:
-            say(f"  {o.time:%m-%d %H:%M}: history {o.history_rows:,}, A trees {o.trees}, "
-                f"B' trees {o.refit_early_stopped_trees} ({time.perf_counter() - began:.0f} s)")
+            say(
+                f"  {o.time:%m-%d %H:%M}: history {o.history_rows:,}, A trees {o.trees}, "
+                f"B' trees {o.refit_early_stopped_trees} ({time.perf_counter() - began:.0f} s)"
+            )
     say(f"  random_state {random_state}: {len(origins)} origins done ({time.perf_counter() - began:.0f} s)")
     return origins
 
 
 def seeds_table(rows: list[tuple[int, list[HorizonSummary], GateSummary]]) -> str:
     stopped = "B' - A"
-    head = (f"{'seed':>5} {'horizon':>7} {'A':>8} {'B':>8} {'B - A':>9} {'95% CI, origin blocks':>22} "
-            f"{stopped:>9} {'95% CI, origin blocks':>22}   gate: B trained on, B - A there, promoted vs A / vs B")
+    head = (
+        f"{'seed':>5} {'horizon':>7} {'A':>8} {'B':>8} {'B - A':>9} {'95% CI, origin blocks':>22} "
+        f"{stopped:>9} {'95% CI, origin blocks':>22}   gate: B trained on, B - A there, promoted vs A / vs B"
+    )
     lines = ["the same study with other XGBoost seeds (random_state of every fit)", head, "-" * len(head)]
     for seed, summaries, gate in rows:
         for summary in summaries:
             fixed, stopped = summary.origin_interval["refit_fixed"], summary.origin_interval["refit_early_stopped"]
             gate_part = ""
             if summary is summaries[-1]:
-                promoted = ("-" if gate.note else f"{gate.promoted_over_validated}/{gate.pairs} / "
-                            f"{gate.promoted_over_refit}/{gate.pairs}")
+                promoted = (
+                    "-"
+                    if gate.note
+                    else f"{gate.promoted_over_validated}/{gate.pairs} / {gate.promoted_over_refit}/{gate.pairs}"
+                )
                 gate_part = f"   {gate.in_sample_share:.0%}, {gate.gate_difference:+.5f}, {promoted}"
             lines.append(
                 f"{seed:>5} {summary.hours:>6}h {summary.log_loss['validated']:>8.5f} "
                 f"{summary.log_loss['refit_fixed']:>8.5f} {summary.difference['refit_fixed']:>+9.5f} "
                 f"{f'[{fixed[0]:+.5f}, {fixed[1]:+.5f}]':>22} {summary.difference['refit_early_stopped']:>+9.5f} "
-                f"{f'[{stopped[0]:+.5f}, {stopped[1]:+.5f}]':>22}{gate_part}")
+                f"{f'[{stopped[0]:+.5f}, {stopped[1]:+.5f}]':>22}{gate_part}"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.serving_refit_study",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--candles", type=Path, default=None,
-                        help=f"1-minute candle file (default: {DEFAULT_CANDLES})")
-    parser.add_argument("--first-day", type=float, default=3.0,
-                        help="first origin, in days after the first candle (default 3: the start of day 4)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.serving_refit_study", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--candles", type=Path, default=None, help=f"1-minute candle file (default: {DEFAULT_CANDLES})")
+    parser.add_argument(
+        "--first-day",
+        type=float,
+        default=3.0,
+        help="first origin, in days after the first candle (default 3: the start of day 4)",
+    )
     parser.add_argument("--every-hours", type=float, default=12.0, help="hours between origins")
     parser.add_argument("--horizons", default="6,12,24", help="serving periods in hours, comma-separated")
-    parser.add_argument("--origin-block", type=int, default=4,
-                        help="consecutive origins per bootstrap block (default 4: two days at 12 h)")
+    parser.add_argument(
+        "--origin-block",
+        type=int,
+        default=4,
+        help="consecutive origins per bootstrap block (default 4: two days at 12 h)",
+    )
     parser.add_argument("--candle-block-minutes", type=int, default=60, help="calendar minutes per candle block")
-    parser.add_argument("--seeds", default=f"{WalkForwardConfig().random_state},1,2,3,4",
-                        help="XGBoost random_state of every fit; the first (production's 7 by default) gets "
-                             "the full tables, the others a line per horizon")
-    parser.add_argument("--periods", default="2023-03-10,2023-03-14",
-                        help="dates (UTC) splitting the origins into periods for a breakdown of B - A "
-                             "(default: the SVB crash of the default file; dates outside the origins are ignored)")
-    parser.add_argument("--no-check", action="store_true",
-                        help="skip checking model A against train_walk_forward's own model at the first origin")
-    parser.add_argument("--per-origin", type=int, default=24,
-                        help="print the per-origin table for this horizon (0: none)")
+    parser.add_argument(
+        "--seeds",
+        default=f"{WalkForwardConfig().random_state},1,2,3,4",
+        help="XGBoost random_state of every fit; the first (production's 7 by default) gets "
+        "the full tables, the others a line per horizon",
+    )
+    parser.add_argument(
+        "--periods",
+        default="2023-03-10,2023-03-14",
+        help="dates (UTC) splitting the origins into periods for a breakdown of B - A "
+        "(default: the SVB crash of the default file; dates outside the origins are ignored)",
+    )
+    parser.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip checking model A against train_walk_forward's own model at the first origin",
+    )
+    parser.add_argument(
+        "--per-origin", type=int, default=24, help="print the per-origin table for this horizon (0: none)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     options = parser.parse_args(argv)
     path = options.candles or DEFAULT_CANDLES
@@ -495,10 +588,12 @@ def main(argv: list[str] | None = None) -> int:
     longest = pd.Timedelta(hours=max(horizons))
     times = origin_times(features, options.first_day, options.every_hours, longest)
     config = WalkForwardConfig(interval=INTERVAL, random_state=seeds[0])
-    header = (f"{path.name}: {len(candles):,} candles {features['open_time'].iloc[0]:%Y-%m-%d %H:%M} .. "
-              f"{features['open_time'].iloc[-1]:%Y-%m-%d %H:%M}; {len(times)} origins every {options.every_hours:g} h, "
-              f"{times[0]:%m-%d %H:%M} .. {times[-1]:%m-%d %H:%M}; heldout_fraction {config.heldout_fraction}, "
-              f"embargo {config.embargo_candles} candles; {len(FEATURE_COLUMNS)} features: {', '.join(FEATURE_COLUMNS)}")
+    header = (
+        f"{path.name}: {len(candles):,} candles {features['open_time'].iloc[0]:%Y-%m-%d %H:%M} .. "
+        f"{features['open_time'].iloc[-1]:%Y-%m-%d %H:%M}; {len(times)} origins every {options.every_hours:g} h, "
+        f"{times[0]:%m-%d %H:%M} .. {times[-1]:%m-%d %H:%M}; heldout_fraction {config.heldout_fraction}, "
+        f"embargo {config.embargo_candles} candles; {len(FEATURE_COLUMNS)} features: {', '.join(FEATURE_COLUMNS)}"
+    )
     say(header)
 
     model_config = ModelConfig()
@@ -513,8 +608,9 @@ def main(argv: list[str] | None = None) -> int:
                 say("check FAILED: model A is not the model production would register")
                 return 1
         rng = np.random.default_rng(SEED)
-        summaries = [summarize(origins, hours, options.origin_block, options.candle_block_minutes, rng)
-                     for hours in horizons]
+        summaries = [
+            summarize(origins, hours, options.origin_block, options.candle_block_minutes, rng) for hours in horizons
+        ]
         results.append((seed, origins, summaries, gate_study(origins, alpha, margin)))
 
     seed, origins, summaries, gate = results[0]
@@ -533,14 +629,23 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(seeds_table([(seed, summaries, gate) for seed, _, summaries, gate in results]))
     elapsed = time.perf_counter() - began
-    print(f"\n{elapsed:.0f} s; bootstrap {BOOTSTRAP_REPLICATES:,} replicates, seed {SEED}; origin blocks of "
-          f"{options.origin_block}, candle blocks of {options.candle_block_minutes} min; XGBoost n_jobs "
-          f"{config.n_jobs}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+    print(
+        f"\n{elapsed:.0f} s; bootstrap {BOOTSTRAP_REPLICATES:,} replicates, seed {SEED}; origin blocks of "
+        f"{options.origin_block}, candle blocks of {options.candle_block_minutes} min; XGBoost n_jobs "
+        f"{config.n_jobs}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}"
+    )
     if options.json:
-        settings = {"candles": str(path), "first_day": options.first_day, "every_hours": options.every_hours,
-                    "horizons": horizons, "origin_block": options.origin_block,
-                    "candle_block_minutes": options.candle_block_minutes, "bootstrap_seed": SEED,
-                    "replicates": BOOTSTRAP_REPLICATES, "seconds": elapsed}
+        settings = {
+            "candles": str(path),
+            "first_day": options.first_day,
+            "every_hours": options.every_hours,
+            "horizons": horizons,
+            "origin_block": options.origin_block,
+            "candle_block_minutes": options.candle_block_minutes,
+            "bootstrap_seed": SEED,
+            "replicates": BOOTSTRAP_REPLICATES,
+            "seconds": elapsed,
+        }
         payload = {"settings": settings, "runs": []}
         for seed, origins, summaries, gate in results:
             run = as_json(summaries, origins, {"random_state": seed})

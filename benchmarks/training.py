@@ -32,8 +32,7 @@ DAYS = 365
 def generated_year(days: int = DAYS) -> pd.DataFrame:
     candles = synthetic_candles(days * 1440, start="2024-01-01T00:00:00Z", seed=11)
     step = len(candles) // 7
-    holes = [position for start in range(step, len(candles) - 100, step)
-             for position in range(start, start + 30)]
+    holes = [position for start in range(step, len(candles) - 100, step) for position in range(start, start + 30)]
     return without_minutes(candles, holes)
 
 
@@ -51,8 +50,10 @@ def measure(candles: pd.DataFrame, runs: int):
 
 def scores(result) -> str:
     pooled, prior = result.overall["xgboost"], result.overall["prior"]
-    return (f"pooled walk-forward AUC {pooled.roc_auc:.4f}, log loss {pooled.log_loss:.4f} "
-            f"(prior baseline's log loss {prior.log_loss:.4f})")
+    return (
+        f"pooled walk-forward AUC {pooled.roc_auc:.4f}, log loss {pooled.log_loss:.4f} "
+        f"(prior baseline's log loss {prior.log_loss:.4f})"
+    )
 
 
 def run(options: argparse.Namespace) -> list[Figure]:
@@ -60,13 +61,19 @@ def run(options: argparse.Namespace) -> list[Figure]:
     timing, peak, last = measure(candles, options.runs)
     pooled = last.overall["xgboost"]
     say(f"  5a: {scores(last)}")
-    figures = [Figure(
-        key="5a", name=f"features + walk-forward training on {len(candles):,} candles (1 year)",
-        runs=timing.wall, cpu_seconds=timing.cpu, peak_rss_mb=peak,
-        target="< 60 s", met=timing.median < 60,
-        notes=f"training alone (walk_forward's own clock, last run) {last.training_seconds:.1f} s; "
-              f"pooled AUC {pooled.roc_auc:.4f} on a random walk",
-    )]
+    figures = [
+        Figure(
+            key="5a",
+            name=f"features + walk-forward training on {len(candles):,} candles (1 year)",
+            runs=timing.wall,
+            cpu_seconds=timing.cpu,
+            peak_rss_mb=peak,
+            target="< 60 s",
+            met=timing.median < 60,
+            notes=f"training alone (walk_forward's own clock, last run) {last.training_seconds:.1f} s; "
+            f"pooled AUC {pooled.roc_auc:.4f} on a random walk",
+        )
+    ]
     path = real_candle_file(options)
     if path is None:
         say("  5b skipped: no real candle file (pass --candles FILE)")
@@ -74,13 +81,19 @@ def run(options: argparse.Namespace) -> list[Figure]:
     candles = read_candle_file(path, "1m")
     timing, peak, last = measure(candles, options.runs)
     say(f"  5b: {scores(last)}")
-    figures.append(Figure(
-        key="5b", name=f"features + walk-forward training on {path.name}",
-        runs=timing.wall, cpu_seconds=timing.cpu, peak_rss_mb=peak,
-        target="< 30 s", met=timing.median < 30,
-        notes=f"{len(candles):,} candles; training alone (walk_forward's own clock, last run) "
-              f"{last.training_seconds:.1f} s; {scores(last)}",
-    ))
+    figures.append(
+        Figure(
+            key="5b",
+            name=f"features + walk-forward training on {path.name}",
+            runs=timing.wall,
+            cpu_seconds=timing.cpu,
+            peak_rss_mb=peak,
+            target="< 30 s",
+            met=timing.median < 30,
+            notes=f"{len(candles):,} candles; training alone (walk_forward's own clock, last run) "
+            f"{last.training_seconds:.1f} s; {scores(last)}",
+        )
+    )
     return figures
 
 

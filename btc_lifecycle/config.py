@@ -370,7 +370,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         report=_parse_section(str(config_path), "report", raw.get("report"), ReportConfig, _REPORT_RULES),
         model=_parse_section(str(config_path), "model", raw.get("model"), ModelConfig, _MODEL_RULES),
         features=_parse_section(str(config_path), "features", raw.get("features"), FeaturesConfig, _FEATURES_RULES),
-        monitoring=_parse_section(str(config_path), "monitoring", raw.get("monitoring"), MonitoringConfig, _MONITORING_RULES),
+        monitoring=_parse_section(
+            str(config_path), "monitoring", raw.get("monitoring"), MonitoringConfig, _MONITORING_RULES
+        ),
         schedules=_parse_section(str(config_path), "schedules", raw.get("schedules"), ScheduleConfig, _SCHEDULE_RULES),
         feature_db_path=Path(env.get("FEATURE_DB_PATH") or DEFAULT_FEATURE_DB_PATH).resolve(),
         report_dir=Path(env.get("BTC_REPORT_DIR") or DEFAULT_REPORT_DIR).resolve(),

@@ -10,7 +10,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
 
@@ -42,12 +42,32 @@ class BitcoinCandle:
 # The generated __init__ of a frozen dataclass sets each field through object.__setattr__; setting
 # the slots through their descriptors builds the same object in half the time (1M candles:
 # 0.57 s instead of 1.04 s). Only for rows the store already validated.
-_FIELDS = ("symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "close_time",
-           "price_increase_label")
+_FIELDS = (
+    "symbol",
+    "interval",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "price_increase_label",
+)
 assert _FIELDS == tuple(field.name for field in fields(BitcoinCandle)), "keep _new_candle in step"
 _allocate = object.__new__
-(_set_symbol, _set_interval, _set_open_time, _set_open, _set_high, _set_low, _set_close, _set_volume,
- _set_close_time, _set_label) = (getattr(BitcoinCandle, name).__set__ for name in _FIELDS)
+(
+    _set_symbol,
+    _set_interval,
+    _set_open_time,
+    _set_open,
+    _set_high,
+    _set_low,
+    _set_close,
+    _set_volume,
+    _set_close_time,
+    _set_label,
+) = (getattr(BitcoinCandle, name).__set__ for name in _FIELDS)
 
 
 def _new_candle(symbol, interval, open_time, open, high, low, close, volume, close_time, label):
@@ -65,7 +85,9 @@ def _new_candle(symbol, interval, open_time, open, high, low, close, volume, clo
     return candle
 
 
-def _resolve(db_path: str | Path | None, table: str | None, symbol: str | None, interval: str | None) -> tuple[Path, CandleSeries]:
+def _resolve(
+    db_path: str | Path | None, table: str | None, symbol: str | None, interval: str | None
+) -> tuple[Path, CandleSeries]:
     if db_path is None or table is None or symbol is None or interval is None:
         settings = load_settings()
         db_path = db_path or settings.feature_db_path
@@ -100,15 +122,17 @@ def load_candles_from_duckdb(
             [series.symbol, series.interval, *params],
         ).fetchnumpy()
     with _gc_paused():
-        return list(map(
-            _new_candle,
-            repeat(series.symbol),
-            repeat(series.interval),
-            _utc_datetimes(columns["open_time"]),
-            *(columns[name].tolist() for name in ("open", "high", "low", "close", "volume")),
-            _utc_datetimes(columns["close_time"]),
-            _optional_ints(columns["price_increase_label"]),
-        ))
+        return list(
+            map(
+                _new_candle,
+                repeat(series.symbol),
+                repeat(series.interval),
+                _utc_datetimes(columns["open_time"]),
+                *(columns[name].tolist() for name in ("open", "high", "low", "close", "volume")),
+                _utc_datetimes(columns["close_time"]),
+                _optional_ints(columns["price_increase_label"]),
+            )
+        )
 
 
 @contextmanager
@@ -125,7 +149,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _utc_datetimes(values: np.ndarray) -> list[datetime]:
-    return pd.DatetimeIndex(values).tz_localize(timezone.utc).to_pydatetime().tolist()
+    return pd.DatetimeIndex(values).tz_localize(UTC).to_pydatetime().tolist()
 
 
 def _optional_ints(values: np.ndarray) -> list[int | None]:
@@ -160,4 +184,3 @@ def load_candle_frame(
     path, series = _resolve(db_path, table, symbol, interval)
     with _connect(path) as conn:
         return read_candles(conn, series.labeled_table, series.symbol, series.interval, start, end, limit)
-

@@ -63,7 +63,9 @@ def cool_down_until(trainings: list[Training], hours: float) -> pd.Timestamp | N
 
 
 def retraining_request(
-    evaluations: list[CheckEvaluation], handled_up_to: int, paused_until: pd.Timestamp | None = None,
+    evaluations: list[CheckEvaluation],
+    handled_up_to: int,
+    paused_until: pd.Timestamp | None = None,
 ) -> tuple[dg.RunRequest | dg.SkipReason, int]:
     """One run request for the newest unhandled failed drift evaluation (or why not), and the
     new cursor.

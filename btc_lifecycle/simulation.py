@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -77,14 +77,16 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 
 
 def _check_evaluations(result: dg.ExecuteInProcessResult) -> list:
-    return [event.event_specific_data for event in result.all_events
-            if event.event_type_value == "ASSET_CHECK_EVALUATION"]
+    return [
+        event.event_specific_data for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool | None]:
     """Each check's verdict: True, False, or None when it passed only because it was skipped."""
     return {
-        evaluation.check_name: None if evaluation.metadata.get("skipped") and evaluation.metadata["skipped"].value
+        evaluation.check_name: None
+        if evaluation.metadata.get("skipped") and evaluation.metadata["skipped"].value
         else evaluation.passed
         for evaluation in _check_evaluations(result)
     }
@@ -113,27 +115,35 @@ class Simulation:
 
     def __enter__(self) -> Simulation:
         url = self.exchange.start()
-        settings = load_settings({
-            **os.environ,
-            "BINANCE_API_URL": url,
-            "REPLAY_CANDLES": str(self.candle_file),
-            "INGEST_BACKFILL_DAYS": "all",
-            "FEATURE_DB_PATH": str(self.state / "feature_store" / "bitcoin.duckdb"),
-            "BTC_REPORT_DIR": str(self.state / "reports"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}",
-        })
+        settings = load_settings(
+            {
+                **os.environ,
+                "BINANCE_API_URL": url,
+                "REPLAY_CANDLES": str(self.candle_file),
+                "INGEST_BACKFILL_DAYS": "all",
+                "FEATURE_DB_PATH": str(self.state / "feature_store" / "bitcoin.duckdb"),
+                "BTC_REPORT_DIR": str(self.state / "reports"),
+                "MLFLOW_TRACKING_URI": f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}",
+            }
+        )
         self.defs = build_definitions(settings)
         home = self.state / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
         # The project's instance settings (the DuckDB pool), so `make dev SIMULATION=` opens it as is.
         shutil.copyfile(PROJECT_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
-        (self.state / "simulation.json").write_text(json.dumps({
-            "candles": str(self.candle_file),
-            "feature_db_path": str(settings.feature_db_path),
-            "report_dir": str(settings.report_dir),
-            "mlflow_tracking_uri": settings.mlflow_tracking_uri,
-            "dagster_home": str(home),
-        }, indent=1), encoding="utf-8")
+        (self.state / "simulation.json").write_text(
+            json.dumps(
+                {
+                    "candles": str(self.candle_file),
+                    "feature_db_path": str(settings.feature_db_path),
+                    "report_dir": str(settings.report_dir),
+                    "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+                    "dagster_home": str(home),
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
         # Entered, not just built: resolving the definitions reads the *current* instance's state
         # storage, which must be this live one, not one an earlier caller already disposed.
         self.instance = dg.DagsterInstance.local_temp(str(home)).__enter__()
@@ -191,22 +201,32 @@ class Simulation:
     def _record_training(self, result: dg.ExecuteInProcessResult) -> None:
         model = _metadata(result, "model")
         self.timeline.add(
-            self.now, "promotion" if model["promoted"] else "keep",
-            version=model["model_version"], alias=model["alias"], decision=model["decision"],
-            p_value=_rounded(model["gate_p_value"], 4), improvement=_rounded(model["gate_improvement"], 5),
+            self.now,
+            "promotion" if model["promoted"] else "keep",
+            version=model["model_version"],
+            alias=model["alias"],
+            decision=model["decision"],
+            p_value=_rounded(model["gate_p_value"], 4),
+            improvement=_rounded(model["gate_improvement"], 5),
             heldout_log_loss=round(model["heldout_log_loss"], 4),
             prior_log_loss=round(model["heldout_prior_log_loss"], 4),
-            serving_beats_prior=model["serving_model_beats_prior"], reason=model["promotion_reason"],
+            serving_beats_prior=model["serving_model_beats_prior"],
+            reason=model["promotion_reason"],
         )
         if model["decision"] == "keep_champion":
-            self.timeline.add(self.now, "rebaseline", reference_until=model["data_end"],
-                              why="the kept champion was re-validated on the challenger's held-out window")
+            self.timeline.add(
+                self.now,
+                "rebaseline",
+                reference_until=model["data_end"],
+                why="the kept champion was re-validated on the challenger's held-out window",
+            )
 
     def _record_drift(self, result: dg.ExecuteInProcessResult, by: str = "schedule") -> None:
         drift, checks = _metadata(result, "drift_report"), _checks(result)
         descriptions = _check_descriptions(result)
         self.timeline.add(
-            self.now, "drift",
+            self.now,
+            "drift",
             by=by,
             share=round(drift["drift_share"], 2),
             data_drift="pass" if checks.get("data_drift") else "FAIL",
@@ -220,7 +240,11 @@ class Simulation:
 
 
 def simulate(
-    candle_file: Path, warmup_days: float, tick_hours: float, state: Path, until: pd.Timestamp | None = None,
+    candle_file: Path,
+    warmup_days: float,
+    tick_hours: float,
+    state: Path,
+    until: pd.Timestamp | None = None,
     echo: bool = False,
 ) -> Timeline:
     """Replay ``candle_file`` from ``warmup_days`` after its first candle to its end (or ``until``)."""
@@ -252,30 +276,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-days", type=float, default=3.0, help="history the first champion trains on")
     parser.add_argument("--tick-hours", type=float, default=6.0, help="simulated time between ticks")
     parser.add_argument("--until", type=_utc, help="stop the replay at this time (default: the file's end)")
-    parser.add_argument("--state", type=Path,
-                        help="where the month's instance and stores go (default: data/simulations/<UTC stamp>)")
+    parser.add_argument(
+        "--state", type=Path, help="where the month's instance and stores go (default: data/simulations/<UTC stamp>)"
+    )
     args = parser.parse_args(argv)
-    state = (args.state or SIMULATIONS_DIR / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")).resolve()
+    state = (args.state or SIMULATIONS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
     if state.exists() and any(state.iterdir()):
         parser.error(f"--state {state} is not empty: give a new folder")
     state.mkdir(parents=True, exist_ok=True)
     timeline = simulate(args.candles.resolve(), args.warmup_days, args.tick_hours, state, args.until, echo=True)
     json_path, csv_path = timeline.write(state)
     print(f"\n{summary(timeline)}")
-    print(f"\nThe month stays in {state}:\n"
-          f"  timeline:    {json_path}  ({csv_path.name} beside it)\n"
-          f"  Dagster UI:  make dev SIMULATION={state}\n"
-          f"  MLflow UI:   make mlflow-ui SIMULATION={state}")
+    print(
+        f"\nThe month stays in {state}:\n"
+        f"  timeline:    {json_path}  ({csv_path.name} beside it)\n"
+        f"  Dagster UI:  make dev SIMULATION={state}\n"
+        f"  MLflow UI:   make mlflow-ui SIMULATION={state}"
+    )
     return 0
 
 
 def summary(timeline: Timeline) -> str:
     drifts = timeline.of_kind("drift")
-    return (f"{len(drifts)} drift evaluations ({sum(e['data_drift'] == 'FAIL' for e in drifts)} with data drift, "
-            f"{sum(e['performance'] == 'FAIL' for e in drifts)} with realized performance failing), "
-            f"{len(timeline.of_kind('retrain'))} retraining(s), {len(timeline.of_kind('promotion'))} promotion(s) "
-            f"including the first champion, {len(timeline.of_kind('keep'))} kept champion(s), "
-            f"{len(timeline.of_kind('skip'))} retraining(s) skipped in cool-down")
+    return (
+        f"{len(drifts)} drift evaluations ({sum(e['data_drift'] == 'FAIL' for e in drifts)} with data drift, "
+        f"{sum(e['performance'] == 'FAIL' for e in drifts)} with realized performance failing), "
+        f"{len(timeline.of_kind('retrain'))} retraining(s), {len(timeline.of_kind('promotion'))} promotion(s) "
+        f"including the first champion, {len(timeline.of_kind('keep'))} kept champion(s), "
+        f"{len(timeline.of_kind('skip'))} retraining(s) skipped in cool-down"
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,12 @@ def isolated_env_file_and_logs(tmp_path_factory):
     home folder: set for the whole session (before module-scoped fixtures start subprocesses),
     restored afterwards."""
     root = tmp_path_factory.mktemp("session_env")
-    wanted = {"BTC_ENV_FILE": str(root / "no.env"), "BTC_LOG_DIR": str(root / "logs"),
-              # The seeded MLflow store template too: nothing under ~/.cache.
-              "BTC_LIFECYCLE_CACHE_DIR": str(root / "cache")}
+    wanted = {
+        "BTC_ENV_FILE": str(root / "no.env"),
+        "BTC_LOG_DIR": str(root / "logs"),
+        # The seeded MLflow store template too: nothing under ~/.cache.
+        "BTC_LIFECYCLE_CACHE_DIR": str(root / "cache"),
+    }
     saved = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
     yield

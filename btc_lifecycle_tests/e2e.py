@@ -48,15 +48,33 @@ class Workspace:
             **extra,
         }
 
-    def materialize(self, candles: Path, selection: str = "*", replay: list[str] = (), timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
+    def materialize(
+        self, candles: Path, selection: str = "*", replay: list[str] = (), timeout: int = 600, **env: str
+    ) -> subprocess.CompletedProcess:
         """``python -m btc_lifecycle.launch --candles FILE -- dagster asset materialize ...``."""
         command = [
-            sys.executable, "-m", "btc_lifecycle.launch", "--candles", str(candles), *replay, "--",
-            str(BIN / "dagster"), "asset", "materialize", "-m", "btc_lifecycle.definitions", "--select", selection,
+            sys.executable,
+            "-m",
+            "btc_lifecycle.launch",
+            "--candles",
+            str(candles),
+            *replay,
+            "--",
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "btc_lifecycle.definitions",
+            "--select",
+            selection,
         ]
-        result = subprocess.run(command, cwd=REPO_ROOT, env=self.env(**env), capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            command, cwd=REPO_ROOT, env=self.env(**env), capture_output=True, text=True, timeout=timeout
+        )
         if result.returncode != 0:
-            raise AssertionError(f"materialize failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+            raise AssertionError(
+                f"materialize failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+            )
         return result
 
     def stored(self, table: str = "candles") -> pd.DataFrame:

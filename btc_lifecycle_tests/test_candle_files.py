@@ -34,8 +34,10 @@ def sample_rows(count: int = 5, seed: int = 7) -> list[tuple]:
 def vision_line(row: tuple, time_scale: int = 1) -> str:
     open_ms, o, h, l, c, v = row
     close_ms = open_ms + 59_999
-    return (f"{open_ms * time_scale},{o:.8f},{h:.8f},{l:.8f},{c:.8f},{v:.8f},"
-            f"{close_ms * time_scale},{v * c:.8f},42,{v / 2:.8f},{v * c / 2:.8f},0")
+    return (
+        f"{open_ms * time_scale},{o:.8f},{h:.8f},{l:.8f},{c:.8f},{v:.8f},"
+        f"{close_ms * time_scale},{v * c:.8f},42,{v / 2:.8f},{v * c / 2:.8f},0"
+    )
 
 
 def iso(open_ms: int) -> str:
@@ -67,13 +69,14 @@ def test_generic_csv_with_iso_times_reads_as_utc_candle_frame(tmp_path):
 
 
 def test_generic_csv_converts_offsets_to_utc_and_treats_naive_times_as_utc(tmp_path):
-    lines = ["Timestamp,OPEN,High,Low,Close,Volume,notes",
-             "2023-03-01T02:00:00+02:00,10,11,9,10.5,1,a",
-             "2023-03-01T00:01:00,10.5,11,10,10.7,2,b"]
+    lines = [
+        "Timestamp,OPEN,High,Low,Close,Volume,notes",
+        "2023-03-01T02:00:00+02:00,10,11,9,10.5,1,a",
+        "2023-03-01T00:01:00,10.5,11,10,10.7,2,b",
+    ]
     candles = read_candle_file(write(tmp_path, "mixed.csv", lines))
 
-    assert candles["open_time"].tolist() == [pd.Timestamp("2023-03-01T00:00Z"),
-                                             pd.Timestamp("2023-03-01T00:01Z")]
+    assert candles["open_time"].tolist() == [pd.Timestamp("2023-03-01T00:00Z"), pd.Timestamp("2023-03-01T00:01Z")]
 
 
 def test_generic_csv_with_epoch_milliseconds(tmp_path):
@@ -160,10 +163,8 @@ def test_missing_value_is_refused_with_its_line(tmp_path):
 
 def test_unparseable_time_is_refused_with_its_line(tmp_path):
     lines = generic_lines(sample_rows(4))
-    lines[4] = "yesterday" + lines[4][lines[4].index(","):]
-    assert "line 5, field open_time: unparseable 'yesterday'" in refusal(
-        write(tmp_path, "bad.csv", lines)
-    )
+    lines[4] = "yesterday" + lines[4][lines[4].index(",") :]
+    assert "line 5, field open_time: unparseable 'yesterday'" in refusal(write(tmp_path, "bad.csv", lines))
 
 
 def test_epoch_seconds_are_refused_rather_than_read_as_1970(tmp_path):
@@ -190,9 +191,7 @@ def test_high_below_low_is_refused_with_its_line(tmp_path):
 def test_conflicting_candles_for_one_minute_are_refused_naming_both_lines(tmp_path):
     lines = generic_lines(sample_rows(3))
     lines.append(f"{iso(START_MS)},1,2,1,1.5,1")
-    assert "lines 2, 5: different candles share the open time" in refusal(
-        write(tmp_path, "bad.csv", lines)
-    )
+    assert "lines 2, 5: different candles share the open time" in refusal(write(tmp_path, "bad.csv", lines))
 
 
 def test_truncated_zip_is_refused(tmp_path):
@@ -221,17 +220,13 @@ def test_header_without_candles_is_refused(tmp_path):
 
 def test_headerless_file_without_twelve_columns_is_refused(tmp_path):
     path = write(tmp_path, "six.csv", [f"{START_MS},1,2,1,1,1"])
-    assert "line 1: a file without header must be a Binance Vision dump with 12 columns" in (
-        refusal(path)
-    )
+    assert "line 1: a file without header must be a Binance Vision dump with 12 columns" in (refusal(path))
 
 
 def test_vision_file_of_another_interval_is_refused(tmp_path):
     line = vision_line(sample_rows(1)[0]).split(",")
     line[6] = str(START_MS + 299_999)  # a five-minute candle
-    assert "line 1: close_time - open_time spans 300 s" in refusal(
-        write(tmp_path, "5m.csv", [",".join(line)])
-    )
+    assert "line 1: close_time - open_time spans 300 s" in refusal(write(tmp_path, "5m.csv", [",".join(line)]))
 
 
 def test_blank_line_inside_the_file_is_refused_with_its_line(tmp_path):

@@ -19,7 +19,10 @@ T0 = 1_677_628_800_000  # 2023-03-01T00:00Z in ms
 
 
 def rows(n: int, start: int = T0) -> list[list]:
-    return [[start + i * 60_000, "100", "101", "99", "100.5", "2", start + i * 60_000 + 59_999, "200", 5, "1", "100", "0"] for i in range(n)]
+    return [
+        [start + i * 60_000, "100", "101", "99", "100.5", "2", start + i * 60_000 + 59_999, "200", 5, "1", "100", "0"]
+        for i in range(n)
+    ]
 
 
 def test_rows_from_binance_become_a_frame_with_utc_times_and_extras():

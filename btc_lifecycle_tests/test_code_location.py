@@ -18,16 +18,25 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def modules_after_import(module: str, candidates: list[str]) -> list[str]:
     """Which of ``candidates`` a fresh interpreter has in sys.modules after importing ``module``."""
-    code = (f"import sys, json, {module}; "
-            f"print(json.dumps([name for name in {candidates!r} if name in sys.modules]))")
-    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                               text=True, check=True)
+    code = f"import sys, json, {module}; print(json.dumps([name for name in {candidates!r} if name in sys.modules]))"
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def test_loading_the_code_location_imports_no_heavy_library():
-    heavy = ["mlflow", "dagster_mlflow", "evidently", "xgboost", "sklearn", "ccxt", "plotly",
-             "kaleido", "weasyprint", "matplotlib", "scipy"]
+    heavy = [
+        "mlflow",
+        "dagster_mlflow",
+        "evidently",
+        "xgboost",
+        "sklearn",
+        "ccxt",
+        "plotly",
+        "kaleido",
+        "weasyprint",
+        "matplotlib",
+        "scipy",
+    ]
     assert modules_after_import("btc_lifecycle.definitions", heavy) == []
 
 
@@ -60,8 +69,11 @@ def last(value: int) -> int:
 
 
 def run_with_hooks(upstream, registry: RecordingRegistry) -> dg.ExecuteInProcessResult:
-    job = dg.GraphDefinition(name="hooked", node_defs=[upstream, last],
-                             dependencies={"last": {"value": dg.DependencyDefinition(upstream.name)}}).to_job(
+    job = dg.GraphDefinition(
+        name="hooked",
+        node_defs=[upstream, last],
+        dependencies={"last": {"value": dg.DependencyDefinition(upstream.name)}},
+    ).to_job(
         hooks=END_MLFLOW_RUN_HOOKS,
         resource_defs={"mlflow": dg.ResourceDefinition.hardcoded_resource(registry)},
     )
@@ -90,8 +102,7 @@ def test_a_run_left_open_by_a_failed_step_is_closed_failed(tmp_path):
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
-    resource = ModelRegistryResource(tracking_uri=uri, registry_uri=uri,
-                                     artifact_location=str(tmp_path / "artifacts"))
+    resource = ModelRegistryResource(tracking_uri=uri, registry_uri=uri, artifact_location=str(tmp_path / "artifacts"))
 
     @dg.op(required_resource_keys={"mlflow"})
     def trains_then_dies(context) -> None:  # unannotated: annotations are strings here

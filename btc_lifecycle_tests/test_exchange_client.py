@@ -33,7 +33,9 @@ class Client:
         self.log = RecordingLog()
         self.waits: list[float] = []
         policy = RetryPolicy(max_retries=max_retries, initial_seconds=0.25, max_seconds=5)
-        self.client = CandleClient(make_ccxt_client(api_url=url, timeout_seconds=2), policy, self.log, self.waits.append)
+        self.client = CandleClient(
+            make_ccxt_client(api_url=url, timeout_seconds=2), policy, self.log, self.waits.append
+        )
 
 
 @pytest.fixture
@@ -50,7 +52,9 @@ def test_pages_are_joined_across_boundaries_without_loss_or_repeats(candles):
         result = fetch_all(Client(exchange.base_url).client, candles, limit=100)
         assert exchange.request_counts["/api/v3/klines"] == 11
     assert result.pages == 11
-    pd.testing.assert_frame_equal(result.candles[["open_time", "open", "close", "volume"]], candles[["open_time", "open", "close", "volume"]])
+    pd.testing.assert_frame_equal(
+        result.candles[["open_time", "open", "close", "volume"]], candles[["open_time", "open", "close", "volume"]]
+    )
 
 
 def test_the_still_forming_candle_is_never_returned(candles):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import duckdb
 import pandas as pd
@@ -85,7 +85,7 @@ def test_typed_candles_carry_labels_and_utc_times(store, generated_candles):
     candles = load_candles_from_duckdb(path, "candles", "BTC/USDT", "1m", limit=3)
     assert all(isinstance(c, BitcoinCandle) for c in candles)
     assert candles[0].price_increase_label is None
-    assert candles[1].open_time.tzinfo == timezone.utc
+    assert candles[1].open_time.tzinfo == UTC
     assert candles[1].price_increase_label == int(generated_candles.close[1] > generated_candles.close[0])
     assert count_candles(path, "candles", "BTC/USDT", "1m") == 50
 
@@ -95,7 +95,9 @@ def test_time_range_and_limit_select_candles(store, generated_candles):
     replace_labeled_candles(conn, SERIES, label_candles(generated_candles, "1m"))
     conn.close()
     start, end = generated_candles.open_time[100], generated_candles.open_time[200]
-    candles = load_candles_from_duckdb(path, "candles", "BTC/USDT", "1m", start=start.to_pydatetime(), end=end.to_pydatetime())
+    candles = load_candles_from_duckdb(
+        path, "candles", "BTC/USDT", "1m", start=start.to_pydatetime(), end=end.to_pydatetime()
+    )
     assert len(candles) == 100 and candles[0].open_time == start.to_pydatetime()
     frame = load_candle_frame(path, "candles", "BTC/USDT", "1m", start=start, limit=7)
     assert len(frame) == 7 and "price_increase_label" in frame

@@ -88,6 +88,7 @@ def test_unsorted_candles_are_refused(holed):
 
 # --- the thin venue the tests and the study use -------------------------------------------
 
+
 @pytest.mark.parametrize("share, seed", [(0.55, 1), (0.62, 2), (0.70, 3)])
 def test_a_thin_venue_misses_about_the_asked_share_of_minutes(share, seed):
     liquid = synthetic_candles(6_000, seed=seed)

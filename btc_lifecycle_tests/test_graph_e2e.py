@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from pypdf import PdfReader
 
 from btc_lifecycle.adapters.feature_store import read_table
-from btc_lifecycle.modelling.features import FEATURE_COLUMNS
 from btc_lifecycle.domain.synthetic import synthetic_candles
+from btc_lifecycle.modelling.features import FEATURE_COLUMNS
 from btc_lifecycle_tests.conftest import write_generic_csv
 from btc_lifecycle_tests.e2e import Workspace
 
@@ -88,7 +88,9 @@ def test_predictions_are_out_of_sample_and_carry_their_realized_labels(graph_twi
     truth = features.set_index("open_time")["target"]
     realized = predictions.dropna(subset=["realized_label"])
     assert len(realized) == len(predictions) - 1  # the newest candle has no next candle yet
-    assert (realized["realized_label"].astype(int).to_numpy() == truth.loc[realized["open_time"]].astype(int).to_numpy()).all()
+    assert (
+        realized["realized_label"].astype(int).to_numpy() == truth.loc[realized["open_time"]].astype(int).to_numpy()
+    ).all()
 
 
 def test_the_report_pdf_counts_what_duckdb_holds(graph_twice):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 
 from btc_lifecycle.domain.candles import complete_candle_frame
@@ -11,10 +13,16 @@ from btc_lifecycle.domain.labels import LABEL_COLUMN, label_candles
 def candles(closes: list[float], minutes: list[int] | None = None) -> pd.DataFrame:
     minutes = minutes if minutes is not None else list(range(len(closes)))
     start = pd.Timestamp("2023-03-01T00:00:00Z")
-    frame = pd.DataFrame({
-        "open_time": [start + pd.Timedelta(minutes=m) for m in minutes],
-        "open": closes, "high": closes, "low": closes, "close": closes, "volume": 1.0,
-    })
+    frame = pd.DataFrame(
+        {
+            "open_time": [start + pd.Timedelta(minutes=m) for m in minutes],
+            "open": closes,
+            "high": closes,
+            "low": closes,
+            "close": closes,
+            "volume": 1.0,
+        }
+    )
     return complete_candle_frame(frame, "1m")
 
 
@@ -44,7 +52,7 @@ def test_labels_match_an_independent_row_by_row_computation(generated_candles):
     labeled = label_candles(frame, "1m")
     expected = [None]
     rows = list(frame.itertuples())
-    for previous, current in zip(rows, rows[1:]):
+    for previous, current in itertools.pairwise(rows):
         adjacent = current.open_time - previous.open_time == pd.Timedelta(minutes=1)
         expected.append(int(current.close > previous.close) if adjacent else None)
     assert [None if pd.isna(v) else int(v) for v in labeled[LABEL_COLUMN]] == expected

@@ -37,14 +37,16 @@ def sample_candles(count: int = CANDLES, seed: int = 11) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     close = np.round(23_000 * np.exp(np.cumsum(rng.normal(0, 0.001, count))), 2)
     open_ = np.concatenate([[23_000.0], close[:-1]])
-    frame = pd.DataFrame({
-        "open_time": pd.to_datetime(START_MS + MINUTE * np.arange(count), unit="ms", utc=True),
-        "open": open_,
-        "high": np.round(np.maximum(open_, close) + rng.uniform(0, 5, count), 2),
-        "low": np.round(np.minimum(open_, close) - rng.uniform(0, 5, count), 2),
-        "close": close,
-        "volume": np.round(rng.uniform(0.1, 3, count), 6),
-    })
+    frame = pd.DataFrame(
+        {
+            "open_time": pd.to_datetime(START_MS + MINUTE * np.arange(count), unit="ms", utc=True),
+            "open": open_,
+            "high": np.round(np.maximum(open_, close) + rng.uniform(0, 5, count), 2),
+            "low": np.round(np.minimum(open_, close) - rng.uniform(0, 5, count), 2),
+            "close": close,
+            "volume": np.round(rng.uniform(0.1, 3, count), 6),
+        }
+    )
     return complete_candle_frame(frame, "1m")
 
 
@@ -103,6 +105,7 @@ def open_ms(rows: list[list]) -> list[int]:
 
 # --- the replay clock ----------------------------------------------------------------------
 
+
 def test_clock_runs_at_speed_replay_seconds_per_wall_second():
     wall = FakeWall()
     clock = ReplayClock(START_MS, speed=60, wall=wall)
@@ -155,11 +158,14 @@ def test_clock_can_be_read_set_and_advanced_over_http(exchange):
     state = get(url)[2]
     assert state["now"] == START_MS + 11 * MINUTE and state["speed"] == 0
     assert state["symbols"]["BTCUSDT"] == {
-        "first_open": START_MS, "last_close": START_MS + CANDLES * MINUTE, "candles": CANDLES
+        "first_open": START_MS,
+        "last_close": START_MS + CANDLES * MINUTE,
+        "candles": CANDLES,
     }
 
 
 # --- markets and klines through the real ccxt client ---------------------------------------
+
 
 def test_point_ccxt_at_rewrites_every_api_url_host_and_keeps_paths():
     client = point_ccxt_at(ccxt.binance(), "http://127.0.0.1:9")
@@ -201,9 +207,7 @@ def test_klines_start_time_is_inclusive_on_open_time(client):
 
 
 def test_klines_end_time_is_inclusive_and_bounds_the_page(client):
-    rows = client.fetch_ohlcv(
-        "BTC/USDT", "1m", since=START_MS, params={"until": START_MS + 2 * MINUTE}
-    )
+    rows = client.fetch_ohlcv("BTC/USDT", "1m", since=START_MS, params={"until": START_MS + 2 * MINUTE})
     assert open_ms(rows) == [START_MS, START_MS + MINUTE, START_MS + 2 * MINUTE]
 
 
@@ -273,7 +277,10 @@ def test_trades_answers_the_markets_last_trade_by_replay_now(exchange, candles):
     assert float(trade["price"]) == candles["close"].iloc[10]
     post(exchange.base_url + "/replay/clock", {"now": START_MS - MINUTE})
     assert get(f"{exchange.base_url}/api/v3/trades?symbol=BTCUSDT")[2] == []
-    assert get(f"{exchange.base_url}/api/v3/trades?symbol=ETHUSDT")[:3:2] == (400, {"code": -1121, "msg": "Invalid symbol."})
+    assert get(f"{exchange.base_url}/api/v3/trades?symbol=ETHUSDT")[:3:2] == (
+        400,
+        {"code": -1121, "msg": "Invalid symbol."},
+    )
 
 
 def test_trades_of_a_market_that_went_quiet_end_with_its_last_candle(candles):
@@ -284,6 +291,7 @@ def test_trades_of_a_market_that_went_quiet_end_with_its_last_candle(candles):
 
 
 # --- Binance errors as ccxt sees them ------------------------------------------------------
+
 
 def test_unknown_symbol_is_invalid_symbol_and_ccxt_raises_bad_symbol(exchange, client):
     status, _, body = get(f"{exchange.base_url}/api/v3/klines?symbol=ETHUSDT&interval=1m")
@@ -325,6 +333,7 @@ def test_ping_answers_an_empty_object(exchange):
 
 
 # --- the fault plan ------------------------------------------------------------------------
+
 
 def test_fault_syntax_reads_endpoint_kind_count_and_after():
     assert parse_fault("klines:429:2") == Fault("klines", "status:429", count=2)
@@ -391,13 +400,27 @@ def test_faults_can_be_added_over_http(exchange):
 
 # --- the command line ----------------------------------------------------------------------
 
+
 def test_cli_prints_its_url_writes_the_ready_file_and_stops_on_sigterm(tmp_path, candles):
     path = tmp_path / "candles.csv"
     columns = ["open_time", "open", "high", "low", "close", "volume"]
     candles.head(100)[columns].to_csv(path, index=False)
     ready = tmp_path / "ready.url"
-    command = [sys.executable, "-m", "btc_lifecycle.replay_exchange", "--candles", str(path),
-               "--port", "0", "--speed", "0", "--ready-file", str(ready), "--fault", "klines:429:1"]
+    command = [
+        sys.executable,
+        "-m",
+        "btc_lifecycle.replay_exchange",
+        "--candles",
+        str(path),
+        "--port",
+        "0",
+        "--speed",
+        "0",
+        "--ready-file",
+        str(ready),
+        "--fault",
+        "klines:429:1",
+    ]
     server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()

@@ -56,7 +56,9 @@ def test_shifted_volatility_fails_the_drift_check_and_the_sensor_retrains_once(t
     # The kept champion was re-validated on the challenger's held-out window: the new reference.
     assert champion.tags["validated_until"] == challenger.tags["heldout_end"]
     assert champion.tags["rebaselined_by_version"] == "2"
-    assert timeline.of_kind("rebaseline")[0]["reference_until"] == pd.Timestamp(challenger.tags["heldout_end"]).isoformat()
+    assert (
+        timeline.of_kind("rebaseline")[0]["reference_until"] == pd.Timestamp(challenger.tags["heldout_end"]).isoformat()
+    )
     runs = client.search_runs([client.get_experiment_by_name("btc_direction").experiment_id])
     assert {run.info.status for run in runs} == {"FINISHED"}
 

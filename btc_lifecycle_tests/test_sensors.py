@@ -21,7 +21,6 @@ from btc_lifecycle.sensors import (
     retraining_request,
 )
 
-
 HOUR = pd.Timedelta(hours=1)
 T0 = pd.Timestamp("2023-03-10T18:00Z")
 
@@ -34,15 +33,22 @@ class Verdicts(dg.Config):
 
 @dg.asset(
     name="drift_report",
-    check_specs=[dg.AssetCheckSpec(DATA_DRIFT_CHECK, asset="drift_report"), dg.AssetCheckSpec(PERFORMANCE_CHECK, asset="drift_report")],
+    check_specs=[
+        dg.AssetCheckSpec(DATA_DRIFT_CHECK, asset="drift_report"),
+        dg.AssetCheckSpec(PERFORMANCE_CHECK, asset="drift_report"),
+    ],
 )
 def scripted_drift_report(config: Verdicts):
     """Stands in for the real report: it records check evaluations with chosen outcomes."""
     yield dg.MaterializeResult()
     severity = dg.AssetCheckSeverity.ERROR
     metadata = {"candles_until": config.candles_until}
-    yield dg.AssetCheckResult(check_name=DATA_DRIFT_CHECK, passed=config.drift_passes, severity=severity, metadata=metadata)
-    yield dg.AssetCheckResult(check_name=PERFORMANCE_CHECK, passed=config.performance_passes, severity=severity, metadata=metadata)
+    yield dg.AssetCheckResult(
+        check_name=DATA_DRIFT_CHECK, passed=config.drift_passes, severity=severity, metadata=metadata
+    )
+    yield dg.AssetCheckResult(
+        check_name=PERFORMANCE_CHECK, passed=config.performance_passes, severity=severity, metadata=metadata
+    )
 
 
 @pytest.fixture
@@ -52,8 +58,11 @@ def instance():
 
 
 def evaluate(instance, drift_passes=True, performance_passes=True, tags=None, candles_until=T0):
-    verdicts = {"drift_passes": drift_passes, "performance_passes": performance_passes,
-                "candles_until": candles_until.isoformat()}
+    verdicts = {
+        "drift_passes": drift_passes,
+        "performance_passes": performance_passes,
+        "candles_until": candles_until.isoformat(),
+    }
     config = {"ops": {"drift_report": {"config": verdicts}}}
     return dg.materialize([scripted_drift_report], instance=instance, run_config=config, tags=tags or {}).run_id
 
@@ -121,7 +130,6 @@ def test_the_decision_is_a_pure_function_of_evaluations_and_cursor():
     assert isinstance(skip, dg.SkipReason) and cursor == 8
 
 
-
 def training(hours_after_t0: float, decision: str) -> Training:
     return Training(T0 + hours_after_t0 * HOUR, decision)
 
@@ -146,8 +154,14 @@ def test_a_zero_cool_down_never_pauses():
 
 
 def evaluation(record_id: int, hours_after_t0: float) -> CheckEvaluation:
-    return CheckEvaluation(DATA_DRIFT_CHECK, record_id=record_id, run_id=f"r{record_id}", failed=True,
-                           by_retraining=False, candles_until=T0 + hours_after_t0 * HOUR)
+    return CheckEvaluation(
+        DATA_DRIFT_CHECK,
+        record_id=record_id,
+        run_id=f"r{record_id}",
+        failed=True,
+        by_retraining=False,
+        candles_until=T0 + hours_after_t0 * HOUR,
+    )
 
 
 def test_a_failure_inside_the_cool_down_is_skipped_with_the_reason_and_marked_handled():

@@ -48,7 +48,10 @@ def test_a_state_folder_that_is_not_empty_is_refused(tmp_path, capsys):
 
 def make_dry_run(target: str, simulation) -> str:
     completed = subprocess.run(
-        ["make", "-n", target, f"SIMULATION={simulation}"], cwd=REPO_ROOT, capture_output=True, text=True,
+        ["make", "-n", target, f"SIMULATION={simulation}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
         env={"PATH": "/usr/bin:/bin", "HOME": str(simulation)},
     )
     return completed.stdout + completed.stderr

@@ -14,8 +14,16 @@ from btc_lifecycle_tests.e2e import Workspace
 
 pytestmark = pytest.mark.e2e
 
-ASSETS = ("raw_candles", "labeled_candles", "ingestion_stats", "ingestion_report", "features", "model",
-          "predictions", "drift_report")
+ASSETS = (
+    "raw_candles",
+    "labeled_candles",
+    "ingestion_stats",
+    "ingestion_report",
+    "features",
+    "model",
+    "predictions",
+    "drift_report",
+)
 MAX_FILL = DEFAULT_CONFIG["features"]["max_fill_minutes"]
 
 
@@ -31,9 +39,11 @@ def sparse_graph(tmp_path_factory):
         metadata = {}
         for name in ASSETS:
             event = instance.get_latest_materialization_event(dg.AssetKey(name))
-            metadata[name] = None if event is None else {
-                key: value.value for key, value in event.asset_materialization.metadata.items()
-            }
+            metadata[name] = (
+                None
+                if event is None
+                else {key: value.value for key, value in event.asset_materialization.metadata.items()}
+            )
     return workspace, thin, metadata
 
 

@@ -87,9 +87,7 @@ def point_ccxt_at(exchange: ccxt.Exchange, base_url: str) -> ccxt.Exchange:
     ccxt builds a request as ``urls['api'][family] + '/' + path``, so only the host changes.
     """
     base = base_url.rstrip("/")
-    exchange.urls["api"] = {
-        name: re.sub(r"^https?://[^/]+", base, url) for name, url in exchange.urls["api"].items()
-    }
+    exchange.urls["api"] = {name: re.sub(r"^https?://[^/]+", base, url) for name, url in exchange.urls["api"].items()}
     return exchange
 
 
@@ -107,15 +105,17 @@ def make_ccxt_client(
     env = os.environ if environ is None else environ
     credentials = {
         name: env[variable]
-        for name, variable in zip(("apiKey", "secret"), API_KEY_VARIABLES)
+        for name, variable in zip(("apiKey", "secret"), API_KEY_VARIABLES, strict=True)
         if env.get(variable)
     }
-    exchange = getattr(ccxt, exchange_id)({
-        "enableRateLimit": True,
-        "timeout": int(timeout_seconds * 1000),
-        "options": {"fetchMarkets": ["spot"], "fetchCurrencies": False, "fetchMargins": False},
-        **credentials,
-    })
+    exchange = getattr(ccxt, exchange_id)(
+        {
+            "enableRateLimit": True,
+            "timeout": int(timeout_seconds * 1000),
+            "options": {"fetchMarkets": ["spot"], "fetchCurrencies": False, "fetchMargins": False},
+            **credentials,
+        }
+    )
     if api_url:
         point_ccxt_at(exchange, api_url)
     return exchange
@@ -227,9 +227,7 @@ class CandleClient:
         except (ccxt.BaseError, TypeError, KeyError, IndexError, ValueError):
             return False
 
-    def fetch_closed_candles(
-        self, symbol: str, interval: str, since: pd.Timestamp, limit: int
-    ) -> FetchResult:
+    def fetch_closed_candles(self, symbol: str, interval: str, since: pd.Timestamp, limit: int) -> FetchResult:
         """Every closed candle from ``since`` to the exchange's now, page by page."""
         step = interval_ms(interval)
         market_id = self.market_id(symbol)

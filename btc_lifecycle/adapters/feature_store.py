@@ -157,8 +157,11 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candle
         if stored < incoming.num_rows:
             conn.execute(
                 f"INSERT INTO {table} SELECT ?, ?, {values} FROM incoming_candles i"
-                + (f" ANTI JOIN {table} t ON t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time"
-                   if stored else ""),
+                + (
+                    f" ANTI JOIN {table} t ON t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time"
+                    if stored
+                    else ""
+                ),
                 key + (key if stored else []),
             )
     return incoming.num_rows - int(stored)
@@ -213,9 +216,7 @@ def read_candles(
     return _from_store_frame(conn.execute(sql, [symbol, interval, *params]).fetchdf())
 
 
-def replace_labeled_candles(
-    conn: duckdb.DuckDBPyConnection, series: CandleSeries, labeled: pd.DataFrame
-) -> None:
+def replace_labeled_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, labeled: pd.DataFrame) -> None:
     """Swap the labeled series for ``labeled`` atomically."""
     table = checked_identifier(series.labeled_table)
     ensure_labeled_table(conn, series.labeled_table)
@@ -233,9 +234,7 @@ def _naive_utc(moment: pd.Timestamp) -> pd.Timestamp:
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
-        conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchone()[0]
+        conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0]
     )
 
 
@@ -246,7 +245,9 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFra
         conn.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM replacement_rows")
 
 
-def read_table(conn: duckdb.DuckDBPyConnection, table: str, where: str = "", params: list | None = None) -> pd.DataFrame:
+def read_table(
+    conn: duckdb.DuckDBPyConnection, table: str, where: str = "", params: list | None = None
+) -> pd.DataFrame:
     """All rows of ``table`` (optionally filtered by a parameterized ``where``), times in UTC."""
     sql = f"SELECT * FROM {checked_identifier(table)}" + (f" WHERE {where}" if where else "")
     return _utc_columns(conn.execute(sql, params or []).fetchdf())

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
+import mlflow.xgboost
 import numpy as np
 import pandas as pd
-import mlflow.xgboost
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -129,9 +129,7 @@ class ModelRegistry:
         experiment = self.client.get_experiment_by_name(self.experiment_name)
         if experiment is not None:
             return experiment.experiment_id
-        return self.client.create_experiment(
-            self.experiment_name, artifact_location=self.artifact_location
-        )
+        return self.client.create_experiment(self.experiment_name, artifact_location=self.artifact_location)
 
     @contextlib.contextmanager
     def training_run(self, dagster_run_id: str | None = None):
@@ -155,7 +153,10 @@ class ModelRegistry:
         mlflow.end_run(status="FINISHED")
 
     def log_training(
-        self, result: WalkForwardResult, dagster_run_id: str | None = None, margin: float = 0.0,
+        self,
+        result: WalkForwardResult,
+        dagster_run_id: str | None = None,
+        margin: float = 0.0,
         alpha: float = 0.05,
     ) -> TrainingRecord:
         """Log the run, register the model and move the champion or challenger alias onto it.
@@ -175,8 +176,13 @@ class ModelRegistry:
                 decision = replace_incomparable(challenger_losses, prior_losses, alpha, margin)
             else:
                 decision = decide_promotion(challenger_losses, champion_losses, prior_losses, alpha, margin)
-            mlflow.log_metrics({f"gate_{key}": value for key, value in decision.numbers.items()
-                                if value is not None and np.isfinite(value)})
+            mlflow.log_metrics(
+                {
+                    f"gate_{key}": value
+                    for key, value in decision.numbers.items()
+                    if value is not None and np.isfinite(value)
+                }
+            )
             if decision.champion_log_loss is not None:
                 mlflow.log_metric("champion_heldout_log_loss", decision.champion_log_loss)
             version = self._log_model(result)
@@ -184,17 +190,23 @@ class ModelRegistry:
             card = render_model_card(result, decision, self.model_name, version, importance_png)
             mlflow.log_text(card, "model_card.html")
             alias = CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS
-            mlflow.set_tags({"promotion": alias, "model_version": version,
-                             "promotion_decision": decision.decision,
-                             "beats_prior": str(decision.challenger_beats_prior).lower()})
+            mlflow.set_tags(
+                {
+                    "promotion": alias,
+                    "model_version": version,
+                    "promotion_decision": decision.decision,
+                    "beats_prior": str(decision.challenger_beats_prior).lower(),
+                }
+            )
             if decision.decision == KEEP_CHAMPION and champion is not None:
                 self._rebaseline(champion.version, decision, result, version)
             # Last, so the champion only moves once everything about the version is recorded.
             self.client.set_registered_model_alias(self.model_name, alias, version)
             return TrainingRecord(run.info.run_id, version, alias, decision)
 
-    def _rebaseline(self, champion_version: str, decision: PromotionDecision,
-                    result: WalkForwardResult, challenger_version: str) -> None:
+    def _rebaseline(
+        self, champion_version: str, decision: PromotionDecision, result: WalkForwardResult, challenger_version: str
+    ) -> None:
         """The kept champion was just validated on the challenger's held-out window: record it."""
         tags = {
             "validated_from": str(result.heldout_range[0]),
@@ -257,9 +269,7 @@ class ModelRegistry:
             raise
         run = self.client.get_run(version.run_id).data
         heldout = {
-            key.removeprefix("heldout_"): value
-            for key, value in run.metrics.items()
-            if key.startswith("heldout_")
+            key.removeprefix("heldout_"): value for key, value in run.metrics.items() if key.startswith("heldout_")
         }
         return ChampionInfo(
             str(version.version),
@@ -309,8 +319,7 @@ class ModelRegistry:
         tags = {
             "promotion_decision": decision.decision,
             "promotion_reason": decision.reason,
-            **{f"gate_{key}": "" if value is None else repr(value)
-               for key, value in decision.numbers.items()},
+            **{f"gate_{key}": "" if value is None else repr(value) for key, value in decision.numbers.items()},
             "beats_prior": str(decision.challenger_beats_prior).lower(),
             "heldout_start": str(result.heldout_range[0]),
             "heldout_end": str(result.heldout_range[1]),
@@ -334,19 +343,23 @@ def _log_evaluation(result: WalkForwardResult, margin: float) -> bytes:
 
     Returns the feature-importance PNG so the model card need not draw it again.
     """
-    mlflow.log_params({
-        **{f"config_{key}": value for key, value in asdict(result.config).items()},
-        "promotion_margin": margin,
-        "train_start": str(result.training_range[0]),
-        "train_end": str(result.training_range[1]),
-        "heldout_start": str(result.heldout_range[0]),
-        "heldout_end": str(result.heldout_range[1]),
-        "data_fingerprint": result.fingerprint,
-        "feature_columns": ",".join(result.feature_columns),
-        **{f"rows_{key}": value for key, value in result.row_counts.items()},
-    })
-    metrics = {"training_seconds": result.training_seconds,
-               "best_iteration": float(getattr(result.model, "best_iteration", -1) or -1)}
+    mlflow.log_params(
+        {
+            **{f"config_{key}": value for key, value in asdict(result.config).items()},
+            "promotion_margin": margin,
+            "train_start": str(result.training_range[0]),
+            "train_end": str(result.training_range[1]),
+            "heldout_start": str(result.heldout_range[0]),
+            "heldout_end": str(result.heldout_range[1]),
+            "data_fingerprint": result.fingerprint,
+            "feature_columns": ",".join(result.feature_columns),
+            **{f"rows_{key}": value for key, value in result.row_counts.items()},
+        }
+    )
+    metrics = {
+        "training_seconds": result.training_seconds,
+        "best_iteration": float(getattr(result.model, "best_iteration", -1) or -1),
+    }
     for prefix, by_model in [
         ("", result.overall),
         ("heldout_", result.heldout_metrics),
@@ -359,8 +372,7 @@ def _log_evaluation(result: WalkForwardResult, margin: float) -> bytes:
     mlflow.log_dict({"feature_columns": list(result.feature_columns)}, "features.json")
     importance_png = feature_importance_png(result)
     with tempfile.TemporaryDirectory() as directory:
-        for name, png in [("feature_importance.png", importance_png),
-                          ("calibration.png", calibration_png(result))]:
+        for name, png in [("feature_importance.png", importance_png), ("calibration.png", calibration_png(result))]:
             path = Path(directory) / name
             path.write_bytes(png)
             mlflow.log_artifact(str(path), artifact_path="charts")
@@ -381,7 +393,10 @@ def _git_commit() -> str | None:
     """HEAD of the checkout this code runs from, if it is a git checkout with commits."""
     try:
         completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).resolve().parent,
         )
     except (OSError, subprocess.SubprocessError):

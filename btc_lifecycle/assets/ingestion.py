@@ -1,9 +1,8 @@
 """Ingestion assets: raw candles from the exchange, their labels, and what each ingest did."""
 
-
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -65,7 +64,9 @@ def raw_candles(
             "duplicates_dropped": dg.MetadataValue.int(fetched.duplicates_dropped),
             "retry_reasons": dg.MetadataValue.json(fetched.retry_reasons),
             "complete": dg.MetadataValue.bool(fetched.complete),
-            "stopped_at": dg.MetadataValue.text(fetched.stopped_at.isoformat() if fetched.stopped_at is not None else "none"),
+            "stopped_at": dg.MetadataValue.text(
+                fetched.stopped_at.isoformat() if fetched.stopped_at is not None else "none"
+            ),
             "exchange_time": dg.MetadataValue.text(fetched.server_time.isoformat()),
             "source": dg.MetadataValue.text(exchange.source),
             "table": dg.MetadataValue.text(f"{settings.feature_db_path}:{series.table}"),
@@ -92,11 +93,16 @@ def labeled_candles(
         replace_labeled_candles(conn, series, labeled)
     summary = store_summary(labeled["open_time"], series.interval)
     labels = label_summary(labeled)
-    preview = labeled.tail(PREVIEW_ROWS)[["open_time", "open", "high", "low", "close", "volume", "price_increase_label"]]
+    preview = labeled.tail(PREVIEW_ROWS)[
+        ["open_time", "open", "high", "low", "close", "volume", "price_increase_label"]
+    ]
     return dg.MaterializeResult(
         metadata={
             **_candle_metadata(summary),
-            **{name: dg.MetadataValue.float(value) if isinstance(value, float) else dg.MetadataValue.int(value) for name, value in labels.items()},
+            **{
+                name: dg.MetadataValue.float(value) if isinstance(value, float) else dg.MetadataValue.int(value)
+                for name, value in labels.items()
+            },
             "latest_candles": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "no candles"),
         }
     )
@@ -122,7 +128,7 @@ def ingestion_stats(
     stats = {
         "run_id": context.run_id,
         "ingest_run_id": ingest_event.run_id if ingest_event else None,
-        "generated_at": datetime.now(timezone.utc).isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(),
         "source": _metadata_value(ingest_metadata, "source"),
         "symbol": series.symbol,
         "interval": series.interval,

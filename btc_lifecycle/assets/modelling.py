@@ -1,6 +1,6 @@
 """Modelling assets: features, the tracked and registered model, and live predictions."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -52,7 +52,7 @@ def mlflow_run_url(settings: Settings, run_id: str, experiment_id: str) -> str:
     deps=[labeled_candles],
     kinds={"duckdb", "pandas"},
     description="Stationary features known at each candle's close, and the next candle's direction as target; "
-                "short gaps filled as trade-less minutes (features.max_fill_minutes).",
+    "short gaps filled as trade-less minutes (features.max_fill_minutes).",
 )
 def features(
     context: dg.AssetExecutionContext,
@@ -69,8 +69,7 @@ def features(
     policy = gap_fill_summary(candles["open_time"], series.interval, max_fill)
     excluded = training_exclusions(frame, series.interval)
     context.log.info(
-        f"{len(frame)} feature rows ({filled} filled trade-less minutes), {trainable} trainable; "
-        f"excluded: {excluded}"
+        f"{len(frame)} feature rows ({filled} filled trade-less minutes), {trainable} trainable; excluded: {excluded}"
     )
     return dg.MaterializeResult(
         metadata={
@@ -97,12 +96,15 @@ def _exclusions_table(excluded: dict[str, int], policy: GapFillSummary) -> str:
     """Why rows are not trainable, and what the gap policy filled, for a person in the UI."""
     rows = ["| reason | rows | why |", "|---|---|---|"]
     rows += [f"| {reason} | {count} | {EXCLUSION_REASONS[reason]} |" for reason, count in excluded.items()]
-    return "\n".join([
-        *rows, "",
-        f"max_fill_minutes={policy.max_fill_minutes}: {policy.minutes_filled} trade-less minute(s) filled "
-        f"in {policy.gaps_filled} gap(s); {policy.gaps_left_open} longer gap(s) left open "
-        f"({policy.minutes_left_open} minute(s)).",
-    ])
+    return "\n".join(
+        [
+            *rows,
+            "",
+            f"max_fill_minutes={policy.max_fill_minutes}: {policy.minutes_filled} trade-less minute(s) filled "
+            f"in {policy.gaps_filled} gap(s); {policy.gaps_left_open} longer gap(s) left open "
+            f"({policy.minutes_left_open} minute(s)).",
+        ]
+    )
 
 
 @dg.asset(
@@ -110,7 +112,9 @@ def _exclusions_table(excluded: dict[str, int], policy: GapFillSummary) -> str:
     pool="duckdb",
     deps=[features],
     kinds={"xgboost", "mlflow"},
-    description="XGBoost direction model: walk-forward evaluation against baselines, MLflow run, registry and champion gate.",
+    description=(
+        "XGBoost direction model: walk-forward evaluation against baselines, MLflow run, registry and champion gate."
+    ),
 )
 def model(
     context: dg.AssetExecutionContext,
@@ -128,7 +132,9 @@ def model(
         frame = read_features(conn, settings)
     model_config = settings.model
     if model_config.train_window_days is not None:
-        frame = frame.loc[frame["open_time"] >= frame["open_time"].iloc[-1] - pd.Timedelta(days=model_config.train_window_days)]
+        frame = frame.loc[
+            frame["open_time"] >= frame["open_time"].iloc[-1] - pd.Timedelta(days=model_config.train_window_days)
+        ]
     config = WalkForwardConfig(
         interval=settings.ingest.interval,
         n_folds=model_config.n_folds,
@@ -143,12 +149,19 @@ def model(
         # A setting a person can change, not a crash: the counts and the knobs, without a traceback.
         raise dg.Failure(
             description=str(error),
-            metadata={"block": error.what, "train_rows": error.train_rows, "test_rows": error.test_rows,
-                      "trainable_rows": error.trainable, "feature_rows": error.candles},
+            metadata={
+                "block": error.what,
+                "train_rows": error.train_rows,
+                "test_rows": error.test_rows,
+                "trainable_rows": error.trainable,
+                "feature_rows": error.candles,
+            },
             allow_retries=False,
         ) from None
     record = registry.log_training(
-        result, dagster_run_id=context.run_id, margin=model_config.promotion_margin,
+        result,
+        dagster_run_id=context.run_id,
+        margin=model_config.promotion_margin,
         alpha=model_config.promotion_alpha,
     )
     experiment_id = registry.experiment_id()
@@ -181,7 +194,9 @@ def model(
             "baselines": dg.MetadataValue.md(_metrics_table(overall)),
             "training_rows": dg.MetadataValue.int(result.row_counts["final_train"]),
             "heldout_rows": dg.MetadataValue.int(result.row_counts["heldout"]),
-            "training_range": dg.MetadataValue.text(f"{result.training_range[0].isoformat()} .. {result.training_range[1].isoformat()}"),
+            "training_range": dg.MetadataValue.text(
+                f"{result.training_range[0].isoformat()} .. {result.training_range[1].isoformat()}"
+            ),
             "data_end": dg.MetadataValue.text(result.heldout_range[1].isoformat()),
             "data_fingerprint": dg.MetadataValue.text(result.fingerprint),
             "training_seconds": dg.MetadataValue.float(round(result.training_seconds, 3)),
@@ -254,7 +269,7 @@ def predictions(
             scorable,
             predict_up_probability(load_scoring_champion(registry), scorable) if len(scorable) else [],
             champion.version,
-            pd.Timestamp(datetime.now(timezone.utc)),
+            pd.Timestamp(datetime.now(UTC)),
         )
         history = new if stored is None else stored if new.empty else pd.concat([stored, new], ignore_index=True)
         combined = with_realized_labels(history, frame)
@@ -267,7 +282,9 @@ def predictions(
             "realized_predictions": dg.MetadataValue.int(int(realized.sum())),
             "champion_version": dg.MetadataValue.int(int(champion.version)),
             "latest_candle": dg.MetadataValue.text(new["open_time"].iloc[-1].isoformat() if len(new) else "none"),
-            "latest_up_probability": dg.MetadataValue.float(float(new["up_probability"].iloc[-1]) if len(new) else float("nan")),
+            "latest_up_probability": dg.MetadataValue.float(
+                float(new["up_probability"].iloc[-1]) if len(new) else float("nan")
+            ),
             "table": dg.MetadataValue.text(table),
         }
     )

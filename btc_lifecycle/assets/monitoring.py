@@ -1,7 +1,7 @@
 """The drift report and its checks: is the champion still looking at the world it learned?"""
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -42,10 +42,23 @@ def _check_result(name: str, outcome, candles_until) -> dg.AssetCheckResult:
     pool="duckdb",
     deps=[features, model, predictions],
     kinds={"evidently", "html"},
-    description="evidently report: the champion's reference window against the most recent candles, and realized performance.",
+    description=(
+        "evidently report: the champion's reference window against the most recent candles, and realized performance."
+    ),
     check_specs=[
-        dg.AssetCheckSpec(DATA_DRIFT_CHECK, asset="drift_report", description="Share of drifted monitored columns is at most the configured threshold."),
-        dg.AssetCheckSpec(PERFORMANCE_CHECK, asset="drift_report", description="On the candles it actually predicted since it was last validated, the champion's realized log loss is within the margin of its constant prior's."),
+        dg.AssetCheckSpec(
+            DATA_DRIFT_CHECK,
+            asset="drift_report",
+            description="Share of drifted monitored columns is at most the configured threshold.",
+        ),
+        dg.AssetCheckSpec(
+            PERFORMANCE_CHECK,
+            asset="drift_report",
+            description=(
+                "On the candles it actually predicted since it was last validated, the champion's "
+                "realized log loss is within the margin of its constant prior's."
+            ),
+        ),
     ],
 )
 def drift_report(
@@ -82,7 +95,7 @@ def drift_report(
         reference,
         current,
         settings.report_dir,
-        datetime.now(timezone.utc),
+        datetime.now(UTC),
         config,
         reference_predictions=predict_up_probability(scorer, reference),
         current_predictions=predict_up_probability(scorer, current),
@@ -100,12 +113,18 @@ def drift_report(
             "summary_json": dg.MetadataValue.path(str(report.json_path)),
             "champion_version": dg.MetadataValue.int(int(champion.version)),
             "champion_beats_prior": dg.MetadataValue.text(champion.tags.get("beats_prior", "unknown")),
-            "champion_validated_window": dg.MetadataValue.text(f"{validated_from.isoformat()} .. {validated_until.isoformat()}"),
+            "champion_validated_window": dg.MetadataValue.text(
+                f"{validated_from.isoformat()} .. {validated_until.isoformat()}"
+            ),
             "drift_share": dg.MetadataValue.float(report.drift.drift_share),
             "drifted_columns": dg.MetadataValue.text(", ".join(report.drift.drifted_columns) or "none"),
             "drift_scores": dg.MetadataValue.md(_score_table(report.drift, config)),
-            "reference_window": dg.MetadataValue.text(f"{reference['open_time'].iloc[0].isoformat()} .. {reference['open_time'].iloc[-1].isoformat()}"),
-            "current_window": dg.MetadataValue.text(f"{current['open_time'].iloc[0].isoformat()} .. {current['open_time'].iloc[-1].isoformat()}"),
+            "reference_window": dg.MetadataValue.text(
+                f"{reference['open_time'].iloc[0].isoformat()} .. {reference['open_time'].iloc[-1].isoformat()}"
+            ),
+            "current_window": dg.MetadataValue.text(
+                f"{current['open_time'].iloc[0].isoformat()} .. {current['open_time'].iloc[-1].isoformat()}"
+            ),
             "realized_labels": dg.MetadataValue.int(judged.performance.n if judged else 0),
             "realized_roc_auc": dg.MetadataValue.float(float_or_nan(judged.performance.roc_auc if judged else None)),
             "realized_log_loss": dg.MetadataValue.float(float_or_nan(judged.performance.log_loss if judged else None)),
@@ -127,8 +146,10 @@ def _score_table(drift, config) -> str:
 
 
 def _version_table(by_version) -> str:
-    rows = ["| version | realized | log loss | prior | majority | coin | excess over prior | p (beats prior) |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| version | realized | log loss | prior | majority | coin | excess over prior | p (beats prior) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for version, judged in by_version.items():
         p_value = judged.versus_prior.p_value if judged.versus_prior else float("nan")
         rows.append(

@@ -1,7 +1,7 @@
 """The ingestion report: one PDF a person opens after every ingest."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -42,7 +42,7 @@ def ingestion_report(
         rows_total=len(labeled),
         missing_minutes=int(stats["missing_minutes"]),
         gaps=find_gaps(labeled["open_time"], series.interval),
-        generated_at=datetime.now(timezone.utc),
+        generated_at=datetime.now(UTC),
         gap_policy=gap_fill_summary(labeled["open_time"], series.interval, settings.features.max_fill_minutes),
     )
     report = build_ingestion_report(labeled, facts, settings.report_dir, settings.report.keep_last)

@@ -137,8 +137,7 @@ def _parse_generic(source: str, text: str) -> pd.DataFrame:
     if time_column is None or missing:
         wanted = ["a time column (open_time, timestamp or datetime)"] if time_column is None else []
         raise CandleFileError(
-            f"{source}, line 1: header lacks {', '.join(wanted + missing)}; "
-            f"found {', '.join(table.columns)}"
+            f"{source}, line 1: header lacks {', '.join(wanted + missing)}; found {', '.join(table.columns)}"
         )
     extras = [name for name in EXTRA_COLUMNS if name in table.columns]
     frame = _numeric_columns(source, table, [*OHLCV_COLUMNS, *extras], header_lines=1)
@@ -185,9 +184,7 @@ def _numeric_columns(
             row = int(np.argmax(bad.to_numpy()))
             value = raw.iloc[row]
             problem = "missing value" if pd.isna(value) or value == "" else f"non-numeric {value!r}"
-            raise CandleFileError(
-                f"{source}, line {row + 1 + header_lines}, field {name}: {problem}"
-            )
+            raise CandleFileError(f"{source}, line {row + 1 + header_lines}, field {name}: {problem}")
         columns[name] = numbers.astype("float64")
     return pd.DataFrame(columns, index=table.index)
 
@@ -198,15 +195,16 @@ def _epoch_ms(source: str, numbers: pd.Series, field: str, header_lines: int) ->
     problems = [
         (values != np.floor(values), "epoch time is not a whole number"),
         (values < MILLISECONDS_FROM, "epoch time too small for milliseconds (seconds?)"),
-        (np.where(values >= MICROSECONDS_FROM, values / 1000, values) > LATEST_EPOCH_MS,
-         "epoch time beyond the year 2262"),
+        (
+            np.where(values >= MICROSECONDS_FROM, values / 1000, values) > LATEST_EPOCH_MS,
+            "epoch time beyond the year 2262",
+        ),
     ]
     for mask, problem in problems:
         if mask.any():
             row = int(np.argmax(mask))
             raise CandleFileError(
-                f"{source}, line {row + 1 + header_lines}, field {field}: {problem}: "
-                f"{values[row]:.0f}"
+                f"{source}, line {row + 1 + header_lines}, field {field}: {problem}: {values[row]:.0f}"
             )
     whole = values.astype("int64")
     milliseconds = np.where(whole >= MICROSECONDS_FROM, whole // 1000, whole)
@@ -267,9 +265,7 @@ def _check_candles(source: str, frame: pd.DataFrame, header_lines: int) -> None:
         raise CandleFileError(f"{source}, line {bad + header_lines}: {problem}") from None
 
 
-def _sorted_without_repeats(
-    source: str, frame: pd.DataFrame, header_lines: int
-) -> tuple[pd.DataFrame, int]:
+def _sorted_without_repeats(source: str, frame: pd.DataFrame, header_lines: int) -> tuple[pd.DataFrame, int]:
     try:
         return sort_and_deduplicate(frame, source)
     except CandleDataError as error:

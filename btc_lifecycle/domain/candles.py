@@ -60,9 +60,7 @@ def interval_ms(interval: str) -> int:
     try:
         return INTERVAL_MS[interval]
     except KeyError:
-        raise ValueError(
-            f"interval {interval!r} is not supported; use one of {', '.join(INTERVAL_MS)}"
-        ) from None
+        raise ValueError(f"interval {interval!r} is not supported; use one of {', '.join(INTERVAL_MS)}") from None
 
 
 def empty_candle_frame() -> pd.DataFrame:
@@ -80,20 +78,20 @@ def candle_frame_from_rows(rows: list[list], interval: str) -> pd.DataFrame:
     array = np.full((len(rows), 12), np.nan)
     for index, row in enumerate(rows):
         array[index, : len(row)] = [np.nan if value is None else float(value) for value in row[:12]]
-    frame = pd.DataFrame({
-        "open_time": pd.to_datetime(array[:, 0].astype("int64"), unit="ms", utc=True),
-        "open": array[:, 1],
-        "high": array[:, 2],
-        "low": array[:, 3],
-        "close": array[:, 4],
-        "volume": array[:, 5],
-    })
+    frame = pd.DataFrame(
+        {
+            "open_time": pd.to_datetime(array[:, 0].astype("int64"), unit="ms", utc=True),
+            "open": array[:, 1],
+            "high": array[:, 2],
+            "low": array[:, 3],
+            "close": array[:, 4],
+            "volume": array[:, 5],
+        }
+    )
     return complete_candle_frame(frame, interval, extras=array[:, 7:11] if width >= 11 else None)
 
 
-def complete_candle_frame(
-    frame: pd.DataFrame, interval: str, extras: np.ndarray | None = None
-) -> pd.DataFrame:
+def complete_candle_frame(frame: pd.DataFrame, interval: str, extras: np.ndarray | None = None) -> pd.DataFrame:
     """Add close time and the Binance extras (NaN when absent) in the canonical column order."""
     frame = frame.copy()
     frame["close_time"] = frame["open_time"] + pd.Timedelta(milliseconds=interval_ms(interval) - 1)
@@ -111,8 +109,7 @@ def validate_candles(frame: pd.DataFrame, source: str) -> None:
         if mask.any():
             first = frame.loc[mask].iloc[0]
             raise CandleDataError(
-                f"{source}: {problem} at candle {first['open_time'].isoformat()} "
-                f"({int(mask.sum())} candle(s) affected)"
+                f"{source}: {problem} at candle {first['open_time'].isoformat()} ({int(mask.sum())} candle(s) affected)"
             )
 
     prices = frame[list(OHLCV_COLUMNS)]
@@ -122,8 +119,7 @@ def validate_candles(frame: pd.DataFrame, source: str) -> None:
     fail(frame["volume"] < 0, "negative volume")
     fail(frame["high"] < frame["low"], "high below low")
     fail(
-        (frame["high"] < frame[["open", "close"]].max(axis=1))
-        | (frame["low"] > frame[["open", "close"]].min(axis=1)),
+        (frame["high"] < frame[["open", "close"]].max(axis=1)) | (frame["low"] > frame[["open", "close"]].min(axis=1)),
         "open or close outside the high-low range",
     )
 
@@ -142,9 +138,7 @@ def sort_and_deduplicate(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame
     conflicting = values.drop_duplicates().duplicated("open_time", keep=False)
     if conflicting.any():
         first = values.loc[conflicting, "open_time"].iloc[0]
-        raise CandleDataError(
-            f"{source}: different candles share the open time {first.isoformat()}"
-        )
+        raise CandleDataError(f"{source}: different candles share the open time {first.isoformat()}")
     deduplicated = frame.drop_duplicates("open_time", keep="last")
     return deduplicated.reset_index(drop=True), len(frame) - len(deduplicated)
 
@@ -171,9 +165,7 @@ def find_gaps(open_times: pd.Series, interval: str) -> list[Gap]:
     times = pd.Series(open_times).reset_index(drop=True)
     deltas = times.diff()
     holes = deltas[deltas > step].index
-    return [
-        Gap(after=times[i - 1], before=times[i], missing=int(deltas[i] / step) - 1) for i in holes
-    ]
+    return [Gap(after=times[i - 1], before=times[i], missing=int(deltas[i] / step) - 1) for i in holes]
 
 
 def missing_candle_count(open_times: pd.Series, interval: str) -> int:

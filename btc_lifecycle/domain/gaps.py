@@ -82,11 +82,13 @@ def fill_trade_less_minutes(candles: pd.DataFrame, interval: str, max_fill_minut
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 1
     previous_close = stored["close"].to_numpy(dtype="float64")[previous]
     fill_times = times[previous] + offsets * step
-    fills = pd.DataFrame({
-        "open_time": fill_times,
-        **{name: previous_close for name in PRICE_COLUMNS},
-        "volume": 0.0,
-    })
+    fills = pd.DataFrame(
+        {
+            "open_time": fill_times,
+            **{name: previous_close for name in PRICE_COLUMNS},
+            "volume": 0.0,
+        }
+    )
     if "close_time" in stored:
         fills["close_time"] = fill_times + (step - pd.Timedelta(milliseconds=1))
     for name in EXTRA_COLUMNS:

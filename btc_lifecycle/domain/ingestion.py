@@ -46,7 +46,10 @@ def label_summary(labeled: pd.DataFrame) -> dict[str, float | int]:
     labeled_count = int(labels.notna().sum())
     adjacent = labels.notna()
     ties = int((labeled["close"].diff().eq(0) & adjacent).sum())
-    share = (lambda n: round(n / labeled_count, 6) if labeled_count else 0.0)
+
+    def share(n: int) -> float:
+        return round(n / labeled_count, 6) if labeled_count else 0.0
+
     return {
         "labeled_rows": labeled_count,
         "unlabeled_rows": int(labels.isna().sum()),

@@ -83,21 +83,24 @@ def thin_venue_candles(
     bridge = walk - when * np.repeat(at_end, counts)
 
     liquid = candles.iloc[traded]
-    o, h, l, c = (np.repeat(liquid[name].to_numpy(dtype="float64"), counts)
-                  for name in ("open", "high", "low", "close"))
+    o, h, l, c = (
+        np.repeat(liquid[name].to_numpy(dtype="float64"), counts) for name in ("open", "high", "low", "close")
+    )
     # A bridge's expected range is about 1.25: its swings roughly span the liquid range. Prices
     # are rounded to the venue's tick; clipping again keeps them inside bounds that are not.
     price = np.clip(o + when * (c - o) + bridge * (h - l) / 1.25, l, h)
     price = np.clip(np.round(price, price_decimals), l, h)
     size = rng.exponential(np.median(volume[volume > 0]) / 4 if (volume > 0).any() else 1.0, len(when))
-    frame = pd.DataFrame({
-        "open_time": liquid["open_time"].reset_index(drop=True),
-        "open": price[first],
-        "high": np.maximum.reduceat(price, first),
-        "low": np.minimum.reduceat(price, first),
-        "close": price[last],
-        "volume": np.round(np.add.reduceat(size, first), 8),
-    })
+    frame = pd.DataFrame(
+        {
+            "open_time": liquid["open_time"].reset_index(drop=True),
+            "open": price[first],
+            "high": np.maximum.reduceat(price, first),
+            "low": np.minimum.reduceat(price, first),
+            "close": price[last],
+            "volume": np.round(np.add.reduceat(size, first), 8),
+        }
+    )
     return complete_candle_frame(frame, interval)
 
 

@@ -35,9 +35,7 @@ def prior_probability(train_target: np.ndarray, rows: int) -> np.ndarray:
     return np.full(rows, float(np.mean(train_target)))
 
 
-def baseline_probabilities(
-    train_target: np.ndarray, test_features: pd.DataFrame
-) -> dict[str, np.ndarray]:
+def baseline_probabilities(train_target: np.ndarray, test_features: pd.DataFrame) -> dict[str, np.ndarray]:
     """Up-probabilities of every baseline for the rows of ``test_features``."""
     rows = len(test_features)
     return {

@@ -63,11 +63,14 @@ class PromotionDecision:
             "alpha": self.alpha,
             "margin": self.margin,
         }
-        for name, comparison in (("improvement", self.versus_champion),
-                                 ("versus_prior", self.versus_prior),
-                                 ("champion_versus_prior", self.champion_versus_prior)):
+        for name, comparison in (
+            ("improvement", self.versus_champion),
+            ("versus_prior", self.versus_prior),
+            ("champion_versus_prior", self.champion_versus_prior),
+        ):
             numbers[name if name == "improvement" else f"{name}_improvement"] = (
-                None if comparison is None else comparison.improvement)
+                None if comparison is None else comparison.improvement
+            )
             prefix = "" if name == "improvement" else f"{name}_"
             numbers[f"{prefix}p_value"] = None if comparison is None else comparison.p_value
             numbers[f"{prefix}ci_low"] = None if comparison is None else comparison.ci_low
@@ -97,22 +100,37 @@ def decide_promotion(
     champion_ll = None if champion_losses is None else float(np.mean(champion_losses))
 
     def decision(promote: bool, kind: str, reason: str, **tests) -> PromotionDecision:
-        return PromotionDecision(promote, kind, reason, challenger_ll, champion_ll, prior_ll,
-                                 alpha=alpha, margin=margin, **{
-                                     "versus_champion": None, "versus_prior": None,
-                                     "champion_versus_prior": None, **tests})
+        return PromotionDecision(
+            promote,
+            kind,
+            reason,
+            challenger_ll,
+            champion_ll,
+            prior_ll,
+            alpha=alpha,
+            margin=margin,
+            **{"versus_champion": None, "versus_prior": None, "champion_versus_prior": None, **tests},
+        )
 
     if not np.isfinite(challenger_losses).all():
         return decision(False, KEEP_CHAMPION, "challenger log loss is not finite: it is refused")
     versus_prior = compare_losses(challenger_losses, prior_losses)
-    prior_note = (f"versus the constant prior ({prior_ll:.5f}): {versus_prior.describe()}, "
-                  f"{'beats' if versus_prior.significant(alpha) else 'does not beat'} it at alpha={alpha}")
+    prior_note = (
+        f"versus the constant prior ({prior_ll:.5f}): {versus_prior.describe()}, "
+        f"{'beats' if versus_prior.significant(alpha) else 'does not beat'} it at alpha={alpha}"
+    )
     if champion_losses is None:
-        note = "" if versus_prior.significant(alpha) else (
-            "; no model beats the prior yet: it serves as the least-bad answer and says so")
-        return decision(True, FIRST_CHAMPION,
-                        f"no champion yet: the first model becomes champion; {prior_note}{note}",
-                        versus_prior=versus_prior)
+        note = (
+            ""
+            if versus_prior.significant(alpha)
+            else ("; no model beats the prior yet: it serves as the least-bad answer and says so")
+        )
+        return decision(
+            True,
+            FIRST_CHAMPION,
+            f"no champion yet: the first model becomes champion; {prior_note}{note}",
+            versus_prior=versus_prior,
+        )
     champion_losses = np.asarray(champion_losses, dtype="float64")
     versus_champion = compare_losses(challenger_losses, champion_losses)
     champion_versus_prior = compare_losses(champion_losses, prior_losses)
@@ -125,7 +143,8 @@ def decide_promotion(
     else:
         why = "it beats the champion but not the constant prior"
     champion_note = (
-        "" if champion_versus_prior.significant(alpha)
+        ""
+        if champion_versus_prior.significant(alpha)
         else "; the champion does not beat the prior on this window either"
     )
     reason = (
@@ -133,19 +152,32 @@ def decide_promotion(
         f"champion {champion_ll:.5f} on the same {versus_champion.candles} held-out candles: "
         f"{versus_champion.describe()}; challenger {prior_note}{champion_note}"
     )
-    return decision(promote, PROMOTE if promote else KEEP_CHAMPION, reason,
-                    versus_champion=versus_champion, versus_prior=versus_prior,
-                    champion_versus_prior=champion_versus_prior)
+    return decision(
+        promote,
+        PROMOTE if promote else KEEP_CHAMPION,
+        reason,
+        versus_champion=versus_champion,
+        versus_prior=versus_prior,
+        champion_versus_prior=champion_versus_prior,
+    )
 
 
-def replace_incomparable(challenger_losses: np.ndarray, prior_losses: np.ndarray, alpha: float,
-                         margin: float) -> PromotionDecision:
+def replace_incomparable(
+    challenger_losses: np.ndarray, prior_losses: np.ndarray, alpha: float, margin: float
+) -> PromotionDecision:
     """The champion reads other features and cannot be scored: a deliberate change replaces it."""
     first = decide_promotion(challenger_losses, None, prior_losses, alpha, margin)
     return PromotionDecision(
-        True, REPLACE_INCOMPARABLE,
+        True,
+        REPLACE_INCOMPARABLE,
         "the champion reads different features and cannot be scored on this window: the "
         "challenger replaces it; " + first.reason.split("; ", 1)[1],
-        first.challenger_log_loss, None, first.prior_log_loss, None, first.versus_prior, None,
-        alpha, margin,
+        first.challenger_log_loss,
+        None,
+        first.prior_log_loss,
+        None,
+        first.versus_prior,
+        None,
+        alpha,
+        margin,
     )

@@ -60,7 +60,7 @@ TRAINABLE_COLUMN = "trainable"
 EXCLUSION_REASONS = {
     "incomplete_window_start_of_history": "its feature window reaches before the first stored candle",
     "incomplete_window_after_gap": "its feature window reaches across a gap longer than "
-                                   "features.max_fill_minutes (left open: an outage, not quiet trading)",
+    "features.max_fill_minutes (left open: an outage, not quiet trading)",
     "no_next_candle": "the candle after it is not known: the newest row, or the last one before a gap left open",
 }
 
@@ -75,9 +75,7 @@ def compute_features(candles: pd.DataFrame, interval: str, max_fill_minutes: int
     The target of t is the direction of t + 1 on the filled series: after a filled trade-less
     minute the close is unchanged, a 0 like a tie. The index is 0..n-1 in time order.
     """
-    candles = fill_trade_less_minutes(
-        candles[["open_time", *OHLCV_COLUMNS]], interval, max_fill_minutes
-    )
+    candles = fill_trade_less_minutes(candles[["open_time", *OHLCV_COLUMNS]], interval, max_fill_minutes)
     open_times = candles["open_time"]
     position = _position_in_run(open_times, interval)
 
@@ -103,9 +101,7 @@ def compute_features(candles: pd.DataFrame, interval: str, max_fill_minutes: int
         mean_volume = volume.rolling(VOLUME_WINDOW).mean().to_numpy()
         ratio = np.where(mean_volume > 0, volume.to_numpy() / mean_volume, 1.0)
         ratio = np.where(np.isnan(mean_volume), np.nan, ratio)
-        values[f"log_volume_ratio_{VOLUME_WINDOW}"] = np.log(
-            np.maximum(ratio, _VOLUME_RATIO_FLOOR)
-        )
+        values[f"log_volume_ratio_{VOLUME_WINDOW}"] = np.log(np.maximum(ratio, _VOLUME_RATIO_FLOOR))
 
         # Cutler's RSI on log returns, scaled to 0..1: simple means keep the window finite,
         # where Wilder's exponential smoothing would remember candles from before a gap.
@@ -122,9 +118,7 @@ def compute_features(candles: pd.DataFrame, interval: str, max_fill_minutes: int
     values["minute_of_day_cos"] = np.cos(angle)
     filled = candles[FILLED_COLUMN].to_numpy(dtype="float64")
     values[FILLED_COLUMN] = filled
-    values[f"filled_share_{FILLED_WINDOW}"] = (
-        pd.Series(filled).rolling(FILLED_WINDOW).mean().to_numpy()
-    )
+    values[f"filled_share_{FILLED_WINDOW}"] = pd.Series(filled).rolling(FILLED_WINDOW).mean().to_numpy()
 
     # Windows computed over the whole array are only kept where they fit inside one run.
     for name, history in FEATURE_HISTORY.items():
@@ -155,7 +149,7 @@ def training_exclusions(features: pd.DataFrame, interval: str) -> dict[str, int]
     first_run = np.cumsum(_starts_run(features["open_time"], interval)) == 1
     no_next = features[TARGET_COLUMN].isna().to_numpy() & ~incomplete
     counts = (incomplete & first_run, incomplete & ~first_run, no_next)
-    return {reason: int(rows.sum()) for reason, rows in zip(EXCLUSION_REASONS, counts)}
+    return {reason: int(rows.sum()) for reason, rows in zip(EXCLUSION_REASONS, counts, strict=True)}
 
 
 def _starts_run(open_times: pd.Series, interval: str) -> np.ndarray:

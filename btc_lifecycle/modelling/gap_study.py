@@ -45,17 +45,19 @@ def trainable_by_limit(thin: pd.DataFrame, minutes: int, limits=LIMITS) -> pd.Da
         features = compute_features(thin, "1m", limit)
         trainable = features[TRAINABLE_COLUMN].to_numpy()
         policy = gap_fill_summary(thin["open_time"], "1m", limit)
-        rows.append({
-            "K": limit,
-            "gaps_filled_share": policy.gaps_filled / max(1, policy.gaps_filled + policy.gaps_left_open),
-            "rows": len(features),
-            "trainable": int(trainable.sum()),
-            "trainable_share": trainable.sum() / minutes,
-            "filled_share_of_trainable": (
-                float(features.loc[trainable, FILLED_COLUMN].mean()) if trainable.any() else np.nan
-            ),
-            **training_exclusions(features, "1m"),
-        })
+        rows.append(
+            {
+                "K": limit,
+                "gaps_filled_share": policy.gaps_filled / max(1, policy.gaps_filled + policy.gaps_left_open),
+                "rows": len(features),
+                "trainable": int(trainable.sum()),
+                "trainable_share": trainable.sum() / minutes,
+                "filled_share_of_trainable": (
+                    float(features.loc[trainable, FILLED_COLUMN].mean()) if trainable.any() else np.nan
+                ),
+                **training_exclusions(features, "1m"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -76,14 +78,16 @@ def walk_forward_numbers(thin: pd.DataFrame, limits) -> pd.DataFrame:
         except ValueError as error:
             rows.append({"K": limit, "error": str(error)[:80]})
             continue
-        rows.append({
-            "K": limit,
-            "trainable": result.row_counts["trainable"],
-            "xgboost_auc": result.overall["xgboost"].roc_auc,
-            "xgboost_log_loss": result.overall["xgboost"].log_loss,
-            "prior_log_loss": result.overall["prior"].log_loss,
-            "heldout_auc": result.heldout_metrics["xgboost"].roc_auc,
-        })
+        rows.append(
+            {
+                "K": limit,
+                "trainable": result.row_counts["trainable"],
+                "xgboost_auc": result.overall["xgboost"].roc_auc,
+                "xgboost_log_loss": result.overall["xgboost"].log_loss,
+                "prior_log_loss": result.overall["prior"].log_loss,
+                "heldout_auc": result.heldout_metrics["xgboost"].roc_auc,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -93,8 +97,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shares", type=float, nargs="+", default=[0.55, 0.62, 0.70])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--outage-minutes", type=int, default=180)
-    parser.add_argument("--train", type=int, nargs="*", default=[], metavar="K",
-                        help="also train walk-forward for these K (first share and seed)")
+    parser.add_argument(
+        "--train",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="K",
+        help="also train walk-forward for these K (first share and seed)",
+    )
     args = parser.parse_args(argv)
     candles = read_candle_file(args.candles) if args.candles else synthetic_candles(21 * 1440, seed=5)
     minutes = len(candles)
@@ -104,10 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         for seed in args.seeds:
             thin = thinned(candles, share, seed, args.outage_minutes)
             lengths = gap_lengths(thin)
-            print(f"no-trade share {share:.2f}, seed {seed}: {len(thin):,} candles of {minutes:,} minutes "
-                  f"({1 - len(thin) / minutes:.1%} missing); {len(lengths):,} gaps, length median "
-                  f"{np.median(lengths):.0f}, p90 {np.quantile(lengths, 0.9):.0f}, p99 "
-                  f"{np.quantile(lengths, 0.99):.0f}, max {lengths.max()}")
+            print(
+                f"no-trade share {share:.2f}, seed {seed}: {len(thin):,} candles of {minutes:,} minutes "
+                f"({1 - len(thin) / minutes:.1%} missing); {len(lengths):,} gaps, length median "
+                f"{np.median(lengths):.0f}, p90 {np.quantile(lengths, 0.9):.0f}, p99 "
+                f"{np.quantile(lengths, 0.99):.0f}, max {lengths.max()}"
+            )
             tables.append(trainable_by_limit(thin, minutes).assign(share=share, seed=seed))
     table = pd.concat(tables, ignore_index=True)
     summary = table.groupby("K").agg(

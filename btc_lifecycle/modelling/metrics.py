@@ -47,9 +47,7 @@ def classification_metrics(target: np.ndarray, up_probability: np.ndarray) -> Cl
         log_loss=float(log_loss(target, up_probability, labels=[0, 1])),
         brier=float(brier_score_loss(target, up_probability, pos_label=1)),
         accuracy=float(accuracy_score(target, predicted)),
-        balanced_accuracy=(
-            float(balanced_accuracy_score(target, predicted)) if both_classes else float("nan")
-        ),
+        balanced_accuracy=(float(balanced_accuracy_score(target, predicted)) if both_classes else float("nan")),
         rows=int(len(target)),
         up_share=float(target.mean()),
     )

@@ -23,9 +23,7 @@ CALIBRATION_BINS = 10
 def feature_importance(result: WalkForwardResult) -> pd.Series:
     """Total gain of each feature in the final model, largest first (0 for unused features)."""
     gain = result.model.get_booster().get_score(importance_type="total_gain")
-    return pd.Series(
-        {name: float(gain.get(name, 0.0)) for name in result.feature_columns}
-    ).sort_values(ascending=False)
+    return pd.Series({name: float(gain.get(name, 0.0)) for name in result.feature_columns}).sort_values(ascending=False)
 
 
 def feature_importance_png(result: WalkForwardResult) -> bytes:
@@ -81,17 +79,17 @@ def render_model_card(
     ]
     if decision is not None:
         verdict = "promoted to champion" if decision.promote else "kept as challenger"
-        prior = ("beats the constant prior on the held-out window beyond noise"
-                 if decision.challenger_beats_prior else
-                 "does NOT beat the constant prior on the held-out window beyond noise")
+        prior = (
+            "beats the constant prior on the held-out window beyond noise"
+            if decision.challenger_beats_prior
+            else "does NOT beat the constant prior on the held-out window beyond noise"
+        )
         sections.append(
             f"<h2>Promotion</h2><p><b>{escape(verdict)}</b>: {escape(decision.reason)}</p>"
             f"<p>This model {escape(prior)}.</p>"
         )
     sections.append("<h2>Held-out window</h2>" + _metrics_table(result.heldout_metrics))
-    sections.append(
-        "<h2>Walk-forward, pooled over test folds</h2>" + _metrics_table(result.overall)
-    )
+    sections.append("<h2>Walk-forward, pooled over test folds</h2>" + _metrics_table(result.overall))
     for fold in result.folds:
         sections.append(
             f"<h3>Fold {fold.index}: train {escape(str(fold.train_start))} to "
@@ -99,11 +97,10 @@ def render_model_card(
             f"{escape(str(fold.test_end))}</h3>" + _metrics_table(fold.metrics)
         )
     image = base64.b64encode(importance_png or feature_importance_png(result)).decode("ascii")
-    sections.append(f'<h2>Feature importance</h2><img alt="feature importance" '
-                    f'src="data:image/png;base64,{image}">')
+    sections.append(f'<h2>Feature importance</h2><img alt="feature importance" src="data:image/png;base64,{image}">')
     body = "\n".join(sections)
     return (
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>table{{border-collapse:collapse}}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head>"
         f"<body>{body}</body></html>"
@@ -111,18 +108,13 @@ def render_model_card(
 
 
 def _metrics_table(metrics: dict) -> str:
-    rows = [
-        (name, *[f"{getattr(metrics[name], metric):.4f}" for metric in METRIC_NAMES])
-        for name in MODEL_NAMES
-    ]
+    rows = [(name, *[f"{getattr(metrics[name], metric):.4f}" for metric in METRIC_NAMES]) for name in MODEL_NAMES]
     return _table(("model", *METRIC_NAMES), rows)
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 

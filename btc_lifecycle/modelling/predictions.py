@@ -29,13 +29,15 @@ def prediction_rows(
     scored: pd.DataFrame, up_probability: np.ndarray, model_version: str, predicted_at: pd.Timestamp
 ) -> pd.DataFrame:
     """One row per scored candle: P(next close higher), who predicted it, when, and the truth if known."""
-    return pd.DataFrame({
-        "open_time": scored["open_time"].to_numpy(),
-        "up_probability": np.asarray(up_probability, dtype="float64"),
-        "model_version": str(model_version),
-        "predicted_at": predicted_at,
-        "realized_label": scored[TARGET_COLUMN].astype("Int8").to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "open_time": scored["open_time"].to_numpy(),
+            "up_probability": np.asarray(up_probability, dtype="float64"),
+            "model_version": str(model_version),
+            "predicted_at": predicted_at,
+            "realized_label": scored[TARGET_COLUMN].astype("Int8").to_numpy(),
+        }
+    )
 
 
 def with_realized_labels(predictions: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:

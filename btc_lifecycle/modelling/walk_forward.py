@@ -59,9 +59,7 @@ class WalkForwardConfig:
         if self.n_folds < 1:
             raise ValueError(f"n_folds must be at least 1, got {self.n_folds}")
         if self.train_window not in ("expanding", "rolling"):
-            raise ValueError(
-                f"train_window must be 'expanding' or 'rolling', got {self.train_window!r}"
-            )
+            raise ValueError(f"train_window must be 'expanding' or 'rolling', got {self.train_window!r}")
         if self.train_window == "rolling" and not self.rolling_train_candles:
             raise ValueError("rolling_train_candles is required when train_window is 'rolling'")
         if self.embargo_candles < LONGEST_WINDOW + 1:
@@ -106,9 +104,7 @@ class WalkForwardResult:
     training_seconds: float = field(default=0.0)
 
 
-def train_walk_forward(
-    features: pd.DataFrame, config: WalkForwardConfig = WalkForwardConfig()
-) -> WalkForwardResult:
+def train_walk_forward(features: pd.DataFrame, config: WalkForwardConfig = WalkForwardConfig()) -> WalkForwardResult:
     """Evaluate on time-ordered folds, then fit on all but the held-out window and score it."""
     started = time.perf_counter()
     frame = features.reset_index(drop=True)
@@ -167,8 +163,11 @@ def data_fingerprint(rows: pd.DataFrame) -> str:
 
 
 def _evaluate_folds(
-    frame: pd.DataFrame, trainable: np.ndarray, heldout_start: pd.Timestamp,
-    embargo: pd.Timedelta, config: WalkForwardConfig,
+    frame: pd.DataFrame,
+    trainable: np.ndarray,
+    heldout_start: pd.Timestamp,
+    embargo: pd.Timedelta,
+    config: WalkForwardConfig,
 ) -> tuple[tuple[FoldResult, ...], dict[str, ClassificationMetrics]]:
     """Test blocks in time order before the held-out window; metrics per fold and pooled."""
     times = frame["open_time"]
@@ -184,27 +183,32 @@ def _evaluate_folds(
         _require_rows(train, test, f"fold {index}", trainable, config)
         probabilities = _fit_and_score(train, test, embargo, config)[1]
         pooled.append((test[TARGET_COLUMN].to_numpy(dtype="int64"), probabilities))
-        folds.append(FoldResult(
-            index=index,
-            train_start=train["open_time"].iloc[0],
-            train_end=train["open_time"].iloc[-1],
-            test_start=test["open_time"].iloc[0],
-            test_end=test["open_time"].iloc[-1],
-            train_rows=len(train),
-            test_rows=len(test),
-            metrics=_metrics_by_model(pooled[-1][0], probabilities),
-        ))
+        folds.append(
+            FoldResult(
+                index=index,
+                train_start=train["open_time"].iloc[0],
+                train_end=train["open_time"].iloc[-1],
+                test_start=test["open_time"].iloc[0],
+                test_end=test["open_time"].iloc[-1],
+                train_rows=len(train),
+                test_rows=len(test),
+                metrics=_metrics_by_model(pooled[-1][0], probabilities),
+            )
+        )
     overall_target = np.concatenate([target for target, _ in pooled])
-    overall = _metrics_by_model(overall_target, {
-        name: np.concatenate([probabilities[name] for _, probabilities in pooled])
-        for name in MODEL_NAMES
-    })
+    overall = _metrics_by_model(
+        overall_target,
+        {name: np.concatenate([probabilities[name] for _, probabilities in pooled]) for name in MODEL_NAMES},
+    )
     return tuple(folds), overall
 
 
 def _training_rows(
-    frame: pd.DataFrame, trainable: np.ndarray, test_start: pd.Timestamp | None,
-    embargo: pd.Timedelta, config: WalkForwardConfig,
+    frame: pd.DataFrame,
+    trainable: np.ndarray,
+    test_start: pd.Timestamp | None,
+    embargo: pd.Timedelta,
+    config: WalkForwardConfig,
 ) -> pd.DataFrame:
     """Trainable rows that end at least one embargo before ``test_start``."""
     if test_start is None:
@@ -224,8 +228,16 @@ class TooFewTrainableCandles(ValueError):
     that callers (the model asset) can show them without parsing the message.
     """
 
-    def __init__(self, what: str, train_rows: int, test_rows: int, train_classes: int,
-                 candles: int, trainable: int, config: WalkForwardConfig) -> None:
+    def __init__(
+        self,
+        what: str,
+        train_rows: int,
+        test_rows: int,
+        train_classes: int,
+        candles: int,
+        trainable: int,
+        config: WalkForwardConfig,
+    ) -> None:
         self.what, self.train_rows, self.test_rows = what, train_rows, test_rows
         self.train_classes, self.candles, self.trainable = train_classes, candles, trainable
         one_class = " with a single target class" if train_rows and train_classes < 2 else ""
@@ -240,13 +252,12 @@ class TooFewTrainableCandles(ValueError):
         )
 
 
-def _require_rows(train: pd.DataFrame, test: pd.DataFrame, what: str, trainable: np.ndarray,
-                  config: WalkForwardConfig) -> None:
+def _require_rows(
+    train: pd.DataFrame, test: pd.DataFrame, what: str, trainable: np.ndarray, config: WalkForwardConfig
+) -> None:
     classes = train[TARGET_COLUMN].nunique()
     if len(train) == 0 or len(test) == 0 or classes < 2:
-        raise TooFewTrainableCandles(
-            what, len(train), len(test), classes, len(trainable), int(trainable.sum()), config
-        )
+        raise TooFewTrainableCandles(what, len(train), len(test), classes, len(trainable), int(trainable.sum()), config)
 
 
 def _fit_and_score(
@@ -260,9 +271,7 @@ def _fit_and_score(
     }
 
 
-def _fit_xgboost(
-    train: pd.DataFrame, embargo: pd.Timedelta, config: WalkForwardConfig
-) -> XGBClassifier:
+def _fit_xgboost(train: pd.DataFrame, embargo: pd.Timedelta, config: WalkForwardConfig) -> XGBClassifier:
     """Fit on the train block; early stopping watches its embargoed tail when that is big enough."""
     validation_start = train["open_time"].iloc[int(len(train) * (1 - config.validation_fraction))]
     fit = train.loc[train["open_time"] < validation_start - embargo]
@@ -289,7 +298,8 @@ def _fit_xgboost(
     columns = list(FEATURE_COLUMNS)
     if early_stopping:
         model.fit(
-            fit[columns], fit[TARGET_COLUMN].to_numpy(dtype="int64"),
+            fit[columns],
+            fit[TARGET_COLUMN].to_numpy(dtype="int64"),
             eval_set=[(validation[columns], validation[TARGET_COLUMN].to_numpy(dtype="int64"))],
             verbose=False,
         )
@@ -298,7 +308,5 @@ def _fit_xgboost(
     return model
 
 
-def _metrics_by_model(
-    target: np.ndarray, probabilities: dict[str, np.ndarray]
-) -> dict[str, ClassificationMetrics]:
+def _metrics_by_model(target: np.ndarray, probabilities: dict[str, np.ndarray]) -> dict[str, ClassificationMetrics]:
     return {name: classification_metrics(target, probabilities[name]) for name in MODEL_NAMES}

@@ -65,8 +65,7 @@ def study_features(candles: pd.DataFrame) -> pd.DataFrame:
     return features.loc[keep].reset_index(drop=True)
 
 
-def train_champion(features: pd.DataFrame, until: pd.Timestamp, days: float,
-                   config: MonitoringConfig) -> Champion:
+def train_champion(features: pd.DataFrame, until: pd.Timestamp, days: float, config: MonitoringConfig) -> Champion:
     """Train on the ``days`` before ``until``; its reference is the tail of that window."""
     times = features["open_time"]
     training = features.loc[(times >= until - pd.Timedelta(days=days)) & (times < until)]
@@ -98,31 +97,42 @@ def simulate_monitoring(
         red = result.drift_share > config.drift_share_threshold
         since = current.loc[current["open_time"] >= champion.trained_until]
         realized = realized_performance(since[PREDICTION_COLUMN], since[TARGET_COLUMN])
-        verdicts.append(WindowVerdict(
-            end=end,
-            drift_share=result.drift_share,
-            drifted_columns=result.drifted_columns,
-            red=red,
-            realized_log_loss=np.nan if realized is None else realized.log_loss,
-            champion_trained_until=champion.trained_until,
-        ))
+        verdicts.append(
+            WindowVerdict(
+                end=end,
+                drift_share=result.drift_share,
+                drifted_columns=result.drifted_columns,
+                red=red,
+                realized_log_loss=np.nan if realized is None else realized.log_loss,
+                champion_trained_until=champion.trained_until,
+            )
+        )
         if red and retrain:
             champions.append(train_champion(features, end, reference_days, config))
     return verdicts, champions
 
 
 def verdict_table(verdicts: list[WindowVerdict]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "window_end": v.end.strftime("%m-%d %H:%M"),
-        "drift_share": round(v.drift_share, 2),
-        "check": "RED" if v.red else "green",
-        "realized_log_loss": round(v.realized_log_loss, 4),
-        "drifted": ", ".join(_short(name) for name in v.drifted_columns) or "-",
-    } for v in verdicts])
+    return pd.DataFrame(
+        [
+            {
+                "window_end": v.end.strftime("%m-%d %H:%M"),
+                "drift_share": round(v.drift_share, 2),
+                "check": "RED" if v.red else "green",
+                "realized_log_loss": round(v.realized_log_loss, 4),
+                "drifted": ", ".join(_short(name) for name in v.drifted_columns) or "-",
+            }
+            for v in verdicts
+        ]
+    )
 
 
-def summarize(verdicts: list[WindowVerdict], champions: list[Champion],
-              calm_until: pd.Timestamp, crash: tuple[pd.Timestamp, pd.Timestamp]) -> list[str]:
+def summarize(
+    verdicts: list[WindowVerdict],
+    champions: list[Champion],
+    calm_until: pd.Timestamp,
+    crash: tuple[pd.Timestamp, pd.Timestamp],
+) -> list[str]:
     """The numbers the calibration is judged by."""
     ends = pd.DatetimeIndex([v.end for v in verdicts])
     share = np.array([v.drift_share for v in verdicts])
@@ -134,13 +144,14 @@ def summarize(verdicts: list[WindowVerdict], champions: list[Champion],
         f"windows: {len(verdicts)}, red: {int(red.sum())}",
         f"calm windows (ending before {calm_until:%m-%d %H:%M}): {int(calm.sum())}, red: "
         f"{int(red[calm].sum())}, highest drift share {share[calm].max():.2f}",
-        f"crash windows ({crash[0]:%m-%d} to {crash[1]:%m-%d}): {int(in_crash.sum())}, red: "
-        f"{int(red[in_crash].sum())}",
+        f"crash windows ({crash[0]:%m-%d} to {crash[1]:%m-%d}): {int(in_crash.sum())}, red: {int(red[in_crash].sum())}",
         f"first red window ends at: {first_red if first_red is not None else 'never'}",
     ]
     for champion in champions:
-        lines.append(f"champion trained until {champion.trained_until:%m-%d %H:%M}, held-out "
-                     f"log loss {champion.heldout_log_loss:.4f}")
+        lines.append(
+            f"champion trained until {champion.trained_until:%m-%d %H:%M}, held-out "
+            f"log loss {champion.heldout_log_loss:.4f}"
+        )
     return lines
 
 
@@ -156,9 +167,14 @@ def time_report_path(features: pd.DataFrame, config: MonitoringConfig, rows: int
 
 
 def _short(name: str) -> str:
-    return (name.replace("log_return_", "ret").replace("volatility_", "vol")
-            .replace("_to_close", "").replace("_to_open", "").replace("log_volume_ratio_", "volr")
-            .replace("prediction", "pred"))
+    return (
+        name.replace("log_return_", "ret")
+        .replace("volatility_", "vol")
+        .replace("_to_close", "")
+        .replace("_to_open", "")
+        .replace("log_volume_ratio_", "volr")
+        .replace("prediction", "pred")
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -168,37 +184,47 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=MonitoringConfig.current_window)
     parser.add_argument("--stattest", default=MonitoringConfig.stattest)
     parser.add_argument("--threshold", type=float, default=MonitoringConfig.stattest_threshold)
-    parser.add_argument("--drift-share", type=float,
-                        default=MonitoringConfig.drift_share_threshold)
+    parser.add_argument("--drift-share", type=float, default=MonitoringConfig.drift_share_threshold)
     parser.add_argument("--print-every-hours", type=int, default=6)
     parser.add_argument("--retrain", action="store_true", help="retrain on every red window")
     parser.add_argument("--calm-until", default="2023-03-08T00:00Z")
     parser.add_argument("--crash", default="2023-03-10T00:00Z,2023-03-15T00:00Z")
     args = parser.parse_args(argv)
-    config = replace(MonitoringConfig(), current_window=args.window, stattest=args.stattest,
-                     stattest_threshold=args.threshold, drift_share_threshold=args.drift_share,
-                     reference_window=int(args.reference_days * 1440))
+    config = replace(
+        MonitoringConfig(),
+        current_window=args.window,
+        stattest=args.stattest,
+        stattest_threshold=args.threshold,
+        drift_share_threshold=args.drift_share,
+        reference_window=int(args.reference_days * 1440),
+    )
 
     features = study_features(read_candle_file(args.candles))
     started = time.perf_counter()
-    verdicts, champions = simulate_monitoring(features, args.reference_days, config,
-                                              retrain=args.retrain)
+    verdicts, champions = simulate_monitoring(features, args.reference_days, config, retrain=args.retrain)
     elapsed = time.perf_counter() - started
     table = verdict_table(verdicts)
     # Every few hours, and every window where the check changes colour.
-    shown = table[[v.end.hour % args.print_every_hours == 0
-                   or v.red != (verdicts[i - 1].red if i else False)
-                   for i, v in enumerate(verdicts)]]
-    print(f"reference: first {args.reference_days:g} days; window {args.window} candles; "
-          f"{config.stattest} >= {config.stattest_threshold} per column; red when drift share "
-          f"> {config.drift_share_threshold}; retrain on red: {args.retrain}")
+    shown = table[
+        [
+            v.end.hour % args.print_every_hours == 0 or v.red != (verdicts[i - 1].red if i else False)
+            for i, v in enumerate(verdicts)
+        ]
+    ]
+    print(
+        f"reference: first {args.reference_days:g} days; window {args.window} candles; "
+        f"{config.stattest} >= {config.stattest_threshold} per column; red when drift share "
+        f"> {config.drift_share_threshold}; retrain on red: {args.retrain}"
+    )
     print(shown.to_string(index=False))
     crash = tuple(pd.Timestamp(text) for text in args.crash.split(","))
     for line in summarize(verdicts, champions, pd.Timestamp(args.calm_until), crash):
         print(line)
     print(f"study: {len(verdicts)} windows in {elapsed:.1f} s (fast path, incl. training)")
-    print(f"one evidently drift report, 1,500 vs 1,500 rows x {len(config.columns)} columns: "
-          f"{time_report_path(features, config):.2f} s")
+    print(
+        f"one evidently drift report, 1,500 vs 1,500 rows x {len(config.columns)} columns: "
+        f"{time_report_path(features, config):.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -82,17 +82,19 @@ def evaluate_realized_performance(
     realized = champion.performance
     excess = champion.excess_over_prior
     passed = excess <= config.performance_margin
-    metadata.update({
-        "realized_log_loss": realized.log_loss,
-        "prior_log_loss": champion.prior_log_loss,
-        "prior_up_share": champion.prior_up_share,
-        "majority_log_loss": champion.majority_log_loss,
-        "coin_log_loss": COIN_LOG_LOSS,
-        "log_loss_excess_over_prior": excess,
-        "realized_accuracy": realized.accuracy,
-        "realized_brier": realized.brier,
-        "realized_up_share": realized.up_share,
-    })
+    metadata.update(
+        {
+            "realized_log_loss": realized.log_loss,
+            "prior_log_loss": champion.prior_log_loss,
+            "prior_up_share": champion.prior_up_share,
+            "majority_log_loss": champion.majority_log_loss,
+            "coin_log_loss": COIN_LOG_LOSS,
+            "log_loss_excess_over_prior": excess,
+            "realized_accuracy": realized.accuracy,
+            "realized_brier": realized.brier,
+            "realized_up_share": realized.up_share,
+        }
+    )
     if champion.versus_prior is not None:
         metadata["versus_prior_p_value"] = champion.versus_prior.p_value
     if realized.roc_auc is not None:

@@ -6,9 +6,10 @@ location that imports this module must load fast.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from btc_lifecycle.lazy import lazy_module
 
@@ -176,8 +177,9 @@ def drift_scores(
     return _result(per_column, len(reference), len(current), None, constant)
 
 
-def _result(per_column: dict[str, ColumnDrift], reference_rows: int, current_rows: int,
-            snapshot: Any, constant: tuple[str, ...]) -> DataDriftResult:
+def _result(
+    per_column: dict[str, ColumnDrift], reference_rows: int, current_rows: int, snapshot: Any, constant: tuple[str, ...]
+) -> DataDriftResult:
     drifted = tuple(name for name, column in per_column.items() if column.drifted)
     return DataDriftResult(
         drift_share=len(drifted) / len(per_column),
@@ -205,14 +207,10 @@ def _per_column_from_snapshot(snapshot: dict, columns: list[str]) -> dict[str, C
     missing = [name for name in columns if name not in scores or name not in drifted]
     if missing:
         raise RuntimeError(f"evidently's snapshot has no drift result for {missing}")
-    return {
-        name: ColumnDrift(scores[name], thresholds[name], drifted[name], methods[name])
-        for name in columns
-    }
+    return {name: ColumnDrift(scores[name], thresholds[name], drifted[name], methods[name]) for name in columns}
 
 
-def _checked_columns(reference: pd.DataFrame, current: pd.DataFrame,
-                     columns: Sequence[str]) -> list[str]:
+def _checked_columns(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     for side, frame in (("reference", reference), ("current", current)):
         missing = [name for name in columns if name not in frame.columns]
         if missing:
@@ -223,8 +221,9 @@ def _checked_columns(reference: pd.DataFrame, current: pd.DataFrame,
     return list(columns)
 
 
-def _compared_columns(reference: pd.DataFrame, current: pd.DataFrame,
-                      columns: Sequence[str]) -> tuple[list[str], tuple[str, ...]]:
+def _compared_columns(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]
+) -> tuple[list[str], tuple[str, ...]]:
     """The checked columns to compare, and those with one same value in both windows.
 
     evidently's normed Wasserstein divides by max(reference std, 0.001): a column constant and
@@ -234,7 +233,8 @@ def _compared_columns(reference: pd.DataFrame, current: pd.DataFrame,
     """
     columns = _checked_columns(reference, current, columns)
     constant = tuple(
-        name for name in columns
+        name
+        for name in columns
         if np.unique(np.concatenate([_finite(reference[name]), _finite(current[name])])).size == 1
     )
     compared = [name for name in columns if name not in constant]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
-
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -37,9 +36,7 @@ def realized_pairs(probabilities, outcomes) -> tuple[np.ndarray, np.ndarray]:
     probability = pd.to_numeric(pd.Series(probabilities), errors="coerce").to_numpy("float64")
     outcome = pd.to_numeric(pd.Series(outcomes), errors="coerce").to_numpy("float64")
     if len(probability) != len(outcome):
-        raise ValueError(
-            f"{len(probability)} probabilities but {len(outcome)} outcomes: they must pair up"
-        )
+        raise ValueError(f"{len(probability)} probabilities but {len(outcome)} outcomes: they must pair up")
     known = np.isfinite(probability) & np.isfinite(outcome)
     probability, outcome = probability[known], outcome[known]
     if ((probability < 0) | (probability > 1)).any():
@@ -90,7 +87,9 @@ class VersionRealized:
 
 
 def judged_predictions(
-    predictions: pd.DataFrame | None, window_start: pd.Timestamp, champion_version: str,
+    predictions: pd.DataFrame | None,
+    window_start: pd.Timestamp,
+    champion_version: str,
     champion_validated_until: pd.Timestamp,
 ) -> pd.DataFrame:
     """Predictions from ``window_start`` on, minus the champion's up to its latest validation.
@@ -104,7 +103,8 @@ def judged_predictions(
         return pd.DataFrame(columns=columns)
     rows = predictions.loc[predictions["open_time"] >= window_start, columns]
     stale = (rows["model_version"].astype(str) == str(champion_version)) & (
-        rows["open_time"] <= champion_validated_until)
+        rows["open_time"] <= champion_validated_until
+    )
     return rows.loc[~stale].reset_index(drop=True)
 
 
@@ -153,9 +153,13 @@ def classification_snapshot(probabilities, outcomes) -> Any:
     definition = DataDefinition(
         numerical_columns=[PREDICTION_COLUMN],
         categorical_columns=[TARGET_COLUMN],
-        classification=[BinaryClassification(
-            target=TARGET_COLUMN, prediction_probas=PREDICTION_COLUMN, pos_label=1,
-        )],
+        classification=[
+            BinaryClassification(
+                target=TARGET_COLUMN,
+                prediction_probas=PREDICTION_COLUMN,
+                pos_label=1,
+            )
+        ],
     )
     preset = ClassificationPreset(probas_threshold=DECISION_THRESHOLD)
     return Report([preset]).run(Dataset.from_pandas(frame, data_definition=definition), None)

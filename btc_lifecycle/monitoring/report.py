@@ -81,13 +81,10 @@ def write_drift_report(
         raise ValueError("pass predictions for both windows or for neither")
     reference = _with_predictions(reference, reference_predictions, "reference")
     current = _with_predictions(current, current_predictions, "current")
-    columns = [name for name in config.columns
-               if name != PREDICTION_COLUMN or current_predictions is not None]
+    columns = [name for name in config.columns if name != PREDICTION_COLUMN or current_predictions is not None]
     drift = data_drift(reference, current, columns, config)
-    realized = (None if realized_outcomes is None
-                else realized_performance(realized_probabilities, realized_outcomes))
-    judged = (realized is not None and realized.n >= config.min_realized_labels
-              and realized.roc_auc is not None)
+    realized = None if realized_outcomes is None else realized_performance(realized_probabilities, realized_outcomes)
+    judged = realized is not None and realized.n >= config.min_realized_labels and realized.roc_auc is not None
     headline = _headline(reference, current, drift, realized, config, now)
 
     kind_root = Path(report_root) / REPORT_KIND
@@ -129,9 +126,14 @@ def _with_predictions(frame: pd.DataFrame, predictions, side: str) -> pd.DataFra
     return frame.assign(**{PREDICTION_COLUMN: values})
 
 
-def _headline(reference: pd.DataFrame, current: pd.DataFrame, drift: DataDriftResult,
-              realized: RealizedPerformance | None, config: MonitoringConfig,
-              now: datetime) -> dict[str, Any]:
+def _headline(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    drift: DataDriftResult,
+    realized: RealizedPerformance | None,
+    config: MonitoringConfig,
+    now: datetime,
+) -> dict[str, Any]:
     return {
         "generated_at": pd.Timestamp(now).isoformat(),
         **_bounds("reference", reference),
@@ -163,14 +165,19 @@ def _bounds(side: str, frame: pd.DataFrame) -> dict[str, Any]:
 
 def _column_table(drift: DataDriftResult) -> list[dict[str, Any]]:
     compared = [
-        {"column": name, "score": _plain(column.score), "threshold": column.threshold,
-         "drifted": column.drifted, "stattest": column.stattest, "compared": True}
+        {
+            "column": name,
+            "score": _plain(column.score),
+            "threshold": column.threshold,
+            "drifted": column.drifted,
+            "stattest": column.stattest,
+            "compared": True,
+        }
         for name, column in drift.per_column.items()
     ]
     # One same value in both windows: distance 0, not drifted, and not counted in the share.
     constant = [
-        {"column": name, "score": 0.0, "threshold": None, "drifted": False, "stattest": None,
-         "compared": False}
+        {"column": name, "score": 0.0, "threshold": None, "drifted": False, "stattest": None, "compared": False}
         for name in drift.constant_columns
     ]
     return compared + constant

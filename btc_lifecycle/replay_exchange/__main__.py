@@ -39,21 +39,25 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m btc_lifecycle.replay_exchange",
         description="Serve a candle file through Binance's spot REST API on loopback.",
     )
-    parser.add_argument("--candles", required=True, type=Path,
-                        help="generic CSV or Binance Vision csv/zip")
+    parser.add_argument("--candles", required=True, type=Path, help="generic CSV or Binance Vision csv/zip")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--start", type=_start_ms,
-                        help="replay start, ISO 8601 (default: the last candle's close)")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="replay seconds per wall second; 0 freezes (default 1)")
+    parser.add_argument("--start", type=_start_ms, help="replay start, ISO 8601 (default: the last candle's close)")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="replay seconds per wall second; 0 freezes (default 1)"
+    )
     parser.add_argument("--symbol", default="BTCUSDT")
     parser.add_argument("--interval", default="1m")
-    parser.add_argument("--fault", action="append", default=[], type=_fault,
-                        metavar="ENDPOINT:KIND[:COUNT[:AFTER]]",
-                        help="e.g. klines:429:2, klines:429=30, *:503:1:5, klines:delay=2:1, "
-                             "klines:truncate, klines:empty:1:3, klines:overlap=5, klines:shuffle; "
-                             "repeatable (all kinds in faults.py)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        type=_fault,
+        metavar="ENDPOINT:KIND[:COUNT[:AFTER]]",
+        help="e.g. klines:429:2, klines:429=30, *:503:1:5, klines:delay=2:1, "
+        "klines:truncate, klines:empty:1:3, klines:overlap=5, klines:shuffle; "
+        "repeatable (all kinds in faults.py)",
+    )
     parser.add_argument("--ready-file", type=Path, help="write the URL here once listening")
     parser.add_argument("--log-requests", action="store_true", help="one stderr line per request")
     return parser.parse_args(argv)
@@ -72,9 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         candles = read_candle_file(arguments.candles, arguments.interval)
         exchange = ReplayExchange(
-            candles, symbol=arguments.symbol, interval=arguments.interval, start=arguments.start,
-            speed=arguments.speed, faults=arguments.fault, host=arguments.host,
-            port=arguments.port, log_requests=arguments.log_requests,
+            candles,
+            symbol=arguments.symbol,
+            interval=arguments.interval,
+            start=arguments.start,
+            speed=arguments.speed,
+            faults=arguments.fault,
+            host=arguments.host,
+            port=arguments.port,
+            log_requests=arguments.log_requests,
         )
         stop = threading.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):

@@ -18,7 +18,21 @@ DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
 # Every interval Binance accepts: a valid one the file cannot serve is still "Invalid interval."
 BINANCE_INTERVALS = (
-    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "3d",
+    "1w",
     "1M",
 )
 QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "EUR", "TRY", "BTC", "ETH", "BNB")
@@ -41,34 +55,62 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     for quote in sorted(QUOTE_ASSETS, key=len, reverse=True):
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return symbol[: -len(quote)], quote
-    raise ValueError(f"cannot tell base and quote asset of {symbol!r}; end it with one of "
-                     f"{', '.join(QUOTE_ASSETS)}")
+    raise ValueError(f"cannot tell base and quote asset of {symbol!r}; end it with one of {', '.join(QUOTE_ASSETS)}")
 
 
 def symbol_info(symbol: str) -> dict:
     """One spot entry of exchangeInfo's ``symbols``, shaped like BTCUSDT's on Binance."""
     base, quote = split_symbol(symbol)
     return {
-        "symbol": symbol, "status": "TRADING",
-        "baseAsset": base, "baseAssetPrecision": 8,
-        "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
-        "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
-                       "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
-        "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True,
-        "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
-        "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+        "symbol": symbol,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": [
+            "LIMIT",
+            "LIMIT_MAKER",
+            "MARKET",
+            "STOP_LOSS",
+            "STOP_LOSS_LIMIT",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_LIMIT",
+        ],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "otoAllowed": True,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True,
+        "cancelReplaceAllowed": True,
+        "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01000000",
-             "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
-             "stepSize": "0.00001000"},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01000000",
+                "maxPrice": "1000000.00000000",
+                "tickSize": "0.01000000",
+            },
+            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
             {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000",
-             "stepSize": "0.00000000"},
-            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": "0.00000000",
+                "maxQty": "100.00000000",
+                "stepSize": "0.00000000",
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": "5.00000000",
+                "applyMinToMarket": True,
+                "maxNotional": "9000000.00000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ],
@@ -84,12 +126,10 @@ def exchange_info(symbols: list[str], server_time_ms: int) -> dict:
         "timezone": "UTC",
         "serverTime": server_time_ms,
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-             "limit": 6000},
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
-             "limit": 61000},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
         ],
         "exchangeFilters": [],
         "symbols": [symbol_info(symbol) for symbol in symbols],
@@ -99,9 +139,7 @@ def exchange_info(symbols: list[str], server_time_ms: int) -> dict:
 def mandatory(params: dict[str, str], name: str) -> str:
     value = params.get(name, "")
     if not value:
-        raise BinanceError(
-            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-        )
+        raise BinanceError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
     return value
 
 
@@ -110,10 +148,7 @@ def optional_integer(params: dict[str, str], name: str) -> int | None:
     if value is None:
         return None
     if not _INTEGER.match(value):
-        raise BinanceError(
-            -1100, f"Illegal characters found in parameter '{name}'; legal range is "
-            "'^[0-9]{1,20}$'."
-        )
+        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
     return int(value)
 
 
@@ -159,23 +194,37 @@ class KlineSeries:
         # Files without Binance's extras get plausible stand-ins rather than nulls, so clients
         # parse them as they would real rows: quote volume = volume * close, no trades, no taker
         # volume. Clients must not treat these as data.
-        self.values = np.column_stack([
-            candles["open"].to_numpy(), candles["high"].to_numpy(), candles["low"].to_numpy(),
-            close, volume,
-            np.where(candles["quote_volume"].isna(), volume * close, candles["quote_volume"]),
-            np.nan_to_num(candles["trades"].to_numpy(dtype="float64")),
-            np.nan_to_num(candles["taker_buy_base_volume"].to_numpy(dtype="float64")),
-            np.nan_to_num(candles["taker_buy_quote_volume"].to_numpy(dtype="float64")),
-        ])
+        self.values = np.column_stack(
+            [
+                candles["open"].to_numpy(),
+                candles["high"].to_numpy(),
+                candles["low"].to_numpy(),
+                close,
+                volume,
+                np.where(candles["quote_volume"].isna(), volume * close, candles["quote_volume"]),
+                np.nan_to_num(candles["trades"].to_numpy(dtype="float64")),
+                np.nan_to_num(candles["taker_buy_base_volume"].to_numpy(dtype="float64")),
+                np.nan_to_num(candles["taker_buy_quote_volume"].to_numpy(dtype="float64")),
+            ]
+        )
         self._rows = [self._row(index, self.values[index]) for index in range(len(self.open_ms))]
 
     def _row(self, index: int, values: np.ndarray) -> list:
         o, h, l, c, v, qv, trades, taker_base, taker_quote = values
         open_ms = int(self.open_ms[index])
         return [
-            open_ms, _decimal(o), _decimal(h), _decimal(l), _decimal(c), _decimal(v),
-            open_ms + self.step_ms - 1, _decimal(qv), int(trades), _decimal(taker_base),
-            _decimal(taker_quote), "0",
+            open_ms,
+            _decimal(o),
+            _decimal(h),
+            _decimal(l),
+            _decimal(c),
+            _decimal(v),
+            open_ms + self.step_ms - 1,
+            _decimal(qv),
+            int(trades),
+            _decimal(taker_base),
+            _decimal(taker_quote),
+            "0",
         ]
 
     def forming_row(self, index: int, now_ms: int) -> list:
@@ -189,16 +238,13 @@ class KlineSeries:
         o, _, _, c, *amounts = self.values[index]
         close = o + fraction * (c - o)
         v, qv, trades, taker_base, taker_quote = (fraction * amount for amount in amounts)
-        partial = np.array([o, max(o, close), min(o, close), close, v, qv, int(trades),
-                            taker_base, taker_quote])
+        partial = np.array([o, max(o, close), min(o, close), close, v, qv, int(trades), taker_base, taker_quote])
         return self._row(index, partial)
 
     def klines(self, now_ms: int, start_ms: int | None, end_ms: int | None, limit: int) -> list:
         """Binance semantics: inclusive bounds on open time; no start -> the latest ``limit``."""
         visible = int(np.searchsorted(self.open_ms, now_ms, side="right"))
-        high = visible if end_ms is None else min(
-            visible, int(np.searchsorted(self.open_ms, end_ms, side="right"))
-        )
+        high = visible if end_ms is None else min(visible, int(np.searchsorted(self.open_ms, end_ms, side="right")))
         if start_ms is None:
             low = max(0, high - limit)
         else:
@@ -225,11 +271,17 @@ class KlineSeries:
         index = visible - 1
         open_ms = int(self.open_ms[index])
         close, volume = self.values[index][3], self.values[index][4]
-        return [{
-            "id": index, "price": _decimal(close), "qty": _decimal(volume),
-            "quoteQty": _decimal(close * volume), "time": min(open_ms + self.step_ms - 1, now_ms),
-            "isBuyerMaker": False, "isBestMatch": True,
-        }]
+        return [
+            {
+                "id": index,
+                "price": _decimal(close),
+                "qty": _decimal(volume),
+                "quoteQty": _decimal(close * volume),
+                "time": min(open_ms + self.step_ms - 1, now_ms),
+                "isBuyerMaker": False,
+                "isBestMatch": True,
+            }
+        ]
 
     def span(self) -> tuple[int, int]:
         """First open time and last close time + 1 ms, in epoch milliseconds."""

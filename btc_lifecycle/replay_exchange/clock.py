@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -21,9 +21,7 @@ def wall_seconds() -> float:
 class ReplayClock:
     """Replay "now" in epoch milliseconds; thread-safe."""
 
-    def __init__(
-        self, start_ms: int, speed: float = 1.0, wall: Callable[[], float] = wall_seconds
-    ) -> None:
+    def __init__(self, start_ms: int, speed: float = 1.0, wall: Callable[[], float] = wall_seconds) -> None:
         if speed < 0:
             raise ValueError(f"replay speed must be >= 0, got {speed}")
         self._wall = wall

@@ -21,7 +21,8 @@ Bad data, for klines (other endpoints answer normally):
 
 CLI syntax, one ``--fault`` per fault: ``ENDPOINT:KIND[:COUNT[:AFTER]]`` where KIND is
 ``429``, ``429=RETRY_AFTER_S``, ``418``, ``500``, ``502``, ``503``, ``504``, ``delay=SECONDS``,
-``truncate``, ``empty``, ``overlap=N``, ``duplicate``, ``shuffle``, ``corrupt`` or ``conflict``. Examples: ``klines:429:2`` (first two klines requests get 429, Retry-After 1),
+``truncate``, ``empty``, ``overlap=N``, ``duplicate``, ``shuffle``, ``corrupt`` or ``conflict``.
+Examples: ``klines:429:2`` (first two klines requests get 429, Retry-After 1),
 ``klines:429=30``, ``*:503:1:5`` (the sixth request of any endpoint gets 503),
 ``klines:delay=2.5:3``.
 """
@@ -160,7 +161,13 @@ class FaultPlan:
     def describe(self) -> list[dict]:
         with self._lock:
             return [
-                {"endpoint": f.endpoint, "kind": f.kind, "count": f.count, "after": f.after,
-                 "retry_after_s": f.retry_after_s, "seen": self._seen[i]}
+                {
+                    "endpoint": f.endpoint,
+                    "kind": f.kind,
+                    "count": f.count,
+                    "after": f.after,
+                    "retry_after_s": f.retry_after_s,
+                    "seen": self._seen[i],
+                }
                 for i, f in enumerate(self._faults)
             ]

@@ -73,11 +73,9 @@ class ReplayExchange:
         self.interval = interval
         self.series = {name: KlineSeries(frame, interval) for name, frame in frames.items()}
         if clock is None:
-            end_of_file = max(
-                default_start_ms(frame, self.series[name].step_ms) for name, frame in frames.items()
-            )
-            start_ms = end_of_file if start is None else (
-                int(start) if isinstance(start, (int, float)) else epoch_ms(start)
+            end_of_file = max(default_start_ms(frame, self.series[name].step_ms) for name, frame in frames.items())
+            start_ms = (
+                end_of_file if start is None else (int(start) if isinstance(start, (int, float)) else epoch_ms(start))
             )
             clock = ReplayClock(start_ms, speed)
         self.clock = clock
@@ -127,7 +125,7 @@ class ReplayExchange:
         self._thread.join()
         self._httpd = None
 
-    def __enter__(self) -> "ReplayExchange":
+    def __enter__(self) -> ReplayExchange:
         self.start()
         return self
 
@@ -146,9 +144,7 @@ class ReplayExchange:
         symbols = {}
         for name, series in self.series.items():
             first_open, last_close = series.span()
-            symbols[name] = {
-                "first_open": first_open, "last_close": last_close, "candles": len(series.open_ms)
-            }
+            symbols[name] = {"first_open": first_open, "last_close": last_close, "candles": len(series.open_ms)}
         return {**self.clock.state(), "interval": self.interval, "symbols": symbols}
 
     def binance_response(self, path: str, params: dict[str, str]) -> dict | list:
@@ -166,9 +162,7 @@ class ReplayExchange:
             return exchange_info(symbols, self.clock.now_ms())
         if path == f"{API}/klines":
             query = klines_query(params, set(self.series), {self.interval})
-            return self.series[query.symbol].klines(
-                self.clock.now_ms(), query.start_ms, query.end_ms, query.limit
-            )
+            return self.series[query.symbol].klines(self.clock.now_ms(), query.start_ms, query.end_ms, query.limit)
         if path == f"{API}/trades":
             if mandatory(params, "symbol") not in self.series:
                 raise BinanceError(-1121, "Invalid symbol.")
@@ -268,8 +262,9 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         if status in (418, 429):
             # Binance's own words for these; clients should honour Retry-After.
             words = "Way too many requests; IP banned." if status == 418 else "Too many requests."
-            body = json.dumps({"code": -1003, "msg": f"{words} Please use the websocket for "
-                               "live updates to avoid bans."}).encode()
+            body = json.dumps(
+                {"code": -1003, "msg": f"{words} Please use the websocket for live updates to avoid bans."}
+            ).encode()
             headers = {"Retry-After": str(fault.retry_after_s), "Content-Type": "application/json"}
             return self._send(status, body, headers)
         # Gateways answer 5xx with HTML, not Binance JSON; ccxt then maps by HTTP status.

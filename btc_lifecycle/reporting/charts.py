@@ -52,20 +52,39 @@ def candlestick_figure(candles: pd.DataFrame, interval: str, subject: str) -> go
     """OHLC candlesticks over a volume panel, aggregated to at most ~2,000 bars."""
     size = bar_size(candles["open_time"].iloc[0], candles["open_time"].iloc[-1], interval)
     bars = aggregate_ohlcv(candles, size)
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=(0.74, 0.26),
-                           vertical_spacing=0.03)
-    figure.add_trace(go.Candlestick(
-        x=bars["open_time"], open=bars["open"], high=bars["high"], low=bars["low"],
-        close=bars["close"], name="OHLC", showlegend=False,
-        increasing_line_color=UP, decreasing_line_color=NOT_UP,
-    ), row=1, col=1)
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=(0.74, 0.26), vertical_spacing=0.03)
+    figure.add_trace(
+        go.Candlestick(
+            x=bars["open_time"],
+            open=bars["open"],
+            high=bars["high"],
+            low=bars["low"],
+            close=bars["close"],
+            name="OHLC",
+            showlegend=False,
+            increasing_line_color=UP,
+            decreasing_line_color=NOT_UP,
+        ),
+        row=1,
+        col=1,
+    )
     rising = (bars["close"] >= bars["open"]).to_numpy()
-    figure.add_trace(go.Bar(
-        x=bars["open_time"], y=bars["volume"], name="volume", showlegend=False,
-        marker_color=np.where(rising, UP, NOT_UP), marker_line_width=0,
-    ), row=2, col=1)
+    figure.add_trace(
+        go.Bar(
+            x=bars["open_time"],
+            y=bars["volume"],
+            name="volume",
+            showlegend=False,
+            marker_color=np.where(rising, UP, NOT_UP),
+            marker_line_width=0,
+        ),
+        row=2,
+        col=1,
+    )
     figure.update_layout(
-        **_BASE_LAYOUT, height=560, bargap=0,
+        **_BASE_LAYOUT,
+        height=560,
+        bargap=0,
         title=chart_title(subject, f"OHLC, {bar_label(size)} bars ({len(bars):,} bars)"),
     )
     figure.update_xaxes(rangeslider_visible=False)
@@ -77,12 +96,17 @@ def candlestick_figure(candles: pd.DataFrame, interval: str, subject: str) -> go
 def close_price_figure(candles: pd.DataFrame, interval: str, subject: str) -> go.Figure:
     """Close price over the full range; breaks in the line are gaps in the data."""
     line = close_line(candles, interval)
-    figure = go.Figure(go.Scatter(
-        x=line["open_time"], y=line["close"], mode="lines", name="close",
-        line=dict(width=1, color="#2c3e50"), connectgaps=False,
-    ))
-    figure.update_layout(**_BASE_LAYOUT, height=380, title=chart_title(subject, "close price"),
-                         yaxis_title="close")
+    figure = go.Figure(
+        go.Scatter(
+            x=line["open_time"],
+            y=line["close"],
+            mode="lines",
+            name="close",
+            line=dict(width=1, color="#2c3e50"),
+            connectgaps=False,
+        )
+    )
+    figure.update_layout(**_BASE_LAYOUT, height=380, title=chart_title(subject, "close price"), yaxis_title="close")
     return figure
 
 
@@ -91,34 +115,46 @@ def label_scatter_figure(labeled: pd.DataFrame, interval: str, subject: str) -> 
     returns = log_returns(labeled, interval)
     ties = tie_mask(labeled, interval)
     labels = labeled[LABEL_COLUMN]
-    points = pd.DataFrame({
-        "open_time": labeled["open_time"],
-        "log_return": returns,
-        "kind": np.select(
-            [ties.to_numpy(), labels.eq(1).fillna(False).to_numpy(),
-             labels.eq(0).fillna(False).to_numpy()],
-            ["tie", "up", "not up"], default="unlabeled",
-        ),
-    })
+    points = pd.DataFrame(
+        {
+            "open_time": labeled["open_time"],
+            "log_return": returns,
+            "kind": np.select(
+                [ties.to_numpy(), labels.eq(1).fillna(False).to_numpy(), labels.eq(0).fillna(False).to_numpy()],
+                ["tie", "up", "not up"],
+                default="unlabeled",
+            ),
+        }
+    )
     points = points.loc[points["kind"] != "unlabeled"]
     shown = points.iloc[sample_positions(len(points), MAX_SCATTER_POINTS)]
     figure = go.Figure()
     # Ties last so the few of them are drawn on top of the crowd at zero.
-    styles = (("up", "1 up", UP, "triangle-up", 4),
-              ("not up", "0 down", NOT_UP, "triangle-down", 4),
-              ("tie", "0 tie", TIE, "diamond", 6))
+    styles = (
+        ("up", "1 up", UP, "triangle-up", 4),
+        ("not up", "0 down", NOT_UP, "triangle-down", 4),
+        ("tie", "0 tie", TIE, "diamond", 6),
+    )
     for kind, name, colour, symbol, size in styles:
         subset = shown.loc[shown["kind"] == kind]
-        figure.add_trace(go.Scatter(
-            x=subset["open_time"], y=subset["log_return"], mode="markers",
-            name=f"{name}: {int((points['kind'] == kind).sum()):,}",
-            marker=dict(color=colour, symbol=symbol, size=size, opacity=0.7, line_width=0),
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=subset["open_time"],
+                y=subset["log_return"],
+                mode="markers",
+                name=f"{name}: {int((points['kind'] == kind).sum()):,}",
+                marker=dict(color=colour, symbol=symbol, size=size, opacity=0.7, line_width=0),
+            )
+        )
     sampled = f"{len(shown):,} of {len(points):,} shown"
-    figure.update_layout(**_BASE_LAYOUT, height=420,
-                         title=chart_title(subject, f"{interval} log return by label ({sampled})"),
-                         yaxis_title="log return", yaxis_tickformat=".2%",
-                         xaxis_range=[labeled["open_time"].iloc[0], labeled["open_time"].iloc[-1]])
+    figure.update_layout(
+        **_BASE_LAYOUT,
+        height=420,
+        title=chart_title(subject, f"{interval} log return by label ({sampled})"),
+        yaxis_title="log return",
+        yaxis_tickformat=".2%",
+        xaxis_range=[labeled["open_time"].iloc[0], labeled["open_time"].iloc[-1]],
+    )
     return figure
 
 
@@ -133,8 +169,7 @@ def write_chart_pngs(figures: Iterable[tuple[str, go.Figure]], folder: Path) -> 
     # Setting any scope option (mathjax, ...) restarts Chromium, so none is touched here.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaleido") as renderer:
         renderer.submit(_start_kaleido)
-        pending = [renderer.submit(_write_png, figure, folder / f"{name}.png")
-                   for name, figure in figures]
+        pending = [renderer.submit(_write_png, figure, folder / f"{name}.png") for name, figure in figures]
         return [future.result() for future in pending]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -68,8 +68,9 @@ class IngestionReport:
     markdown_summary: str
 
 
-def build_ingestion_report(labeled: pd.DataFrame, facts: ReportFacts, report_root: Path,
-                           keep_last: int, now: datetime | None = None) -> IngestionReport:
+def build_ingestion_report(
+    labeled: pd.DataFrame, facts: ReportFacts, report_root: Path, keep_last: int, now: datetime | None = None
+) -> IngestionReport:
     """Write ``report_root/ingestion/<UTC stamp>/report.pdf`` with its PNGs; prune old ones.
 
     The report is built in a ``.tmp-*`` sibling and renamed into place only when complete.
@@ -78,7 +79,7 @@ def build_ingestion_report(labeled: pd.DataFrame, facts: ReportFacts, report_roo
         raise ValueError("the ingestion report needs at least one candle; the frame is empty")
     if keep_last < 1:
         raise ValueError(f"keep_last must be at least 1, got {keep_last}")
-    moment = now if now is not None else datetime.now(timezone.utc)
+    moment = now if now is not None else datetime.now(UTC)
     stamp = report_stamp(moment)
     kind_root = Path(report_root) / REPORT_KIND
     remove_stale_temp_folders(kind_root)
@@ -93,12 +94,12 @@ def build_ingestion_report(labeled: pd.DataFrame, facts: ReportFacts, report_roo
     return _describe(labeled, facts, folder, page_count, image_names)
 
 
-def _write_report(labeled: pd.DataFrame, facts: ReportFacts, folder: Path,
-                  stamp: str) -> tuple[int, tuple[str, ...]]:
+def _write_report(labeled: pd.DataFrame, facts: ReportFacts, folder: Path, stamp: str) -> tuple[int, tuple[str, ...]]:
     title = f"{facts.symbol} {facts.interval}"
     # A generator, so each figure is built while the previous one renders.
     figures = (
-        (name, build(labeled, facts.interval, title)) for name, build in (
+        (name, build(labeled, facts.interval, title))
+        for name, build in (
             ("candlestick", charts.candlestick_figure),
             ("close_price", charts.close_price_figure),
             ("label_scatter", charts.label_scatter_figure),
@@ -111,24 +112,26 @@ def _write_report(labeled: pd.DataFrame, facts: ReportFacts, folder: Path,
     return write_pdf(page_html, folder, folder / PDF_NAME), tuple(path.name for path in images)
 
 
-def _describe(labeled: pd.DataFrame, facts: ReportFacts, folder: Path,
-              page_count: int, image_names: tuple[str, ...]) -> IngestionReport:
+def _describe(
+    labeled: pd.DataFrame, facts: ReportFacts, folder: Path, page_count: int, image_names: tuple[str, ...]
+) -> IngestionReport:
     balance = label_balance(labeled, facts.interval)
     returns = summary_statistics(labeled, facts.interval).loc[LOG_RETURN]
     first, last = labeled["open_time"].iloc[0], labeled["open_time"].iloc[-1]
     pdf_path = folder / PDF_NAME
-    summary = "\n".join([
-        f"**Ingestion report** for {_md(facts.symbol)} {_md(facts.interval)} "
-        f"from {_md(facts.source)}",
-        "",
-        f"- candles: {len(labeled):,} ({facts.rows_new:,} new), "
-        f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC",
-        f"- labels: {balance.up_share:.1%} up, {balance.not_up_share:.1%} not up, "
-        f"{balance.unlabeled_share:.2%} unlabeled; ties {balance.tie_share:.2%} of labeled",
-        f"- missing minutes: {facts.missing_minutes:,} in {len(facts.gaps):,} gap(s)",
-        *([f"- gap policy: {_md(gap_policy_text(facts.gap_policy))}"] if facts.gap_policy else []),
-        f"- PDF: `{pdf_path}` ({page_count} pages)",
-    ])
+    summary = "\n".join(
+        [
+            f"**Ingestion report** for {_md(facts.symbol)} {_md(facts.interval)} from {_md(facts.source)}",
+            "",
+            f"- candles: {len(labeled):,} ({facts.rows_new:,} new), "
+            f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC",
+            f"- labels: {balance.up_share:.1%} up, {balance.not_up_share:.1%} not up, "
+            f"{balance.unlabeled_share:.2%} unlabeled; ties {balance.tie_share:.2%} of labeled",
+            f"- missing minutes: {facts.missing_minutes:,} in {len(facts.gaps):,} gap(s)",
+            *([f"- gap policy: {_md(gap_policy_text(facts.gap_policy))}"] if facts.gap_policy else []),
+            f"- PDF: `{pdf_path}` ({page_count} pages)",
+        ]
+    )
     return IngestionReport(
         pdf_path=pdf_path,
         html_path=folder / HTML_NAME,

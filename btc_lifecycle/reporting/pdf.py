@@ -35,4 +35,3 @@ def write_pdf(html: str, base_folder: Path, pdf_path: Path) -> int:
     document = HTML(string=html, base_url=f"{base_folder}{os.sep}", url_fetcher=fetcher).render()
     document.write_pdf(pdf_path)
     return len(document.pages)
-

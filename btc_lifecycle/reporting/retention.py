@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -24,8 +24,8 @@ _REPORT_FOLDER = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?$")
 def report_stamp(moment: datetime) -> str:
     """``moment`` in UTC as a folder name; naive datetimes are taken to be UTC already."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(STAMP_FORMAT)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(STAMP_FORMAT)
 
 
 def _report_order(folder: Path) -> tuple[str, int] | None:
@@ -112,8 +112,11 @@ def remove_stale_temp_folders(root: Path, older_than: timedelta = STALE_TEMP_AGE
         return []
     cutoff = time.time() - older_than.total_seconds()
     stale = [
-        path for path in sorted(root.iterdir())
-        if path.name.startswith(TEMP_PREFIX) and path.is_dir() and not path.is_symlink()
+        path
+        for path in sorted(root.iterdir())
+        if path.name.startswith(TEMP_PREFIX)
+        and path.is_dir()
+        and not path.is_symlink()
         and path.stat().st_mtime < cutoff
     ]
     for path in stale:

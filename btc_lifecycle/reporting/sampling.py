@@ -15,8 +15,9 @@ MAX_SCATTER_POINTS = 8_000
 _BAR_MINUTES = (1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 240, 360, 480, 720, 1440, 2880, 10080)
 
 
-def bar_size(first: pd.Timestamp, last: pd.Timestamp, interval: str,
-             max_bars: int = MAX_CANDLESTICK_BARS) -> pd.Timedelta:
+def bar_size(
+    first: pd.Timestamp, last: pd.Timestamp, interval: str, max_bars: int = MAX_CANDLESTICK_BARS
+) -> pd.Timedelta:
     """The smallest readable multiple of ``interval`` that covers the range in ``max_bars``."""
     step = pd.Timedelta(milliseconds=interval_ms(interval))
     span = last - first + step
@@ -51,8 +52,7 @@ def aggregate_ohlcv(candles: pd.DataFrame, size: pd.Timedelta) -> pd.DataFrame:
     return bars.loc[counts > 0].reset_index()
 
 
-def close_line(candles: pd.DataFrame, interval: str,
-               max_points: int = MAX_LINE_POINTS) -> pd.DataFrame:
+def close_line(candles: pd.DataFrame, interval: str, max_points: int = MAX_LINE_POINTS) -> pd.DataFrame:
     """open_time and close, thinned to ``max_points``, with a NaN row at each gap.
 
     The NaN breaks the line so a hole in the data is visible instead of bridged.

@@ -29,9 +29,7 @@ def log_returns(candles: pd.DataFrame, interval: str) -> pd.Series:
     returns = np.full(len(close), np.nan)
     if len(close) > 1:
         returns[1:] = np.log(close[1:] / close[:-1])
-    return pd.Series(returns, index=candles.index, name=LOG_RETURN).where(
-        adjacent_to_previous(candles, interval)
-    )
+    return pd.Series(returns, index=candles.index, name=LOG_RETURN).where(adjacent_to_previous(candles, interval))
 
 
 def summary_statistics(candles: pd.DataFrame, interval: str) -> pd.DataFrame:

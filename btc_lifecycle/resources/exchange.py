@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from typing import TYPE_CHECKING
 from btc_lifecycle.config import Settings
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class CandleExchangeResource(ConfigurableResource):
     retry_max_seconds: float = 30.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "CandleExchangeResource":
+    def from_settings(cls, settings: Settings) -> CandleExchangeResource:
         ingest = settings.ingest
         return cls(
             exchange_id=ingest.exchange,
@@ -44,7 +45,7 @@ class CandleExchangeResource(ConfigurableResource):
             return f"replay of {self.replay_file} ({self.exchange_id} API at {self.api_url})"
         return f"{self.exchange_id} API at {self.api_url}"
 
-    def client(self, log: "Log") -> "CandleClient":
+    def client(self, log: Log) -> CandleClient:
         # Imported here: ccxt loads every exchange it knows (about 2 s) and the code location is
         # loaded by every Dagster process, most of which never fetch a candle.
         from btc_lifecycle.adapters.exchange import CandleClient, RetryPolicy, make_ccxt_client

@@ -49,8 +49,11 @@ class FeatureStoreResource(dg.ConfigurableResource):
             conn = backoff(
                 fn=duckdb.connect,
                 retry_on=(RuntimeError, duckdb.IOException),
-                kwargs={"database": self.database, "read_only": False,
-                        "config": {"custom_user_agent": "dagster", **self.connection_config}},
+                kwargs={
+                    "database": self.database,
+                    "read_only": False,
+                    "config": {"custom_user_agent": "dagster", **self.connection_config},
+                },
                 max_retries=10,
             )
         except duckdb.IOException as error:

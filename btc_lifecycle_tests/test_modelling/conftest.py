@@ -30,14 +30,16 @@ def mean_reverting_candles(count: int, seed: int = 3, reversion: float = -0.35) 
     close = 30_000 * np.exp(np.cumsum(returns))
     open_ = np.concatenate([[30_000.0], close[:-1]])
     wick = np.abs(rng.normal(0.0, 0.0003, (2, count))) * close
-    frame = pd.DataFrame({
-        "open_time": pd.date_range("2024-01-01", periods=count, freq="1min", tz="UTC"),
-        "open": open_,
-        "high": np.maximum(open_, close) + wick[0],
-        "low": np.minimum(open_, close) - wick[1],
-        "close": close,
-        "volume": rng.gamma(2.0, 1.5, count),
-    })
+    frame = pd.DataFrame(
+        {
+            "open_time": pd.date_range("2024-01-01", periods=count, freq="1min", tz="UTC"),
+            "open": open_,
+            "high": np.maximum(open_, close) + wick[0],
+            "low": np.minimum(open_, close) - wick[1],
+            "close": close,
+            "volume": rng.gamma(2.0, 1.5, count),
+        }
+    )
     return complete_candle_frame(frame, "1m")
 
 

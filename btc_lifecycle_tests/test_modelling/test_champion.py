@@ -51,7 +51,8 @@ def test_a_clearly_better_challenger_is_promoted_with_its_p_value():
     assert decision.promote and decision.decision == PROMOTE
     assert decision.numbers["p_value"] < 0.05
     assert decision.numbers["improvement"] == pytest.approx(
-        losses_of(champion, outcome).mean() - losses_of(truth, outcome).mean())
+        losses_of(champion, outcome).mean() - losses_of(truth, outcome).mean()
+    )
     assert decision.numbers["ci_low"] > 0
 
 
@@ -89,10 +90,12 @@ def test_a_margin_is_required_on_top_of_significance():
     truth, outcome = held_out()
     champion = 0.5 + 0.3 * (truth - 0.5)
     gain = losses_of(champion, outcome).mean() - losses_of(truth, outcome).mean()
-    below = decide_promotion(losses_of(truth, outcome), losses_of(champion, outcome), prior_losses(outcome),
-                             margin=gain * 1.01)
-    above = decide_promotion(losses_of(truth, outcome), losses_of(champion, outcome), prior_losses(outcome),
-                             margin=gain * 0.99)
+    below = decide_promotion(
+        losses_of(truth, outcome), losses_of(champion, outcome), prior_losses(outcome), margin=gain * 1.01
+    )
+    above = decide_promotion(
+        losses_of(truth, outcome), losses_of(champion, outcome), prior_losses(outcome), margin=gain * 0.99
+    )
     assert not below.promote and above.promote
 
 

@@ -38,16 +38,13 @@ def test_features_of_candle_t_ignore_every_later_candle(gapped_candles):
     original = compute_features(gapped_candles, "1m")
     for t in [0, 59, 60, 150, GAP_AT - 1, GAP_AT, GAP_AT + 61, 500, 700, len(gapped_candles) - 2]:
         changed = compute_features(_future_rewritten(gapped_candles, t, rng), "1m")
-        pd.testing.assert_frame_equal(
-            changed.loc[:t, list(FEATURE_COLUMNS)], original.loc[:t, list(FEATURE_COLUMNS)]
-        )
+        pd.testing.assert_frame_equal(changed.loc[:t, list(FEATURE_COLUMNS)], original.loc[:t, list(FEATURE_COLUMNS)])
 
 
 def test_target_is_the_next_candles_label(gapped_candles):
     features = compute_features(gapped_candles, "1m")
     next_label = price_increase_labels(gapped_candles, "1m").shift(-1)
-    pd.testing.assert_series_equal(features["target"], next_label.astype("Int8"),
-                                   check_names=False)
+    pd.testing.assert_series_equal(features["target"], next_label.astype("Int8"), check_names=False)
 
 
 def test_last_row_and_rows_near_a_gap_are_not_trainable(gapped_candles):

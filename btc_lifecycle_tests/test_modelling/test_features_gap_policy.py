@@ -26,7 +26,9 @@ FLAGS = [FILLED_COLUMN, f"filled_share_{FILLED_WINDOW}"]
 LIMIT = 30
 
 
-def thin_venue(seed: int, minutes: int = 4_000, share: float = 0.62, outage: tuple[int, int] | None = None) -> pd.DataFrame:
+def thin_venue(
+    seed: int, minutes: int = 4_000, share: float = 0.62, outage: tuple[int, int] | None = None
+) -> pd.DataFrame:
     """Generated candles as a thin venue prints them; optionally an exchange outage cut out."""
     thin = thin_venue_candles(synthetic_candles(minutes, seed=seed), no_trade_share=share, seed=seed)
     if outage is not None:
@@ -61,7 +63,8 @@ def test_no_feature_window_spans_a_gap_longer_than_the_policy_allows(seed, limit
     # Every row is a stored candle or a minute of a stored gap no longer than the limit.
     fillable = {
         gap.after + pd.Timedelta(minutes=k)
-        for gap in find_gaps(candles["open_time"], "1m") if gap.missing <= limit
+        for gap in find_gaps(candles["open_time"], "1m")
+        if gap.missing <= limit
         for k in range(1, gap.missing + 1)
     }
     invented = features.loc[~features["open_time"].isin(candles["open_time"]), "open_time"]

@@ -27,7 +27,6 @@ def test_auc_is_nan_when_the_test_holds_one_class():
 def test_persistence_votes_the_last_direction_with_clipped_certainty():
     test = pd.DataFrame({"log_return_1": [0.001, -0.002, 0.0]})
     probabilities = baseline_probabilities(np.array([1, 0, 0, 0]), test)
-    np.testing.assert_allclose(probabilities["persistence"],
-                               [1 - HARD_VOTE_CLIP, HARD_VOTE_CLIP, HARD_VOTE_CLIP])
+    np.testing.assert_allclose(probabilities["persistence"], [1 - HARD_VOTE_CLIP, HARD_VOTE_CLIP, HARD_VOTE_CLIP])
     np.testing.assert_allclose(probabilities["majority"], [HARD_VOTE_CLIP] * 3)
     np.testing.assert_allclose(probabilities["prior"], [0.25] * 3)

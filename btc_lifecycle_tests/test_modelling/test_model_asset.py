@@ -23,12 +23,14 @@ def store_with(candles, root: Path, **config_changes):
     """A feature store holding ``candles`` as labeled candles, and settings pointing at it."""
     config = root / "bitcoin_ingest.json"
     config.write_text(json.dumps({**DEFAULT_CONFIG, **config_changes}))
-    settings = load_settings({
-        "INGEST_CONFIG": str(config),
-        "FEATURE_DB_PATH": str(root / "feature_store" / "bitcoin.duckdb"),
-        "BTC_REPORT_DIR": str(root / "reports"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-    })
+    settings = load_settings(
+        {
+            "INGEST_CONFIG": str(config),
+            "FEATURE_DB_PATH": str(root / "feature_store" / "bitcoin.duckdb"),
+            "BTC_REPORT_DIR": str(root / "reports"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+        }
+    )
     settings.feature_db_path.parent.mkdir(parents=True)
     with duckdb.connect(str(settings.feature_db_path)) as conn:
         replace_labeled_candles(conn, settings.ingest.series, label_candles(candles, "1m"))

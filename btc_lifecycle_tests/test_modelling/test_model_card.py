@@ -8,8 +8,8 @@ from btc_lifecycle.modelling import (
     decide_promotion,
     train_walk_forward,
 )
-from btc_lifecycle.modelling.paired_test import log_losses
 from btc_lifecycle.modelling.model_card import feature_importance, render_model_card
+from btc_lifecycle.modelling.paired_test import log_losses
 
 from .conftest import mean_reverting_candles
 

@@ -10,8 +10,7 @@ import pytest
 
 from btc_lifecycle.adapters import model_registry
 from btc_lifecycle.adapters.model_registry import ModelRegistry, load_champion
-from btc_lifecycle.modelling import WalkForwardConfig, compute_features, predict_up_probability
-from btc_lifecycle.modelling import train_walk_forward
+from btc_lifecycle.modelling import WalkForwardConfig, compute_features, predict_up_probability, train_walk_forward
 
 from .conftest import FAST_CONFIG, mean_reverting_candles
 
@@ -63,16 +62,18 @@ def test_the_gate_promotes_a_better_model_and_refuses_a_worse_one(promotions):
 def test_the_champion_reloaded_by_alias_reproduces_its_predictions(promotions, strong_result):
     registry, _ = promotions
     champion = load_champion(registry.model_name, registry.tracking_uri)
-    np.testing.assert_allclose(predict_up_probability(champion, strong_result.heldout),
-                               strong_result.heldout["xgboost_up_probability"], rtol=1e-6)
+    np.testing.assert_allclose(
+        predict_up_probability(champion, strong_result.heldout),
+        strong_result.heldout["xgboost_up_probability"],
+        rtol=1e-6,
+    )
 
 
 def test_the_champion_info_carries_its_held_out_metrics(promotions, strong_result):
     registry, (_, better, _) = promotions
     info = registry.champion_info()
     assert info.run_id == better.run_id
-    assert info.heldout_metrics["xgboost_log_loss"] == pytest.approx(
-        strong_result.heldout_metrics["xgboost"].log_loss)
+    assert info.heldout_metrics["xgboost_log_loss"] == pytest.approx(strong_result.heldout_metrics["xgboost"].log_loss)
     assert info.tags["data_fingerprint"] == strong_result.fingerprint
 
 
@@ -81,8 +82,9 @@ def test_runs_end_finished_and_carry_baselines_beside_the_model(promotions):
     for record in records:
         run = registry.client.get_run(record.run_id)
         assert run.info.status == "FINISHED"
-        assert {"xgboost_roc_auc", "prior_log_loss", "fold_0_xgboost_log_loss",
-                "heldout_persistence_brier"} <= set(run.data.metrics)
+        assert {"xgboost_roc_auc", "prior_log_loss", "fold_0_xgboost_log_loss", "heldout_persistence_brier"} <= set(
+            run.data.metrics
+        )
         assert run.data.tags["dagster_run_id"].startswith("run-")
     artifacts = {a.path for a in registry.client.list_artifacts(records[0].run_id, "charts")}
     assert artifacts == {"charts/feature_importance.png", "charts/calibration.png"}
@@ -94,7 +96,8 @@ def test_the_model_is_stored_in_xgboost_format_not_pickle(promotions, tmp_path):
     mlflow.set_tracking_uri(registry.tracking_uri)
     mlflow.set_registry_uri(registry.tracking_uri)
     path = mlflow.artifacts.download_artifacts(
-        f"models:/{registry.model_name}/{better.model_version}", dst_path=str(tmp_path))
+        f"models:/{registry.model_name}/{better.model_version}", dst_path=str(tmp_path)
+    )
     names = {p.name for p in Path(path).iterdir()}
     assert "model.ubj" in names and not any(name.endswith((".pkl", ".pickle")) for name in names)
 

@@ -51,11 +51,14 @@ def test_on_pure_noise_the_test_rejects_about_as_often_as_alpha():
     assert 8 <= rejections <= 36  # 5 % of 400 is 20; a binomial 99 % band
 
 
-@pytest.mark.parametrize("candidate, baseline, message", [
-    (np.ones(3), np.ones(4), "pair up"),
-    (np.ones(1), np.ones(1), "at least 2"),
-    (np.array([1.0, np.nan]), np.ones(2), "finite"),
-])
+@pytest.mark.parametrize(
+    "candidate, baseline, message",
+    [
+        (np.ones(3), np.ones(4), "pair up"),
+        (np.ones(1), np.ones(1), "at least 2"),
+        (np.array([1.0, np.nan]), np.ones(2), "finite"),
+    ],
+)
 def test_bad_input_is_refused_with_the_reason(candidate, baseline, message):
     with pytest.raises(ValueError, match=message):
         compare_losses(candidate, baseline)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,7 +41,7 @@ def test_training_ends_an_embargo_before_each_test_block(random_walk_result):
     assert len(result.folds) == FAST_CONFIG.n_folds
     for fold in result.folds:
         assert fold.train_end + EMBARGO <= fold.test_start
-    for earlier, later in zip(result.folds, result.folds[1:]):
+    for earlier, later in itertools.pairwise(result.folds):
         assert earlier.test_end < later.test_start
         assert later.train_rows > earlier.train_rows  # expanding window
     assert result.training_range[1] + EMBARGO <= result.heldout_range[0]
@@ -47,8 +49,9 @@ def test_training_ends_an_embargo_before_each_test_block(random_walk_result):
 
 
 def test_rolling_window_keeps_the_training_block_the_same_length(random_walk_candles):
-    config = WalkForwardConfig(n_folds=3, train_window="rolling", rolling_train_candles=5_000,
-                               n_estimators=10, n_jobs=1)
+    config = WalkForwardConfig(
+        n_folds=3, train_window="rolling", rolling_train_candles=5_000, n_estimators=10, n_jobs=1
+    )
     result = train_walk_forward(compute_features(random_walk_candles, "1m"), config)
     assert {fold.train_rows for fold in result.folds[1:]} == {5_000}
     for fold in result.folds:
@@ -71,8 +74,9 @@ def test_every_model_is_scored_on_every_fold_and_the_held_out_window(random_walk
 
 def test_the_final_model_reproduces_its_held_out_predictions(random_walk_result):
     result = random_walk_result
-    np.testing.assert_allclose(predict_up_probability(result.model, result.heldout),
-                               result.heldout["xgboost_up_probability"])
+    np.testing.assert_allclose(
+        predict_up_probability(result.model, result.heldout), result.heldout["xgboost_up_probability"]
+    )
 
 
 def test_same_data_same_fingerprint_and_model(random_walk_candles, random_walk_result):
@@ -108,8 +112,7 @@ def test_too_few_trainable_candles_names_the_counts_and_the_settings_to_change(r
     assert error.test_rows > 0
     message = str(error)
     assert f"0 to train, {error.test_rows} to test" in message and "239 of 300" in message
-    for setting in ("features.max_fill_minutes", "model.n_folds", "model.heldout_fraction",
-                    "model.train_window_days"):
+    for setting in ("features.max_fill_minutes", "model.n_folds", "model.heldout_fraction", "model.train_window_days"):
         assert setting in message
 
 

@@ -15,8 +15,9 @@ WINDOW = 1_500
 FEATURES_ONLY = MonitoringConfig().columns[:-1]
 
 
-def feature_window(seed: int, volatility: float = CALM_VOLATILITY, count: int = WINDOW,
-                   start: str = "2024-01-01T00:00:00Z") -> pd.DataFrame:
+def feature_window(
+    seed: int, volatility: float = CALM_VOLATILITY, count: int = WINDOW, start: str = "2024-01-01T00:00:00Z"
+) -> pd.DataFrame:
     candles = synthetic_candles(count + 100, start=start, seed=seed, volatility=volatility)
     features = compute_features(candles, "1m")
     return features.loc[feature_complete(features)].tail(count).reset_index(drop=True)

@@ -18,12 +18,14 @@ def judged(count: int, seed: int = 9, skill: float = 1.0, prior: float = 0.5, ve
     rng = np.random.default_rng(seed)
     truth = rng.uniform(0.35, 0.65, count)
     outcome = (rng.random(count) < truth).astype(int)
-    rows = pd.DataFrame({
-        "open_time": pd.date_range("2024-01-01", periods=count, freq="min", tz="UTC"),
-        "up_probability": 0.5 + skill * (truth - 0.5),
-        "model_version": version,
-        "realized_label": pd.array(outcome, dtype="Int8"),
-    })
+    rows = pd.DataFrame(
+        {
+            "open_time": pd.date_range("2024-01-01", periods=count, freq="min", tz="UTC"),
+            "up_probability": 0.5 + skill * (truth - 0.5),
+            "model_version": version,
+            "realized_label": pd.array(outcome, dtype="Int8"),
+        }
+    )
     return realized_by_version(rows, {version: prior})[version]
 
 

@@ -34,16 +34,12 @@ def test_three_times_the_volatility_fails_the_drift_check(reference_features, vo
     result = data_drift(reference_features, volatile_features, FEATURES_ONLY, CONFIG)
     outcome = evaluate_drift_share(result, CONFIG)
     assert outcome.passed is False
-    assert {"volatility_15", "volatility_60", "log_return_1", "range_to_close"} <= set(
-        result.drifted_columns
-    )
+    assert {"volatility_15", "volatility_60", "log_return_1", "range_to_close"} <= set(result.drifted_columns)
     assert outcome.metadata["drift_share"] == result.drift_share > CONFIG.drift_share_threshold
     assert "volatility_60" in outcome.metadata["drifted_columns"]
 
 
-def test_every_column_reports_its_score_threshold_and_stattest(
-    reference_features, volatile_features
-):
+def test_every_column_reports_its_score_threshold_and_stattest(reference_features, volatile_features):
     result = data_drift(reference_features, volatile_features, FEATURES_ONLY, CONFIG)
     assert result.monitored_columns == tuple(name for name in FEATURES_ONLY if name not in GAP_FLAGS)
     for name, column in result.per_column.items():
@@ -69,16 +65,24 @@ def test_a_missing_monitored_column_is_named(reference_features, calm_features):
         data_drift(reference, calm_features, CONFIG.columns, CONFIG)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("drift_share_threshold", 1.5), ("stattest_threshold", 0.0), ("current_window", 1),
-    ("min_realized_labels", 0), ("performance_margin", -0.1), ("columns", ()),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("drift_share_threshold", 1.5),
+        ("stattest_threshold", 0.0),
+        ("current_window", 1),
+        ("min_realized_labels", 0),
+        ("performance_margin", -0.1),
+        ("columns", ()),
+    ],
+)
 def test_an_invalid_setting_names_its_field(field, value):
     with pytest.raises(ValueError, match=field):
         dataclasses.replace(CONFIG, **{field: value})
 
 
 # --- the gap-fill flags: constant 0 on a complete series ----------------------------------
+
 
 def test_the_gap_flags_are_monitored_features():
     assert set(GAP_FLAGS) <= set(MONITORED_FEATURES) <= set(FEATURES_ONLY)
@@ -87,8 +91,9 @@ def test_the_gap_flags_are_monitored_features():
 def test_flags_that_are_0_in_both_windows_neither_drift_nor_dilute_the_share(reference_features, volatile_features):
     assert (reference_features[list(GAP_FLAGS)] == 0).all().all()
     result = data_drift(reference_features, volatile_features, FEATURES_ONLY, CONFIG)
-    without_flags = data_drift(reference_features, volatile_features,
-                               [name for name in FEATURES_ONLY if name not in GAP_FLAGS], CONFIG)
+    without_flags = data_drift(
+        reference_features, volatile_features, [name for name in FEATURES_ONLY if name not in GAP_FLAGS], CONFIG
+    )
     assert result.constant_columns == GAP_FLAGS
     assert not set(GAP_FLAGS) & set(result.per_column)
     assert result.drift_share == without_flags.drift_share > CONFIG.drift_share_threshold

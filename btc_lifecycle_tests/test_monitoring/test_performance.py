@@ -54,12 +54,14 @@ def two_versions_in_one_window():
     outcome = (rng.random(2_000) < truth).astype(int)
     good = truth[:1_000]
     bad = 1 - truth[1_000:]
-    return pd.DataFrame({
-        "open_time": pd.date_range("2024-01-01", periods=2_000, freq="min", tz="UTC"),
-        "up_probability": np.concatenate([good, bad]),
-        "model_version": ["1"] * 1_000 + ["2"] * 1_000,
-        "realized_label": pd.array(outcome, dtype="Int8"),
-    }), outcome
+    return pd.DataFrame(
+        {
+            "open_time": pd.date_range("2024-01-01", periods=2_000, freq="min", tz="UTC"),
+            "up_probability": np.concatenate([good, bad]),
+            "model_version": ["1"] * 1_000 + ["2"] * 1_000,
+            "realized_label": pd.array(outcome, dtype="Int8"),
+        }
+    ), outcome
 
 
 def test_each_version_is_judged_only_on_the_predictions_it_made():
@@ -68,7 +70,8 @@ def test_each_version_is_judged_only_on_the_predictions_it_made():
     assert set(judged) == {"1", "2"}
     assert judged["1"].performance.n == judged["2"].performance.n == 1_000
     assert judged["1"].performance.log_loss == pytest.approx(
-        realized_performance(rows["up_probability"][:1_000], outcome[:1_000]).log_loss)
+        realized_performance(rows["up_probability"][:1_000], outcome[:1_000]).log_loss
+    )
     assert judged["1"].excess_over_prior < 0 < judged["2"].excess_over_prior
 
 
@@ -100,12 +103,15 @@ def test_unrealized_predictions_are_not_judged():
 def test_the_champions_predictions_before_its_latest_validation_are_not_judged_again():
     rows, _ = two_versions_in_one_window()
     validated_until = rows["open_time"].iloc[1_499]
-    window = judged_predictions(rows, rows["open_time"].iloc[100], champion_version="2",
-                                champion_validated_until=validated_until)
+    window = judged_predictions(
+        rows, rows["open_time"].iloc[100], champion_version="2", champion_validated_until=validated_until
+    )
     assert window.loc[window["model_version"] == "1", "open_time"].min() == rows["open_time"].iloc[100]
     assert window.loc[window["model_version"] == "2", "open_time"].min() == rows["open_time"].iloc[1_500]
     assert len(window) == 900 + 500
 
 
 def test_no_stored_predictions_gives_an_empty_window():
-    assert judged_predictions(None, pd.Timestamp("2024-01-01", tz="UTC"), "1", pd.Timestamp("2024-01-01", tz="UTC")).empty
+    assert judged_predictions(
+        None, pd.Timestamp("2024-01-01", tz="UTC"), "1", pd.Timestamp("2024-01-01", tz="UTC")
+    ).empty

@@ -52,11 +52,15 @@ class Store:
         self.instance = dg.DagsterInstance.ephemeral()
 
     def settings(self, api_url: str):
-        return load_settings({
-            "INGEST_CONFIG": str(self.config), "FEATURE_DB_PATH": str(self.db),
-            "BTC_REPORT_DIR": str(self.root / "reports"), "BINANCE_API_URL": api_url,
-            "INGEST_BACKFILL_DAYS": "all",
-        })
+        return load_settings(
+            {
+                "INGEST_CONFIG": str(self.config),
+                "FEATURE_DB_PATH": str(self.db),
+                "BTC_REPORT_DIR": str(self.root / "reports"),
+                "BINANCE_API_URL": api_url,
+                "INGEST_BACKFILL_DAYS": "all",
+            }
+        )
 
     def ingest(self, api_url: str) -> dg.ExecuteInProcessResult:
         settings = self.settings(api_url)
@@ -143,8 +147,9 @@ def materialize_command(selection: str = "group:ingestion") -> list[str]:
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """A process in its own session (so the whole group can be killed), output to ``log``."""
     with open(log, "wb") as stream:
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=stream, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def kill_group(process: subprocess.Popen) -> None:

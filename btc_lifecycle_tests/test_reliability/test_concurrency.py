@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.instance.ref import InstanceRef
 import pytest
+from dagster._core.instance.ref import InstanceRef
 
 from btc_lifecycle.replay_exchange import ReplayExchange
 from btc_lifecycle_tests.e2e import REPO_ROOT, Workspace
@@ -39,7 +39,7 @@ def run_all(commands: list[tuple[list[str], dict]], logs: Path) -> list[str]:
     for process in processes:
         process.wait(timeout=600)
     outputs = [(logs / f"{n}.log").read_text() for n in range(len(commands))]
-    for process, output in zip(processes, outputs):
+    for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output[-6000:]
         assert "Could not set lock" not in output and "FeatureStoreLocked" not in output, output[-6000:]
     return outputs
@@ -86,8 +86,12 @@ def test_four_ingests_from_separate_instances_share_the_store_through_the_lock_r
             home.mkdir()
             shutil.copy(REPO_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
             homes.append(home)
-            env = shared.env(BINANCE_API_URL=exchange.base_url, INGEST_CONFIG=str(config),
-                             INGEST_BACKFILL_DAYS="all", DAGSTER_HOME=str(home))
+            env = shared.env(
+                BINANCE_API_URL=exchange.base_url,
+                INGEST_CONFIG=str(config),
+                INGEST_BACKFILL_DAYS="all",
+                DAGSTER_HOME=str(home),
+            )
             commands.append((materialize_command(), env))
         run_all(commands, tmp_path / "logs")
     assert_stored(shared.stored(), candles)

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -56,7 +56,9 @@ def test_a_run_killed_mid_backfill_leaves_the_store_as_it_was_and_the_next_run_c
     home = tmp_path / "state" / "dagster_home"
     with ReplayExchange(candles, speed=0, start=candles["open_time"].iloc[300]) as exchange:
         env = workspace.env(BINANCE_API_URL=exchange.base_url, INGEST_CONFIG=str(config), INGEST_BACKFILL_DAYS="all")
-        first = subprocess.run(materialize_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+        first = subprocess.run(
+            materialize_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
         assert first.returncode == 0, first.stderr[-4000:]
         before = workspace.stored()
         exchange.clock.set_now(ms(candles["open_time"].iloc[-1]) + 60_000)
@@ -66,7 +68,9 @@ def test_a_run_killed_mid_backfill_leaves_the_store_as_it_was_and_the_next_run_c
         kill_group(victim)
         assert_stored(workspace.stored(), before)  # pages 1-3 were fetched, none stored
         exchange.faults.clear()
-        after = subprocess.run(materialize_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+        after = subprocess.run(
+            materialize_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
     assert after.returncode == 0, after.stderr[-4000:]
     # Without freeing the dead run's 'duckdb' pool slot, this run would wait forever.
     assert "marked failed and its pool slots freed" in after.stderr
@@ -140,14 +144,24 @@ def test_a_report_killed_before_publication_is_never_taken_for_a_report(tmp_path
     from btc_lifecycle_tests.test_reporting.conftest import seeded_labeled_candles
 
     root = tmp_path / "reports"
-    run_python_until(REPORT_UNTIL_PUBLISH.replace("{root}", str(root)), "WRITTEN, NOT PUBLISHED", tmp_path / "report.log")
+    run_python_until(
+        REPORT_UNTIL_PUBLISH.replace("{root}", str(root)), "WRITTEN, NOT PUBLISHED", tmp_path / "report.log"
+    )
     leftovers = list((root / "ingestion").iterdir())
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".tmp-")
     assert (leftovers[0] / "report.pdf").exists()  # complete on disk, yet not a report
     assert completed_report_folders(root / "ingestion") == []
     labeled = seeded_labeled_candles()
-    facts = ReportFacts(source="test", symbol="BTC/USDT", interval="1m", rows_new=1, rows_total=len(labeled),
-                        missing_minutes=0, gaps=[], generated_at=datetime.now(timezone.utc))
+    facts = ReportFacts(
+        source="test",
+        symbol="BTC/USDT",
+        interval="1m",
+        rows_new=1,
+        rows_total=len(labeled),
+        missing_minutes=0,
+        gaps=[],
+        generated_at=datetime.now(UTC),
+    )
     report = build_ingestion_report(labeled, facts, root, keep_last=1)
     assert completed_report_folders(root / "ingestion") == [report.pdf_path.parent]
 
@@ -172,9 +186,13 @@ TRAINING_UNTIL_ALIAS = """
 """
 
 
-def test_a_training_killed_after_registration_never_moves_the_champion_and_leaves_no_version_without_its_model(tmp_path):
+def test_a_training_killed_after_registration_never_moves_the_champion_and_leaves_no_version_without_its_model(
+    tmp_path,
+):
     root = tmp_path / "mlflow"
-    run_python_until(TRAINING_UNTIL_ALIAS.replace("{root}", str(root)), "REGISTERED, NOT TAGGED", tmp_path / "train.log")
+    run_python_until(
+        TRAINING_UNTIL_ALIAS.replace("{root}", str(root)), "REGISTERED, NOT TAGGED", tmp_path / "train.log"
+    )
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     versions = client.search_model_versions("name = 'btc_direction'")
@@ -192,5 +210,6 @@ def test_a_training_killed_after_registration_never_moves_the_champion_and_leave
     assert registry.fail_abandoned_runs(is_alive=lambda dagster_run_id: dagster_run_id == "first") != []
     experiment = client.get_experiment_by_name("btc_direction").experiment_id
     assert {run.data.tags["dagster_run_id"]: run.info.status for run in client.search_runs([experiment])} == {
-        "first": "FINISHED", "second": "FAILED",
+        "first": "FINISHED",
+        "second": "FAILED",
     }

@@ -54,16 +54,23 @@ def test_a_transient_fault_is_retried_and_exactly_the_right_candles_are_stored(t
     metadata = materialization(result, "raw_candles")
     retries = sum(reasons.values())
     assert (metadata["retries"], metadata["retry_reasons"], metadata["complete"]) == (retries, reasons, True)
-    assert (store.stats["retries"], store.stats["retry_reasons"], store.stats["new_rows"]) == (retries, reasons, len(candles))
+    assert (store.stats["retries"], store.stats["retry_reasons"], store.stats["new_rows"]) == (
+        retries,
+        reasons,
+        len(candles),
+    )
     expected_klines = 11 + (retries if fault.endpoint == "klines" else 0)
     assert klines_requests == expected_klines  # bounded: one extra request per retry, no more
     assert store.stats["total_rows"] == len(candles)
 
 
-@pytest.mark.parametrize("kind, pages_hit, duplicates", [
-    ("overlap:5", 3, 15),  # three pages each start 5 candles early
-    ("duplicate", 1, 100),  # one page carries each of its 100 candles twice
-])
+@pytest.mark.parametrize(
+    "kind, pages_hit, duplicates",
+    [
+        ("overlap:5", 3, 15),  # three pages each start 5 candles early
+        ("duplicate", 1, 100),  # one page carries each of its 100 candles twice
+    ],
+)
 def test_overlapping_and_repeated_candles_are_stored_once_and_counted(tmp_path, candles, kind, pages_hit, duplicates):
     store = Store(tmp_path)
     with ReplayExchange(candles, speed=0, faults=[Fault("klines", kind, count=pages_hit, after=2)]) as exchange:
@@ -140,11 +147,26 @@ def test_a_market_quiet_since_its_last_candle_ends_the_fetch_complete_without_re
 # --- failures: a clear message, and the store exactly as it was ---------------------------
 
 FATAL = {
-    "503 beyond the retries": (Fault("klines", "status:503", count=50), r"still failing after 4 attempts: ExchangeNotAvailable"),
-    "truncated beyond the retries": (Fault("klines", "truncate", count=50), r"still failing after 4 attempts: IncompleteResponse"),
-    "Retry-After beyond retry_max_seconds": (Fault("klines", "status:429", retry_after_s=120), r"Retry-After 120 s, longer than retry_max_seconds"),
-    "corrupt candle mid-backfill": (Fault("klines", "corrupt", after=3), r"klines page from .*: high below low at candle"),
-    "two different candles for one minute": (Fault("klines", "conflict", after=3), r"different candles share the open time"),
+    "503 beyond the retries": (
+        Fault("klines", "status:503", count=50),
+        r"still failing after 4 attempts: ExchangeNotAvailable",
+    ),
+    "truncated beyond the retries": (
+        Fault("klines", "truncate", count=50),
+        r"still failing after 4 attempts: IncompleteResponse",
+    ),
+    "Retry-After beyond retry_max_seconds": (
+        Fault("klines", "status:429", retry_after_s=120),
+        r"Retry-After 120 s, longer than retry_max_seconds",
+    ),
+    "corrupt candle mid-backfill": (
+        Fault("klines", "corrupt", after=3),
+        r"klines page from .*: high below low at candle",
+    ),
+    "two different candles for one minute": (
+        Fault("klines", "conflict", after=3),
+        r"different candles share the open time",
+    ),
 }
 
 
@@ -165,6 +187,7 @@ def test_a_fault_that_cannot_be_recovered_fails_the_step_and_changes_nothing_sto
 
 
 # --- end to end: `dagster asset materialize` through the launcher ---------------------------
+
 
 @pytest.mark.e2e
 def test_end_to_end_faults_passed_through_the_launcher_are_recovered_and_counted(tmp_path, candles):
@@ -188,10 +211,24 @@ def test_end_to_end_an_exchange_down_for_good_fails_the_run_and_leaves_the_store
     workspace.materialize(path, selection="group:ingestion", replay=half, INGEST_CONFIG=str(config))
     before_stats = (workspace.feature_db.parent / "ingestion_stats.json").read_bytes()
     before = workspace.stored()
-    command = [sys.executable, "-m", "btc_lifecycle.launch", "--candles", str(path),
-               "--replay-arg=--fault=klines:503:100", "--", *materialize_command()]
-    failed = subprocess.run(command, cwd=REPO_ROOT, env=workspace.env(INGEST_CONFIG=str(config)),
-                            capture_output=True, text=True, timeout=300)
+    command = [
+        sys.executable,
+        "-m",
+        "btc_lifecycle.launch",
+        "--candles",
+        str(path),
+        "--replay-arg=--fault=klines:503:100",
+        "--",
+        *materialize_command(),
+    ]
+    failed = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=workspace.env(INGEST_CONFIG=str(config)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert failed.returncode != 0
     assert "still failing after 4 attempts: ExchangeNotAvailable" in failed.stdout + failed.stderr
     pd.testing.assert_frame_equal(before, workspace.stored())

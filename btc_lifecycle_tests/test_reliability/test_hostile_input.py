@@ -36,18 +36,24 @@ HEADER = "open_time,open,high,low,close,volume"
 GOOD = "2023-03-01T00:00:00Z,23000,23010,22990,23005,1.5"
 
 
-@pytest.mark.parametrize("row, message", [
-    ("2023-03-01T00:00:00Z,23000,23010,22990,23005,nan", r"line 2, field volume: missing value"),
-    ("2023-03-01T00:00:00Z,23000,inf,22990,23005,1.5", r"line 2: non-finite"),
-    ("2023-03-01T00:00:00Z,23000,1e400,22990,23005,1.5", r"line 2, field high: non-numeric '1e400'"),
-    ("2023-03-01T00:00:00Z,23000,23010,22990,23005,-1", r"line 2: negative volume"),
-    ("2023-03-01T00:00:00Z,23100,23010,22990,23005,1.5", r"line 2: open or close outside the high-low range"),
-    ("99999999999999999999,23000,23010,22990,23005,1.5", r"line 2, field open_time: epoch time beyond the year 2262"),
-    ("9999999999999999,23000,23010,22990,23005,1.5", r"line 2, field open_time: epoch time beyond the year 2262"),
-    ("-1677628800000,23000,23010,22990,23005,1.5", r"line 2, field open_time: epoch time too small"),
-    ("=cmd|' /C calc'!A0,23000,23010,22990,23005,1.5", r"line 2, field open_time: unparseable"),
-    ("2023-03-01T00:00:00Z,23000,23010,22990,23005,1.5,7", r"line 2: 7 fields, but the first line has 6"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("2023-03-01T00:00:00Z,23000,23010,22990,23005,nan", r"line 2, field volume: missing value"),
+        ("2023-03-01T00:00:00Z,23000,inf,22990,23005,1.5", r"line 2: non-finite"),
+        ("2023-03-01T00:00:00Z,23000,1e400,22990,23005,1.5", r"line 2, field high: non-numeric '1e400'"),
+        ("2023-03-01T00:00:00Z,23000,23010,22990,23005,-1", r"line 2: negative volume"),
+        ("2023-03-01T00:00:00Z,23100,23010,22990,23005,1.5", r"line 2: open or close outside the high-low range"),
+        (
+            "99999999999999999999,23000,23010,22990,23005,1.5",
+            r"line 2, field open_time: epoch time beyond the year 2262",
+        ),
+        ("9999999999999999,23000,23010,22990,23005,1.5", r"line 2, field open_time: epoch time beyond the year 2262"),
+        ("-1677628800000,23000,23010,22990,23005,1.5", r"line 2, field open_time: epoch time too small"),
+        ("=cmd|' /C calc'!A0,23000,23010,22990,23005,1.5", r"line 2, field open_time: unparseable"),
+        ("2023-03-01T00:00:00Z,23000,23010,22990,23005,1.5,7", r"line 2: 7 fields, but the first line has 6"),
+    ],
+)
 def test_a_hostile_candle_row_is_refused_naming_the_file_and_its_line(tmp_path, row, message):
     path = tmp_path / "hostile.csv"
     path.write_text(f"{HEADER}\n{row}\n")
@@ -82,8 +88,16 @@ def test_a_bad_candle_file_given_to_the_launcher_stops_before_anything_runs(tmp_
     marker = tmp_path / "ran"
     result = subprocess.run(
         [sys.executable, "-m", "btc_lifecycle.launch", "--candles", str(bad), "--", "touch", str(marker)],
-        cwd=REPO_ROOT, env={"FEATURE_DB_PATH": str(db), "PATH": "/usr/bin:/bin", "BTC_LOG_DIR": str(tmp_path / "logs"),
-             "BTC_ENV_FILE": str(tmp_path / "no.env")}, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        env={
+            "FEATURE_DB_PATH": str(db),
+            "PATH": "/usr/bin:/bin",
+            "BTC_LOG_DIR": str(tmp_path / "logs"),
+            "BTC_ENV_FILE": str(tmp_path / "no.env"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert f"{bad}, line 3, field high: non-numeric 'abc'" in result.stderr
@@ -91,11 +105,16 @@ def test_a_bad_candle_file_given_to_the_launcher_stops_before_anything_runs(tmp_
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"symbol": "ETH/USDT"}, r"does not list the symbol 'ETH/USDT'"),
-    ({"interval": "3m"}, r"failed: BadRequest: .*Invalid interval"),
-])
-def test_a_symbol_or_interval_the_exchange_refuses_fails_clearly_and_changes_nothing(tmp_path, candles, changes, message):
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"symbol": "ETH/USDT"}, r"does not list the symbol 'ETH/USDT'"),
+        ({"interval": "3m"}, r"failed: BadRequest: .*Invalid interval"),
+    ],
+)
+def test_a_symbol_or_interval_the_exchange_refuses_fails_clearly_and_changes_nothing(
+    tmp_path, candles, changes, message
+):
     store = Store(tmp_path)
     with ReplayExchange(candles, speed=0, start=candles["open_time"].iloc[300]) as exchange:
         assert store.ingest(exchange.base_url).success

@@ -79,10 +79,14 @@ def unsafe_sql_interpolations(root: Path = PACKAGE) -> list[str]:
                     expression = ast.unparse(part.value)
                     safe = (
                         expression.startswith("checked_identifier(")
-                        or expression in checked or expression in constants or expression in REVIEWED
+                        or expression in checked
+                        or expression in constants
+                        or expression in REVIEWED
                     )
                     if not safe:
-                        found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {{{expression}}} in {text[:60]!r}")
+                        found.append(
+                            f"{path.relative_to(root.parent)}:{node.lineno}: {{{expression}}} in {text[:60]!r}"
+                        )
     return found
 
 
@@ -92,7 +96,9 @@ def test_sql_interpolates_only_checked_identifiers_and_reviewed_fragments():
 
 
 def test_the_sql_guard_catches_an_interpolated_value(tmp_path):
-    (tmp_path / "probe.py").write_text('def f(conn, symbol):\n    conn.execute(f"SELECT * FROM t WHERE symbol = \'{symbol}\'")\n')
+    (tmp_path / "probe.py").write_text(
+        "def f(conn, symbol):\n    conn.execute(f\"SELECT * FROM t WHERE symbol = '{symbol}'\")\n"
+    )
     assert [line.split(": ", 1)[1][:8] for line in unsafe_sql_interpolations(tmp_path)] == ["{symbol}"]
 
 

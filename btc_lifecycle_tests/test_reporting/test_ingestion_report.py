@@ -8,13 +8,12 @@ import plotly.io as pio
 import pytest
 from pypdf import PdfReader
 
-from btc_lifecycle.domain.labels import LABEL_COLUMN
+from btc_lifecycle.domain.gaps import gap_fill_summary
+from btc_lifecycle.domain.labels import LABEL_COLUMN, label_candles
+from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
 from btc_lifecycle.reporting import ReportFacts, build_ingestion_report
 from btc_lifecycle.reporting import ingestion_report as ingestion_module
 from btc_lifecycle.reporting.charts import chart_title, write_chart_pngs
-from btc_lifecycle.domain.gaps import gap_fill_summary
-from btc_lifecycle.domain.labels import label_candles
-from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
 from btc_lifecycle.reporting.sections import report_context
 from btc_lifecycle_tests.test_reporting.conftest import (
     GAP_MINUTES,
@@ -23,8 +22,16 @@ from btc_lifecycle_tests.test_reporting.conftest import (
     REPORT_TIME,
 )
 
-SECTIONS = ("Run facts", "Summary statistics", "Label balance", "OHLC candles and volume",
-            "Close price", "Label vs return", "Missing minutes", "Latest candles")
+SECTIONS = (
+    "Run facts",
+    "Summary statistics",
+    "Label balance",
+    "OHLC candles and volume",
+    "Close price",
+    "Label vs return",
+    "Missing minutes",
+    "Latest candles",
+)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -81,8 +88,7 @@ def test_markdown_summary_does_not_carry_markup(ingestion_report):
 
 
 def test_gap_section_lists_the_gap(pdf_text, labeled_candles):
-    after = labeled_candles["open_time"][labeled_candles["open_time"].diff()
-                                         > pd.Timedelta(minutes=1)].iloc[0]
+    after = labeled_candles["open_time"][labeled_candles["open_time"].diff() > pd.Timedelta(minutes=1)].iloc[0]
     first_missing = after - pd.Timedelta(minutes=GAP_MINUTES)
     assert f"{GAP_MINUTES} missing minutes in 1 gap(s)" in pdf_text
     assert f"{first_missing:%Y-%m-%d %H:%M} UTC to" in pdf_text
@@ -101,14 +107,22 @@ def test_the_report_counts_the_minutes_the_policy_would_fill_and_the_gaps_it_lea
     # Gaps of 3 and 40 minutes under a limit of 30: the first is filled, the second stays.
     candles = label_candles(without_minutes(synthetic_candles(300, seed=2), [*range(50, 53), *range(100, 140)]), "1m")
     facts = ReportFacts(
-        source="test", symbol="BTC/USDT", interval="1m", rows_new=len(candles), rows_total=len(candles),
-        missing_minutes=43, gaps=[], generated_at=REPORT_TIME,
+        source="test",
+        symbol="BTC/USDT",
+        interval="1m",
+        rows_new=len(candles),
+        rows_total=len(candles),
+        missing_minutes=43,
+        gaps=[],
+        generated_at=REPORT_TIME,
         gap_policy=gap_fill_summary(candles["open_time"], "1m", 30),
     )
     context = report_context(candles, facts, "stamp", chart_files=[])
     facts_table = dict(context["run_facts"])
-    expected = ("max_fill_minutes = 30: 3 minute(s) in 1 gap(s) of at most 30 would be filled for "
-                "the model as flat trade-less candles; 1 longer gap(s) (40 minutes) stay gaps")
+    expected = (
+        "max_fill_minutes = 30: 3 minute(s) in 1 gap(s) of at most 30 would be filled for "
+        "the model as flat trade-less candles; 1 longer gap(s) (40 minutes) stay gaps"
+    )
     assert facts_table["Gap policy (features.max_fill_minutes)"] == expected
     assert expected in context["gap_policy"]
 
@@ -142,16 +156,32 @@ def test_a_failed_build_leaves_no_report_folder(labeled_candles, tmp_path, monke
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(ingestion_module, "_write_report", crash)
-    facts = ReportFacts(source="test", symbol="BTC/USDT", interval="1m", rows_new=0,
-                        rows_total=0, missing_minutes=0, gaps=[], generated_at=REPORT_TIME)
+    facts = ReportFacts(
+        source="test",
+        symbol="BTC/USDT",
+        interval="1m",
+        rows_new=0,
+        rows_total=0,
+        missing_minutes=0,
+        gaps=[],
+        generated_at=REPORT_TIME,
+    )
     with pytest.raises(RuntimeError, match="disk full"):
         build_ingestion_report(labeled_candles, facts, tmp_path, keep_last=3, now=REPORT_TIME)
     assert list((tmp_path / "ingestion").iterdir()) == []
 
 
 def test_an_empty_frame_is_refused(labeled_candles, tmp_path):
-    facts = ReportFacts(source="test", symbol="BTC/USDT", interval="1m", rows_new=0,
-                        rows_total=0, missing_minutes=0, gaps=[], generated_at=REPORT_TIME)
+    facts = ReportFacts(
+        source="test",
+        symbol="BTC/USDT",
+        interval="1m",
+        rows_new=0,
+        rows_total=0,
+        missing_minutes=0,
+        gaps=[],
+        generated_at=REPORT_TIME,
+    )
     with pytest.raises(ValueError, match="empty"):
         build_ingestion_report(labeled_candles.iloc[:0], facts, tmp_path, keep_last=1)
 

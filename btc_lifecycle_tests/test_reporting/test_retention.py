@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -52,8 +52,14 @@ def test_prune_never_touches_unrelated_files_temp_folders_or_symlinks(tmp_path):
     (tmp_path / "20190101T000000Z").symlink_to(elsewhere)
     prune_report_folders(tmp_path, keep=1)
     remaining = sorted(path.name for path in tmp_path.iterdir())
-    assert remaining == [".tmp-20200101T000000Z-1", "20190101T000000Z", "20200101T000000Z.pdf",
-                         "20260103T120000Z", "notes.txt", "old-report"]
+    assert remaining == [
+        ".tmp-20200101T000000Z-1",
+        "20190101T000000Z",
+        "20200101T000000Z.pdf",
+        "20260103T120000Z",
+        "notes.txt",
+        "old-report",
+    ]
     assert elsewhere.is_dir()
 
 
@@ -92,4 +98,4 @@ def test_stale_temp_folders_are_removed_and_fresh_ones_kept(tmp_path):
 def test_report_stamp_is_utc():
     moment = datetime.fromisoformat("2026-03-26T11:15:00+01:00")
     assert report_stamp(moment) == "20260326T101500Z"
-    assert report_stamp(datetime(2026, 3, 26, 10, 15, tzinfo=timezone.utc)) == "20260326T101500Z"
+    assert report_stamp(datetime(2026, 3, 26, 10, 15, tzinfo=UTC)) == "20260326T101500Z"

@@ -14,11 +14,16 @@ from btc_lifecycle.reporting.statistics import label_balance, log_returns, summa
 
 def candles(minutes, closes):
     closes = np.asarray(closes, dtype=float)
-    frame = pd.DataFrame({
-        "open_time": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(minutes, unit="min"),
-        "open": closes, "high": closes + 1, "low": closes - 1, "close": closes,
-        "volume": np.arange(1, len(closes) + 1, dtype=float),
-    })
+    frame = pd.DataFrame(
+        {
+            "open_time": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(minutes, unit="min"),
+            "open": closes,
+            "high": closes + 1,
+            "low": closes - 1,
+            "close": closes,
+            "volume": np.arange(1, len(closes) + 1, dtype=float),
+        }
+    )
     return label_candles(complete_candle_frame(frame, "1m"), "1m")
 
 
@@ -57,8 +62,7 @@ def test_bar_size_keeps_three_weeks_of_minutes_under_two_thousand_bars():
     size = bar_size(first, first + pd.Timedelta(minutes=30_239), "1m")
     assert size == pd.Timedelta(minutes=20)
     assert bar_size(first, first + pd.Timedelta(minutes=99), "1m") == pd.Timedelta(minutes=1)
-    assert bar_size(first, first + pd.Timedelta(days=3650), "1m") / pd.Timedelta(minutes=1) \
-        >= 3650 * 1440 / 2_000
+    assert bar_size(first, first + pd.Timedelta(days=3650), "1m") / pd.Timedelta(minutes=1) >= 3650 * 1440 / 2_000
 
 
 def test_close_line_breaks_at_a_gap():

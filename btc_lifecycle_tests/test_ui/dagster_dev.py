@@ -35,14 +35,30 @@ class DagsterDev:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         command = [
-            sys.executable, "-m", "btc_lifecycle.launch", "--candles", str(candles), "--",
-            str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port),
+            sys.executable,
+            "-m",
+            "btc_lifecycle.launch",
+            "--candles",
+            str(candles),
+            "--",
+            str(BIN / "dagster"),
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
         ]
         self._log = log_path.open("w")
         # A session of its own, so that teardown reaches the daemon, the code servers, the run
         # workers and the replay exchange with one signal.
         self.process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=workspace.env(), stdout=self._log, stderr=subprocess.STDOUT,
+            command,
+            cwd=REPO_ROOT,
+            env=workspace.env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -53,7 +69,8 @@ class DagsterDev:
 
     def graphql(self, query: str, timeout: float = 5) -> dict:
         request = urllib.request.Request(
-            f"{self.url}/graphql", data=json.dumps({"query": query}).encode(),
+            f"{self.url}/graphql",
+            data=json.dumps({"query": query}).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -67,8 +84,11 @@ class DagsterDev:
             return None
         if not entries or any(entry["loadStatus"] != "LOADED" for entry in entries):
             return "LOADING"
-        errors = [entry["locationOrLoadError"] for entry in entries
-                  if entry["locationOrLoadError"]["__typename"] != "RepositoryLocation"]
+        errors = [
+            entry["locationOrLoadError"]
+            for entry in entries
+            if entry["locationOrLoadError"]["__typename"] != "RepositoryLocation"
+        ]
         return f"code location failed to load: {errors}" if errors else "LOADED"
 
     def wait_until_ready(self, timeout: float = 90, interval: float = 0.25) -> None:
