@@ -66,6 +66,13 @@ def test_the_still_forming_candle_is_not_closed():
     assert len(closed_candles(frame, now + pd.Timedelta(seconds=30))) == 3
 
 
+def test_a_candle_is_still_forming_during_its_last_millisecond():
+    frame = candle_frame_from_rows(rows(3), "1m")
+    last_close = frame["close_time"].iloc[2]  # open + 59.999 s
+    assert len(closed_candles(frame, last_close)) == 2
+    assert len(closed_candles(frame, last_close + pd.Timedelta(milliseconds=1))) == 3
+
+
 def test_gaps_are_found_with_their_missing_count(generated_candles):
     holed = without_minutes(generated_candles, [10, 11, 12, 500])
     gaps = find_gaps(holed["open_time"], "1m")

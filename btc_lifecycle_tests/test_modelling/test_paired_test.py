@@ -62,3 +62,19 @@ def test_on_pure_noise_the_test_rejects_about_as_often_as_alpha():
 def test_bad_input_is_refused_with_the_reason(candidate, baseline, message):
     with pytest.raises(ValueError, match=message):
         compare_losses(candidate, baseline)
+
+
+def test_an_improvement_exactly_at_the_margin_is_not_enough():
+    baseline = np.full(100, 0.70)
+    comparison = compare_losses(baseline - 0.01, baseline)
+    assert comparison.significant(alpha=0.05, margin=0.009)
+    assert not comparison.significant(alpha=0.05, margin=comparison.improvement)
+
+
+def test_a_p_value_exactly_at_alpha_is_not_enough():
+    rng = np.random.default_rng(6)
+    baseline = rng.normal(0.69, 0.05, 2_000)
+    comparison = compare_losses(baseline - 0.003 + rng.normal(0, 0.05, 2_000), baseline, lags=0)
+    assert 0 < comparison.p_value < 0.5
+    assert comparison.significant(alpha=comparison.p_value * 1.0001)
+    assert not comparison.significant(alpha=comparison.p_value)

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from xgboost import XGBClassifier
 
 from btc_lifecycle.modelling import (
     LONGEST_WINDOW,
@@ -17,6 +18,8 @@ from btc_lifecycle.modelling import (
     predict_up_probability,
     train_walk_forward,
 )
+from btc_lifecycle.modelling.metrics import classification_metrics
+from btc_lifecycle.modelling.walk_forward import data_fingerprint
 
 from .conftest import FAST_CONFIG, mean_reverting_candles
 
@@ -72,17 +75,39 @@ def test_every_model_is_scored_on_every_fold_and_the_held_out_window(random_walk
     assert {f"{name}_up_probability" for name in MODEL_NAMES} <= set(result.heldout.columns)
 
 
-def test_the_final_model_reproduces_its_held_out_predictions(random_walk_result):
+def test_the_final_model_reproduces_its_held_out_predictions_after_a_round_trip_through_ubj(
+    random_walk_result, tmp_path
+):
+    # The registry stores the model in XGBoost's own format: reloaded, it must score the held-out
+    # window exactly as recorded, and the recorded metrics must be those of these predictions.
     result = random_walk_result
-    np.testing.assert_allclose(
-        predict_up_probability(result.model, result.heldout), result.heldout["xgboost_up_probability"]
-    )
+    path = tmp_path / "model.ubj"
+    result.model.save_model(path)
+    reloaded = XGBClassifier()
+    reloaded.load_model(path)
+    recorded = result.heldout["xgboost_up_probability"].to_numpy()
+    np.testing.assert_allclose(predict_up_probability(reloaded, result.heldout), recorded, rtol=1e-6)
+    metrics = classification_metrics(result.heldout["target"].to_numpy(dtype="int64"), recorded)
+    assert metrics == result.heldout_metrics["xgboost"]
+    assert len(result.heldout) == result.row_counts["heldout"]
 
 
 def test_same_data_same_fingerprint_and_model(random_walk_candles, random_walk_result):
     again = train_walk_forward(compute_features(random_walk_candles, "1m"), FAST_CONFIG)
     assert again.fingerprint == random_walk_result.fingerprint
     assert again.overall["xgboost"] == random_walk_result.overall["xgboost"]
+
+
+def test_one_changed_value_or_label_changes_the_fingerprint():
+    rows = compute_features(mean_reverting_candles(2_000), "1m").dropna().head(500).reset_index(drop=True)
+    original = data_fingerprint(rows)
+    changed_feature = rows.copy()
+    changed_feature.loc[250, "log_return_5"] += 1e-9
+    flipped_label = rows.copy()
+    flipped_label.loc[250, "target"] = 1 - flipped_label.loc[250, "target"]
+    fewer_rows = rows.iloc[:-1]
+    fingerprints = {original, *map(data_fingerprint, (changed_feature, flipped_label, fewer_rows))}
+    assert len(fingerprints) == 4
 
 
 def test_a_learnable_signal_is_learned_and_beats_the_prior():
@@ -135,3 +160,22 @@ def test_real_candles_with_permuted_labels_are_not_predictable(shared_candles):
     features = _permuted_target(compute_features(shared_candles, "1m"), seed=17)
     result = train_walk_forward(features, FAST_CONFIG)
     assert abs(result.overall["xgboost"].roc_auc - 0.5) < 0.03
+
+
+def test_early_stopping_watches_a_tail_an_embargo_after_the_rows_it_fits(monkeypatch):
+    features = compute_features(mean_reverting_candles(6_000), "1m")
+    times = features["open_time"]
+    watched = []
+    original_fit = XGBClassifier.fit
+
+    def spying_fit(self, X, y, **kwargs):
+        if kwargs.get("eval_set"):
+            watched.append((X.index, kwargs["eval_set"][0][0].index))
+        return original_fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(XGBClassifier, "fit", spying_fit)
+    train_walk_forward(features, FAST_CONFIG)
+    assert watched  # every fold and the final model were big enough to early-stop
+    for fitted, validation in watched:
+        gap = times.loc[validation].min() - times.loc[fitted].max()
+        assert gap >= EMBARGO
