@@ -61,7 +61,17 @@ def run(options: argparse.Namespace) -> list[Figure]:
     timing, peak, last = measure(candles, options.runs)
     pooled = last.overall["xgboost"]
     say(f"  5a: {scores(last)}")
+    featurize = time_runs(lambda: compute_features(candles, "1m"), options.runs)
     figures = [
+        Figure(
+            key="5f",
+            name=f"compute_features on {len(candles):,} candles (1 year), the gap policy off",
+            runs=featurize.wall,
+            cpu_seconds=featurize.cpu,
+            target="< 5 s",
+            met=featurize.median < 5,
+            notes="was a timed assertion in the test suite; timing belongs here",
+        ),
         Figure(
             key="5a",
             name=f"features + walk-forward training on {len(candles):,} candles (1 year)",
@@ -72,7 +82,7 @@ def run(options: argparse.Namespace) -> list[Figure]:
             met=timing.median < 60,
             notes=f"training alone (walk_forward's own clock, last run) {last.training_seconds:.1f} s; "
             f"pooled AUC {pooled.roc_auc:.4f} on a random walk",
-        )
+        ),
     ]
     path = real_candle_file(options)
     if path is None:
