@@ -101,7 +101,10 @@ def test_the_report_pdf_counts_what_duckdb_holds(graph_twice):
     with duckdb.connect(str(workspace.feature_db), read_only=True) as conn:
         stored = conn.execute("SELECT count(*) FROM candles").fetchone()[0]
     assert stored == 4_000
-    assert "4,000" in text
+    # The run facts table, row by row, not "4,000" anywhere on the page.
+    assert f"Rows total in the store {stored:,}" in text
+    assert f"Candles in this report {stored:,}" in text
+    assert "Rows new in this run 0" in text  # the second run on the same file fetched nothing new
     for section in ("Run facts", "Summary statistics", "Label balance", "Missing minutes"):
         assert section in text
 
