@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import wasserstein_distance
 
 from btc_lifecycle.monitoring import (
     MonitoringConfig,
@@ -43,9 +44,13 @@ def test_every_column_reports_its_score_threshold_and_stattest(reference_feature
     result = data_drift(reference_features, volatile_features, FEATURES_ONLY, CONFIG)
     assert result.monitored_columns == tuple(name for name in FEATURES_ONLY if name not in GAP_FLAGS)
     for name, column in result.per_column.items():
-        assert column.stattest == "wasserstein"
-        assert column.threshold == CONFIG.stattest_threshold
-        assert column.drifted == (column.score >= column.threshold), name
+        # Recomputed independently: the Wasserstein distance in units of the reference's spread.
+        reference = reference_features[name].dropna().to_numpy()
+        current = volatile_features[name].dropna().to_numpy()
+        expected = wasserstein_distance(reference, current) / max(np.std(reference), 0.001)
+        assert column.score == pytest.approx(expected, rel=1e-6), name
+        assert column.stattest == "wasserstein" and column.threshold == CONFIG.stattest_threshold
+        assert column.drifted == (expected >= CONFIG.stattest_threshold), name
     assert result.snapshot is not None  # kept for the HTML and JSON report
 
 

@@ -59,6 +59,15 @@ def test_the_report_folder_holds_html_json_and_the_headline(tmp_path, reference_
     ]
     assert summary["constant_columns"] == ["filled", "filled_share_60"]  # 0 in both windows
     assert [column["compared"] for column in summary["columns"][-2:]] == [False, False]
+    compared = {column["column"]: column for column in summary["columns"] if column["compared"]}
+    for name, column in report.drift.per_column.items():
+        assert compared[name]["score"] == pytest.approx(column.score) and compared[name]["drifted"] == column.drifted
+    html = report.html_path.read_text()
+    assert all(name in html for name in report.drift.drifted_columns)
+    # evidently's own performance page agrees with the realized log loss in the summary.
+    performance = json.loads((report.folder / "performance_snapshot.json").read_text())
+    log_losses = [m["value"] for m in performance["metrics"] if m["metric_name"].startswith("LogLoss")]
+    assert log_losses and log_losses[0] == pytest.approx(summary["realized_log_loss"], rel=1e-4)
     json.loads((report.folder / "drift_snapshot.json").read_text())  # evidently's, valid JSON
     assert [p.name for p in (tmp_path / "drift").iterdir()] == ["20240106T030000Z"]
 
