@@ -25,6 +25,8 @@ from btc_lifecycle.replay_exchange import (
     parse_fault,
     replay_binance_client,
 )
+from btc_lifecycle.replay_exchange.__main__ import main as replay_main
+from btc_lifecycle.replay_exchange.__main__ import parse_arguments
 
 START_MS = 1_677_628_800_000  # 2023-03-01T00:00:00Z
 MINUTE = 60_000
@@ -433,3 +435,65 @@ def test_cli_prints_its_url_writes_the_ready_file_and_stops_on_sigterm(tmp_path,
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize(
+    "spec, fault",
+    [
+        ("klines:429:2", Fault("klines", "status:429", count=2)),
+        ("klines:429=30", Fault("klines", "status:429", retry_after_s=30)),
+        ("*:503:1:5", Fault("*", "status:503", count=1, after=5)),
+        ("/api/v3/klines:418", Fault("/api/v3/klines", "status:418")),
+        ("klines:delay=2:1", Fault("klines", "delay:2", count=1)),
+        ("klines:overlap=5", Fault("klines", "overlap:5")),
+        ("klines:empty:1:3", Fault("klines", "empty", count=1, after=3)),
+        ("klines:shuffle", Fault("klines", "shuffle")),
+        ("klines:truncate", Fault("klines", "truncate")),
+    ],
+)
+def test_cli_fault_flag_accepts_every_documented_form(spec, fault):
+    assert parse_arguments(["--candles", "c.csv", "--fault", spec]).fault == [fault]
+
+
+def test_cli_fault_flag_repeats_and_keeps_the_order():
+    arguments = parse_arguments(["--candles", "c.csv", "--fault", "klines:429", "--fault", "*:500:1:2"])
+    assert arguments.fault == [Fault("klines", "status:429"), Fault("*", "status:500", after=2)]
+
+
+def test_cli_without_fault_flags_injects_no_fault():
+    assert parse_arguments(["--candles", "c.csv"]).fault == []
+
+
+@pytest.mark.parametrize(
+    "spec, reason",
+    [
+        ("klines", "expected ENDPOINT:KIND[:COUNT[:AFTER]]"),
+        (":429", "expected ENDPOINT:KIND[:COUNT[:AFTER]]"),
+        ("klines:429:1:2:3", "expected ENDPOINT:KIND[:COUNT[:AFTER]]"),
+        ("klines:404", "is not one of status:"),
+        ("klines:teapot", "invalid literal"),
+        ("klines:429:zero", "invalid literal"),
+        ("klines:429:0", "count must be >= 1"),
+        ("klines:delay=soon", "is not one of"),
+        ("klines:overlap=0", "is not one of"),
+        ("klines:empty=3", "invalid literal"),
+    ],
+)
+def test_cli_malformed_fault_exits_2_naming_the_spec_and_the_reason(spec, reason, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_arguments(["--candles", "c.csv", "--fault", spec])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument --fault: fault {spec!r}" in error and reason in error
+
+
+def test_cli_malformed_start_exits_2_saying_it_is_not_iso_8601(capsys):
+    with pytest.raises(SystemExit):
+        parse_arguments(["--candles", "c.csv", "--start", "yesterday"])
+    assert "'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_cli_with_a_missing_candle_file_answers_one_line_and_exit_code_2(tmp_path, capsys):
+    assert replay_main(["--candles", str(tmp_path / "missing.csv")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("replay exchange: ") and error.count("\n") == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import replace_labeled_candles
@@ -37,7 +38,7 @@ def store_with(candles, root: Path, **config_changes):
     return settings
 
 
-def materialize(settings) -> dg.ExecuteInProcessResult:
+def materialize(settings, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [features, model],
         resources={
@@ -45,9 +46,14 @@ def materialize(settings) -> dg.ExecuteInProcessResult:
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
             "mlflow": ModelRegistryResource.from_settings(settings),
         },
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
+
+
+def model_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("model")]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
 
 
 def test_too_few_trainable_candles_fail_the_step_with_the_counts_and_the_settings(tmp_path):
@@ -91,3 +97,49 @@ class RegistryWithOldChampion:
 def test_a_champion_on_other_features_fails_scoring_with_what_to_do():
     with pytest.raises(dg.Failure, match="materialize the model asset once"):
         load_scoring_champion(RegistryWithOldChampion())
+
+
+def test_train_window_days_trains_on_the_most_recent_days_only(tmp_path):
+    candles = synthetic_candles(6_000, seed=12)  # a little over four days
+    result = materialize(store_with(candles, tmp_path, model={**DEFAULT_CONFIG["model"], "train_window_days": 2}))
+    assert result.success
+    training_start = pd.Timestamp(model_metadata(result)["training_range"].split(" .. ")[0])
+    window_start = candles["open_time"].iloc[-1] - pd.Timedelta(days=2)
+    assert window_start <= training_start < window_start + pd.Timedelta(hours=3)
+
+
+def test_without_train_window_days_training_starts_at_the_first_trainable_candle(tmp_path):
+    candles = synthetic_candles(4_000, seed=12)
+    result = materialize(store_with(candles, tmp_path))
+    assert result.success
+    training_start = pd.Timestamp(model_metadata(result)["training_range"].split(" .. ")[0])
+    assert training_start < candles["open_time"].iloc[0] + pd.Timedelta(hours=3)
+
+
+@pytest.fixture(scope="module")
+def mlflow_runs_after_training(tmp_path_factory):
+    """RUNNING MLflow runs left by three Dagster runs (gone, finished, still running); then a training."""
+    settings = store_with(synthetic_candles(4_000, seed=12), tmp_path_factory.mktemp("abandoned"))
+    registry = ModelRegistryResource.from_settings(settings).registry()
+    instance = dg.DagsterInstance.ephemeral()
+    for run_id, status in (("finished-run", "SUCCESS"), ("running-run", "STARTED")):
+        instance.add_run(dg.DagsterRun(job_name="elsewhere", run_id=run_id, status=dg.DagsterRunStatus[status]))
+    experiment_id = registry.experiment_id()
+    left = {
+        name: registry.client.create_run(experiment_id, tags={"dagster_run_id": name}).info.run_id
+        for name in ("gone-run", "finished-run", "running-run")
+    }
+    assert materialize(settings, instance).success
+    return {name: registry.client.get_run(run_id).info.status for name, run_id in left.items()}
+
+
+def test_a_running_mlflow_run_whose_dagster_run_is_gone_is_marked_failed(mlflow_runs_after_training):
+    assert mlflow_runs_after_training["gone-run"] == "FAILED"
+
+
+def test_a_running_mlflow_run_whose_dagster_run_finished_is_marked_failed(mlflow_runs_after_training):
+    assert mlflow_runs_after_training["finished-run"] == "FAILED"
+
+
+def test_a_running_mlflow_run_of_a_dagster_run_still_in_progress_is_left_running(mlflow_runs_after_training):
+    assert mlflow_runs_after_training["running-run"] == "RUNNING"
