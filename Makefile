@@ -24,7 +24,7 @@ endif
 DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install system-packages run demo ingest test lint dev mlflow-ui simulate bench lock clean-data
+.PHONY: install system-packages run demo ingest test coverage mutate lint dev mlflow-ui simulate bench lock clean-data
 
 # The virtualenv and the pinned uv that installs into it (the same version as in uv.lock).
 UV_VERSION := 0.9.30
@@ -109,6 +109,24 @@ simulate: install
 test: install
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
+
+# Line coverage of btc_lifecycle/ per module (term-missing) and the total. The fast tier by
+# default, the whole suite with E2E=1. [tool.coverage.run] patch = ["subprocess"] measures the
+# processes the tests start too (launch.py, the replay exchange, the dagster CLI).
+E2E ?=
+coverage: install
+	@rm -f .coverage .coverage.*
+	@$(BIN)/python -m pytest --cov --cov-report=term-missing $(if $(E2E),,-m "not e2e") $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
+
+# Mutation testing of domain/, modelling/ and monitoring/ with mutmut ([tool.mutmut] in
+# pyproject.toml) on the fast unit tests, two workers; not part of `make test`. Results stay in
+# mutants/ (git-ignored): a second run re-tests only changed functions. MUTANTS= shards the run,
+# e.g. MUTANTS='btc_lifecycle.modelling.champion*'. docs/mutation.md holds the scores.
+MUTANTS ?=
+mutate: install
+	-OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/python benchmarks/mutate.py --survivors
 
 bench: install
 	$(BIN)/python -m benchmarks $(if $(CANDLES),--candles "$(CANDLES)") $(if $(ONLY),--only "$(ONLY)")

@@ -1,0 +1,82 @@
+"""The mutation score per module from mutmut's results (make mutate), for docs/mutation.md.
+
+Reads mutants/**/*.py.meta, which `mutmut run` writes, and prints one row per mutated module:
+killed, survived, timeouts, not yet checked, and the score killed / (killed + survived).
+Mutants listed in EQUIVALENT (docs/mutation.md gives the reason for each) leave the count.
+
+    .venv/bin/python benchmarks/mutate.py [--survivors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+# mutmut's exit codes (mutmut/stats.py): 1 and 3 killed, 0 survived; the rest are not scored.
+KILLED = {1, 3}
+SURVIVED = {0}
+TIMEOUT = {36, -24, 24, 152, 255}
+CRASHED = {-11, -9}
+
+# Survivors that behave exactly like the original (reason in docs/mutation.md).
+EQUIVALENT: set[str] = set()
+
+
+def module_results(root: Path) -> dict[str, dict[str, int | None]]:
+    results = {}
+    for meta in sorted(root.glob("btc_lifecycle/**/*.py.meta")):
+        module = meta.relative_to(root).as_posix().removesuffix(".py.meta").replace("/", ".")
+        results[module] = json.loads(meta.read_text())["exit_code_by_key"]
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mutants", type=Path, default=Path("mutants"))
+    parser.add_argument("--survivors", action="store_true", help="list the surviving mutants too")
+    args = parser.parse_args(argv)
+    results = module_results(args.mutants)
+    if not results:
+        print(f"no results under {args.mutants}/: run `make mutate` first")
+        return 1
+    total: Counter[str] = Counter()
+    print(
+        f"{'module':48} {'killed':>6} {'surv.':>6} {'equiv.':>6} {'timeout':>7} {'other':>6} {'todo':>5} {'score':>7}"
+    )
+    for module, codes in results.items():
+        row: Counter[str] = Counter()
+        for name, code in codes.items():
+            if code in KILLED:
+                row["killed"] += 1
+            elif code in SURVIVED:
+                row["equivalent" if name in EQUIVALENT else "survived"] += 1
+            elif code in TIMEOUT:
+                row["timeout"] += 1
+            elif code is None:
+                row["todo"] += 1
+            else:
+                row["other"] += 1
+        total.update(row)
+        print(_row(module, row))
+    print(_row("total", total))
+    if args.survivors:
+        for codes in results.values():
+            for name, code in codes.items():
+                if code in SURVIVED and name not in EQUIVALENT:
+                    print(name)
+    return 0
+
+
+def _row(name: str, row: Counter[str]) -> str:
+    scored = row["killed"] + row["survived"]
+    score = f"{100 * row['killed'] / scored:.1f}%" if scored else "-"
+    return (
+        f"{name:48} {row['killed']:7} {row['survived']:7} {row['equivalent']:7} {row['timeout']:7} "
+        f"{row['other']:7} {row['todo']:7} {score:>7}"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
