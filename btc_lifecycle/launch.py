@@ -193,15 +193,17 @@ def child_environment(env: dict[str, str]) -> dict[str, str]:
     return {**env, "PYTHONWARNINGS": warnings}
 
 
-def _live_group_members(pgid: int) -> bool:
-    """Whether any non-zombie process is left in the group (zombies wait for their reaper)."""
+def live_group_members(pgid: int) -> list[int]:
+    """The group's processes that are not zombies (zombies wait for their reaper); without /proc,
+    the group id itself while the group exists."""
     proc = Path("/proc")
     if not proc.is_dir():
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            return False
-        return True
+            return []
+        return [pgid]
+    members = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -209,10 +211,11 @@ def _live_group_members(pgid: int) -> bool:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its closing parenthesis.
         state, _ppid, pgrp = stat.rpartition(")")[2].split()[:3]
         if int(pgrp) == pgid and state != "Z":
-            return True
-    return False
+            members.append(int(entry.name))
+    return members
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -224,13 +227,13 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 def _stop_group(pgid: int, grace: float) -> None:
     """SIGTERM what is left of the group, SIGKILL it after ``grace`` seconds."""
-    if not _live_group_members(pgid):
+    if not live_group_members(pgid):
         return
     _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _live_group_members(pgid):
+    while time.monotonic() < deadline and live_group_members(pgid):
         time.sleep(0.05)
-    if _live_group_members(pgid):
+    if live_group_members(pgid):
         _signal_group(pgid, signal.SIGKILL)
 
 

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from btc_lifecycle.launch import live_group_members
 from btc_lifecycle_tests.e2e import BIN, REPO_ROOT, Workspace
 
 READY_QUERY = """{
@@ -113,10 +114,10 @@ class DagsterDev:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _live_members(pgid):
+        while time.monotonic() < deadline and live_group_members(pgid):
             self.process.poll()  # reap the launcher so that it does not count as alive
             time.sleep(0.1)
-        if _live_members(pgid):
+        if live_group_members(pgid):
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
@@ -125,20 +126,3 @@ class DagsterDev:
             self.process.wait(timeout=5)
         finally:
             self._log.close()
-
-
-def _live_members(pgid: int) -> list[int]:
-    """Processes of the group that are not zombies (an orphaned zombie may wait for a slow init)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its closing parenthesis.
-        state, _ppid, pgrp = stat.rpartition(")")[2].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            members.append(int(entry.name))
-    return members
