@@ -1,6 +1,5 @@
 """The drift report and its checks: is the champion still looking at the world it learned?"""
 
-import math
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -15,6 +14,7 @@ from btc_lifecycle.assets.modelling import (
     read_predictions,
 )
 from btc_lifecycle.config import Settings
+from btc_lifecycle.monitoring.checks import COIN_LOG_LOSS
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
 GROUP = "monitoring"
@@ -154,7 +154,7 @@ def _version_table(by_version) -> str:
         p_value = judged.versus_prior.p_value if judged.versus_prior else float("nan")
         rows.append(
             f"| {version} | {judged.performance.n} | {judged.performance.log_loss:.4f} | "
-            f"{judged.prior_log_loss:.4f} | {judged.majority_log_loss:.4f} | {math.log(2):.4f} | "
+            f"{judged.prior_log_loss:.4f} | {judged.majority_log_loss:.4f} | {COIN_LOG_LOSS:.4f} | "
             f"{judged.excess_over_prior:+.4f} | {p_value:.3g} |"
         )
     return "\n".join(rows) if by_version else "no realized predictions in the current window"
