@@ -65,20 +65,23 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml | $(VENV)/.installed
 # The whole asset graph: against live Binance, or against the replay exchange serving CANDLES.
 # The launcher checks config, candle file and dependencies first, shows progress lines, and
 # keeps the whole output in data/logs/<stamp>.log (a failure is one line naming the log).
+# Every day the exchange has (at most backfill_days) as one partition-range run, then the rest.
+# Unchanged inputs register no new model version; RETRAIN=1 trains one anyway.
+FORCE_RETRAIN := {"ops": {"model": {"config": {"force_retrain": true}}}}
 run: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m btc_lifecycle.launch --progress --summary $(if $(CANDLES),--candles "$(CANDLES)") -- \
-		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select '*'
+	$(BIN)/python -m btc_lifecycle.launch --progress --summary --history $(if $(CANDLES),--candles "$(CANDLES)") -- \
+		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select '*' $(if $(RETRAIN),--config-json '$(FORCE_RETRAIN)')
 
 # The whole graph offline on the shipped sample: four real days (7-10 March 2023, the start of
 # the SVB sell-off) from Binance.US, see data/sample/README.md.
 DEMO_CANDLES := data/sample/btcusdt_1m_2023-03-07_2023-03-10_binanceus.csv.gz
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m btc_lifecycle.launch --progress --summary --candles "$(DEMO_CANDLES)" -- \
+	$(BIN)/python -m btc_lifecycle.launch --progress --summary --history --candles "$(DEMO_CANDLES)" -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select '*'
 
 # Only the ingestion slice: raw candles, labels and stats.
 ingest: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m btc_lifecycle.launch --progress $(if $(CANDLES),--candles "$(CANDLES)") -- \
+	$(BIN)/python -m btc_lifecycle.launch --progress --history $(if $(CANDLES),--candles "$(CANDLES)") -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'group:ingestion'
 
 # Webserver and daemon on 127.0.0.1; starts offline too (browsing needs no exchange; a run that

@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import MISSING, dataclass, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,14 @@ class IngestConfig:
     max_retries: int = 5
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 30.0
+    # The first UTC day of the daily partitions (Binance listed BTC/USDT on 17 August 2017): the
+    # days a person can backfill from the UI. Candles before it are never fetched.
+    history_start: str = "2017-08-17"
+    # Data checks on the raw candles: a gap longer than this is a warning (an outage, or a thin
+    # market: the gap policy fills only features.max_fill_minutes) ...
+    max_gap_minutes: int = 60
+    # ... and the newest candle may be at most this far behind the exchange's clock at ingest.
+    max_lag_minutes: int = 15
 
     @property
     def series(self) -> CandleSeries:
@@ -244,7 +256,22 @@ def _parse_ingest(source: str, raw: dict[str, Any]) -> IngestConfig:
         max_retries=max_retries,
         retry_initial_seconds=retry_initial,
         retry_max_seconds=retry_max,
+        history_start=_parse_day(source, "history_start", raw.get("history_start", "2017-08-17")),
+        max_gap_minutes=int(number("max_gap_minutes", 60, minimum=1, maximum=10_080)),
+        max_lag_minutes=int(number("max_lag_minutes", 15, minimum=1, maximum=10_080)),
     )
+
+
+def _parse_day(source: str, name: str, value: Any) -> str:
+    """A UTC calendar day written YYYY-MM-DD."""
+    _check_type(source, name, value, str)
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or len(value) != 10:
+        raise ConfigError(f"{source}: field '{name}' must be a day written YYYY-MM-DD, got {value!r}")
+    return value
 
 
 def _parse_backfill(source: str, name: str, value: Any) -> int | None:
@@ -382,3 +409,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         replay_file=Path(env["REPLAY_CANDLES"]).resolve() if env.get("REPLAY_CANDLES") else None,
         mlflow_ui_url=(env.get("MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
     )
+
+
+_settings_in_use: ContextVar[Settings | None] = ContextVar("settings_in_use", default=None)
+
+
+def project_settings() -> Settings:
+    """The settings the code location is being built with: those of ``settings_in_use``, else
+    the config file and environment (``load_settings``)."""
+    return _settings_in_use.get() or load_settings()
+
+
+@contextmanager
+def settings_in_use(settings: Settings | None) -> Iterator[None]:
+    """Build the definitions with ``settings`` (a simulation's own store, a test's temp folders)."""
+    token = _settings_in_use.set(settings)
+    try:
+        yield
+    finally:
+        _settings_in_use.reset(token)

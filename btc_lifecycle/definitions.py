@@ -1,29 +1,21 @@
-"""The code location: assembles assets, jobs, schedules, sensors and resources from the one configuration."""
+"""The code location: every definition under ``btc_lifecycle/defs/``, loaded the ``dg`` way.
+
+``workspace.yaml``, ``dagster asset materialize -m btc_lifecycle.definitions`` and ``dg``
+(``[tool.dg]`` in pyproject.toml) all load ``defs`` from here.
+"""
+
+from pathlib import Path
 
 import dagster as dg
 
-from btc_lifecycle.assets import ingestion, modelling, monitoring, reporting
-from btc_lifecycle.config import Settings, load_settings
-from btc_lifecycle.jobs import ALL_JOBS
-from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource, ModelRegistryResource
-from btc_lifecycle.schedules import build_schedules
-from btc_lifecycle.sensors import build_retrain_on_drift_sensor
+from btc_lifecycle.config import Settings, settings_in_use
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, reporting, modelling, monitoring]),
-        jobs=ALL_JOBS,
-        schedules=build_schedules(settings.schedules),
-        sensors=[build_retrain_on_drift_sensor(settings.monitoring)],
-        resources={
-            "settings": settings,
-            "exchange": CandleExchangeResource.from_settings(settings),
-            "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
-            "mlflow": ModelRegistryResource.from_settings(settings),
-        },
-        executor=dg.in_process_executor,
-    )
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """The definitions, with ``settings`` in place of the config file and environment (a
+    simulation's own store, a test's temporary folders)."""
+    with settings_in_use(settings):
+        return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
 
 
-defs = build_definitions(load_settings())
+defs = build_definitions()

@@ -109,6 +109,61 @@ def binance_unreachable(api_url: str | None = None) -> str | None:
     return None
 
 
+LIVE_BINANCE = "https://api.binance.com"
+
+
+def history_partition_range(api_url: str | None, env: dict[str, str], replay: bool = False) -> str:
+    """``FIRST...LAST``: the UTC days ``make run`` backfills, as ``--partition-range`` takes them.
+
+    From the exchange's first candle on or after ``ingest.history_start`` (Binance answers a start
+    time with the first candle after it), or the last ``backfill_days`` (config, or
+    ``INGEST_BACKFILL_DAYS``) if later, to the exchange's today. A replay exchange says its
+    file's span and its clock on ``/replay/clock``; Binance is asked over its REST API.
+    """
+    import json
+    import urllib.parse
+    import urllib.request
+
+    settings = load_settings(env)
+    base = (api_url or LIVE_BINANCE).rstrip("/")
+
+    def get(path: str, **params) -> object:
+        url = f"{base}/api/v3/{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        with urllib.request.urlopen(url, timeout=settings.ingest.request_timeout_seconds) as response:  # noqa: S310
+            return json.load(response)
+
+    day_ms = 86_400_000
+    start_ms = int(datetime.fromisoformat(settings.ingest.history_start).replace(tzinfo=UTC).timestamp() * 1000)
+    market_id = settings.ingest.symbol.replace("/", "")
+    if replay:
+        with urllib.request.urlopen(f"{base}/replay/clock", timeout=10) as response:  # noqa: S310
+            clock = json.load(response)
+        now_ms = int(clock["now"])
+        span = clock["symbols"].get(market_id)
+        first_ms = max(start_ms, int(span["first_open"])) if span else now_ms
+    else:
+        now_ms = int(get("time")["serverTime"])
+        first = get("klines", symbol=market_id, interval=settings.ingest.interval, startTime=start_ms, limit=1)
+        first_ms = int(first[0][0]) if first else now_ms
+    if settings.ingest.backfill_days is not None:
+        first_ms = max(first_ms, now_ms - settings.ingest.backfill_days * day_ms)
+
+    def day(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+    return f"{day(min(first_ms, now_ms))}...{day(now_ms)}"
+
+
+def with_history(
+    command: list[str], api_url: str | None, env: dict[str, str], log: TextIO, replay: bool = False
+) -> list[str]:
+    """``command`` with the history's ``--partition-range``, noted in the log."""
+    days = history_partition_range(api_url, env, replay)
+    log.write(f"history: --partition-range {days}\n")
+    log.flush()
+    return [*command, "--partition-range", days]
+
+
 def check_dependencies() -> None:
     """Every requirement btc-lifecycle was installed with is present (a cheap metadata look-up)."""
     from importlib import metadata
@@ -327,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only progress lines on the console, the whole output in the log (make run)",
     )
     parser.add_argument(
+        "--history",
+        action="store_true",
+        help="append --partition-range FIRST...LAST: every day the exchange has since ingest.history_start "
+        "(at most backfill_days) up to its today (make run, make demo)",
+    )
+    parser.add_argument(
         "--summary",
         action="store_true",
         help="after success, print where the reports are and how to browse them (make run, make demo)",
@@ -371,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
                     "fetch candles will fail (offline: make dev CANDLES=FILE)",
                     flush=True,
                 )
+            if args.history:
+                command = with_history(command, env.get("BINANCE_API_URL"), env, log)
             code, stopped = run_command(command, env, log, stream=not args.progress)
         else:
             replay_args = [
@@ -386,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
                     # A replayed file is backfilled whole unless the caller says otherwise.
                     "INGEST_BACKFILL_DAYS": env.get("INGEST_BACKFILL_DAYS", "all"),
                 }
+                if args.history:
+                    command = with_history(command, url, env, log, replay=True)
                 code, stopped = run_command(command, env, log, stream=not args.progress)
     if stopped:
         return code if code else 130

@@ -31,6 +31,10 @@ class LazyModule(types.ModuleType):
         self.__dict__["_lazy_target"] = target
 
     def __getattr__(self, name: str) -> object:
+        if name.startswith("__dagster"):
+            # Dagster's defs-folder loader probes every module attribute for its markers; a
+            # library module never has them, so answer without importing the library.
+            raise AttributeError(name)
         module = importlib.import_module(self.__dict__["_lazy_target"])
         self.__dict__.update(module.__dict__)
         return getattr(module, name)

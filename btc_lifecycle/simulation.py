@@ -1,10 +1,10 @@
-"""A replayed month: the real schedules and sensor, ticked through a candle file at accelerated time.
+"""A replayed month: the real automation and sensor, ticked through a candle file at accelerated time.
 
 ``python -m btc_lifecycle.simulation --candles FILE`` serves FILE from a replay exchange whose
 clock starts ``--warmup-days`` in, trains the first champion, then advances the clock
-``--tick-hours`` at a time. At each tick it evaluates the ingestion and monitoring schedules
-at the simulated time and the retraining sensor, exactly as the daemon would, runs what they
-request in process, and prints the timeline as it goes (each ingest, drift evaluation,
+``--tick-hours`` at a time. At each tick it runs what the automation conditions launch (the
+routine ingest of yesterday and today, then predictions and the drift report), evaluates the
+retraining sensor exactly as the daemon would, runs what it requests in process, and prints the timeline as it goes (each ingest, drift evaluation,
 retraining and promotion decision), then a summary.
 
 Its Dagster instance, feature store, reports and MLflow store stay in ``--state`` (by default
@@ -31,9 +31,22 @@ from btc_lifecycle.config import PROJECT_ROOT, load_settings
 from btc_lifecycle.definitions import build_definitions
 from btc_lifecycle.domain.candle_files import read_candle_file
 from btc_lifecycle.replay_exchange import ReplayExchange
-from btc_lifecycle.sensors import COOL_DOWN
+from btc_lifecycle.defs.monitoring.sensors import COOL_DOWN
 
 SIMULATIONS_DIR = PROJECT_ROOT / "data" / "simulations"
+ALL_ASSETS = (
+    "raw_candles",
+    "labeled_candles",
+    "ingestion_stats",
+    "ingestion_report",
+    "features",
+    "model",
+    "predictions",
+    "drift_report",
+)
+# What the automation conditions (btc_lifecycle/defs/automation.py) launch at a tick.
+ROUTINE_INGEST_ASSETS = ("raw_candles", "labeled_candles", "features", "ingestion_stats")
+MONITORING_ASSETS = ("predictions", "drift_report")
 
 
 # The runs' own event logs stay in the instance; the console gets warnings and the timeline.
@@ -161,30 +174,40 @@ class Simulation:
     def advance_to(self, moment: pd.Timestamp) -> None:
         self.exchange.clock.set_now(int(moment.timestamp() * 1000))
 
-    def _run(self, job_name: str, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
-        job = self.defs.resolve_job_def(job_name)
-        return job.execute_in_process(instance=self.instance, tags=tags or {}, run_config=QUIET, raise_on_error=True)
-
-    def bootstrap(self) -> None:
-        """The first `make run`: everything, so a champion exists before monitoring starts."""
+    def _materialize(
+        self, assets: tuple[str, ...], days: tuple[pd.Timestamp, pd.Timestamp] | None = None, tags=None
+    ) -> dg.ExecuteInProcessResult:
+        """The assets in one run, as the CLI or the automation sensor would launch it; the daily
+        ones over ``days`` (first, last)."""
         job = self.defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(instance=self.instance, run_config=QUIET)
-        ingest = _metadata(result, "raw_candles")
-        self.timeline.add(self.now, "ingest", new_rows=ingest["new_rows"], total=ingest["total_rows"])
+        range_tags = (
+            {
+                "dagster/asset_partition_range_start": f"{days[0]:%Y-%m-%d}",
+                "dagster/asset_partition_range_end": f"{days[1]:%Y-%m-%d}",
+            }
+            if days
+            else {}
+        )
+        return job.execute_in_process(
+            instance=self.instance,
+            asset_selection=[dg.AssetKey(name) for name in assets],
+            tags={**range_tags, **(tags or {})},
+            run_config=QUIET,
+            raise_on_error=True,
+        )
+
+    def bootstrap(self, first: pd.Timestamp) -> None:
+        """The first `make run`: every day up to now, then everything else, so a champion exists
+        before monitoring starts."""
+        result = self._materialize(ALL_ASSETS, (first, self.now))
+        self._record_ingest(result)
         self._record_training(result)
 
-    def tick_schedule(self, name: str) -> list[dg.ExecuteInProcessResult]:
-        schedule = self.defs.resolve_schedule_def(name)
-        context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=self.now.to_pydatetime())
-        data = schedule.evaluate_tick(context)
-        return [self._run(schedule.job_name, request.tags) for request in (data.run_requests or [])]
-
     def tick(self) -> None:
-        for result in self.tick_schedule("ingestion_schedule"):
-            ingest = _metadata(result, "raw_candles")
-            self.timeline.add(self.now, "ingest", new_rows=ingest["new_rows"], total=ingest["total_rows"])
-        for result in self.tick_schedule("monitoring_schedule"):
-            self._record_drift(result)
+        """What the automation sensor and the retraining sensor launch at this moment: the routine
+        ingest of yesterday and today, then monitoring (predictions and the drift report)."""
+        self._record_ingest(self._materialize(ROUTINE_INGEST_ASSETS, (self.now - pd.Timedelta(days=1), self.now)))
+        self._record_drift(self._materialize(MONITORING_ASSETS))
         sensor = self.defs.resolve_sensor_def("retrain_on_drift_sensor")
         context = dg.build_sensor_context(instance=self.instance, cursor=self.sensor_cursor, definitions=self.defs)
         data = sensor.evaluate_tick(context)
@@ -194,9 +217,19 @@ class Simulation:
         for request in data.run_requests or []:
             self.timeline.add(self.now, "retrain", because=request.tags["btc_lifecycle/failed_checks"])
             # As the daemon tags a sensor's runs, so the UI shows who launched it.
-            result = self._run("retraining_job", {**request.tags, "dagster/sensor_name": sensor.name})
+            job = self.defs.resolve_job_def(sensor.job_name)
+            result = job.execute_in_process(
+                instance=self.instance,
+                tags={**request.tags, "dagster/sensor_name": sensor.name},
+                run_config=QUIET,
+                raise_on_error=True,
+            )
             self._record_training(result)
             self._record_drift(result, by="retraining")
+
+    def _record_ingest(self, result: dg.ExecuteInProcessResult) -> None:
+        ingest, stats = _metadata(result, "raw_candles"), _metadata(result, "ingestion_stats")
+        self.timeline.add(self.now, "ingest", new_rows=ingest["new_rows"], total=stats["dagster/row_count"])
 
     def _record_training(self, result: dg.ExecuteInProcessResult) -> None:
         model = _metadata(result, "model")
@@ -256,7 +289,7 @@ def simulate(
     if start >= last:
         raise SystemExit(f"{candle_file}: {warmup_days} warm-up days leave nothing to replay")
     with Simulation(candles, candle_file, state, start, echo=echo) as simulation:
-        simulation.bootstrap()
+        simulation.bootstrap(first)
         moment = start
         while moment < last:
             moment = min(moment + pd.Timedelta(hours=tick_hours), last)

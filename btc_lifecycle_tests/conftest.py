@@ -86,3 +86,20 @@ def write_generic_csv(candles, path: Path) -> Path:
     frame["open_time"] = frame["open_time"].map(lambda t: t.isoformat(sep=" "))
     frame.to_csv(path, index=False)
     return path
+
+
+def stored_days(settings) -> dict[str, str]:
+    """Run tags that materialize the daily assets over every day the labeled table holds, as one
+    single-run backfill (what ``--partition-range FIRST...LAST`` sets)."""
+    import duckdb as _duckdb
+
+    series = settings.ingest.series
+    with _duckdb.connect(str(settings.feature_db_path), read_only=True) as conn:
+        first, last = conn.execute(
+            f'SELECT min(open_time), max(open_time) FROM "{series.labeled_table}" WHERE symbol = ? AND interval = ?',
+            [series.symbol, series.interval],
+        ).fetchone()
+    return {
+        "dagster/asset_partition_range_start": f"{first:%Y-%m-%d}",
+        "dagster/asset_partition_range_end": f"{last:%Y-%m-%d}",
+    }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from btc_lifecycle.jobs import END_MLFLOW_RUN_HOOKS, retraining_job
+from btc_lifecycle.defs.jobs import END_MLFLOW_RUN_HOOKS, retraining_job
 from btc_lifecycle.resources import ModelRegistryResource
 from btc_lifecycle.resources.model_registry import seed_sqlite_store
 

@@ -6,9 +6,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from btc_lifecycle.assets.monitoring import DATA_DRIFT_CHECK, PERFORMANCE_CHECK
+from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, PERFORMANCE_CHECK
 from btc_lifecycle.monitoring.drift import MonitoringConfig
-from btc_lifecycle.sensors import (
+from btc_lifecycle.defs.monitoring.sensors import (
     COOL_DOWN,
     TRIGGER,
     TRIGGER_TAG,

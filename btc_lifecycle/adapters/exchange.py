@@ -227,13 +227,17 @@ class CandleClient:
         except (ccxt.BaseError, TypeError, KeyError, IndexError, ValueError):
             return False
 
-    def fetch_closed_candles(self, symbol: str, interval: str, since: pd.Timestamp, limit: int) -> FetchResult:
-        """Every closed candle from ``since`` to the exchange's now, page by page."""
+    def fetch_closed_candles(
+        self, symbol: str, interval: str, since: pd.Timestamp, limit: int, until: pd.Timestamp | None = None
+    ) -> FetchResult:
+        """Every closed candle from ``since`` to the exchange's now (or opening before ``until``),
+        page by page."""
         step = interval_ms(interval)
         market_id = self.market_id(symbol)
         now = self.server_time()
         cursor = int(since.timestamp() * 1000)
         now_ms = int(now.timestamp() * 1000)
+        until_ms = now_ms if until is None else min(now_ms, int(until.timestamp() * 1000) + step - 1)
         pages: list[pd.DataFrame] = []
         count = 0
         stopped_at = None
@@ -242,7 +246,7 @@ class CandleClient:
         # Binance answers a start time inside a stretch without candles with the candles after
         # it, so an honest empty page means nothing from the cursor to now: a thin market that
         # has not traded since (its last trade says so) ends the fetch, complete.
-        while cursor + step <= now_ms:
+        while cursor + step <= until_ms:
             try:
                 rows = self.fetch_page(market_id, interval, cursor, limit, expect_rows=True)
             except ExchangeFailure as failure:
@@ -273,6 +277,8 @@ class CandleClient:
         fetched = pd.concat(pages, ignore_index=True) if pages else empty_candle_frame()
         fetched, duplicates = sort_and_deduplicate(fetched, f"{self.exchange.id} klines")
         fetched = fetched.loc[fetched["open_time"] >= since]
+        if until is not None:  # the last page runs on past the window
+            fetched = fetched.loc[fetched["open_time"] < until]
         closed = closed_candles(fetched, now)
         return FetchResult(
             candles=closed,

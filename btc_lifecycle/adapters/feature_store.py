@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from btc_lifecycle.lazy import lazy_module
@@ -22,7 +23,7 @@ else:  # imported on first use: the code location loads without them
     pd = lazy_module("pandas")
     pa = lazy_module("pyarrow")
 
-from btc_lifecycle.domain.candles import CANDLE_COLUMNS, CandleSeries
+from btc_lifecycle.domain.candles import CANDLE_COLUMNS, CandleSeries, interval_ms
 from btc_lifecycle.domain.labels import LABEL_COLUMN
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -167,6 +168,126 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candle
     return incoming.num_rows - int(stored)
 
 
+# The series' rows of a table aliased ``t`` in [start, end): symbol, interval, start, end bound.
+_IN_WINDOW = "t.symbol = ? AND t.interval = ? AND t.open_time >= ? AND t.open_time < ?"
+
+
+@dataclass(frozen=True)
+class WindowWrite:
+    """What replacing one time window of a table did."""
+
+    rows: int  # rows the window holds now
+    new: int  # of them, keys the window did not hold before
+    removed: int  # keys the window held that the replacement does not
+
+
+def _check_within(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, what: str) -> None:
+    times = frame["open_time"]
+    if len(times) and (times.min() < start or times.max() >= end):
+        raise ValueError(
+            f"{what}: rows from {times.min().isoformat()} to {times.max().isoformat()} fall outside "
+            f"the window [{start.isoformat()}, {end.isoformat()}) being replaced"
+        )
+
+
+def _replace_window(
+    conn: duckdb.DuckDBPyConnection, table: str, rows, series: CandleSeries, start, end, insert_sql: str
+) -> WindowWrite:
+    """In one transaction: count, delete the series' rows in [start, end), insert ``rows``."""
+    name = checked_identifier(table)
+    key = [series.symbol, series.interval]
+    window = [_naive_utc(start), _naive_utc(end)]
+    with _transaction_over(conn, "window_rows", rows):
+        before, kept = conn.execute(
+            f"SELECT (SELECT count(*) FROM {name} t WHERE {_IN_WINDOW}), "
+            f"(SELECT count(*) FROM window_rows i SEMI JOIN {name} t ON {_IN_WINDOW} AND t.open_time = i.open_time)",
+            [*key, *window, *key, *window],
+        ).fetchone()
+        conn.execute(f"DELETE FROM {name} t WHERE {_IN_WINDOW}", [*key, *window])
+        conn.execute(insert_sql.format(table=name), key)
+        count = conn.execute("SELECT count(*) FROM window_rows").fetchone()[0]
+    return WindowWrite(rows=int(count), new=int(count) - int(kept), removed=int(before) - int(kept))
+
+
+def replace_candles_between(
+    conn: duckdb.DuckDBPyConnection, series: CandleSeries, candles: pd.DataFrame, start, end
+) -> WindowWrite:
+    """Make the stored candles in [start, end) exactly ``candles``, in one transaction.
+
+    Re-materializing a day replaces that day and nothing else: no duplicate, no candle of another
+    day touched; a failure rolls back to the table as it was.
+    """
+    _check_within(candles, start, end, f"candles for {series.table}")
+    ensure_candle_table(conn, series.table)
+    values = ", ".join(CANDLE_COLUMNS)
+    return _replace_window(
+        conn,
+        series.table,
+        _arrow_candles(candles),
+        series,
+        start,
+        end,
+        f"INSERT INTO {{table}} SELECT ?, ?, {values} FROM window_rows",
+    )
+
+
+def replace_labeled_between(
+    conn: duckdb.DuckDBPyConnection, series: CandleSeries, labeled: pd.DataFrame, start, end
+) -> WindowWrite:
+    """Make the labeled candles in [start, end) exactly ``labeled``, in one transaction."""
+    _check_within(labeled, start, end, f"labeled candles for {series.labeled_table}")
+    ensure_labeled_table(conn, series.labeled_table)
+    frame = _naive_utc_columns(labeled[list(CANDLE_COLUMNS)])
+    frame[LABEL_COLUMN] = labeled[LABEL_COLUMN].astype("Int8").to_numpy()
+    columns = ", ".join([*CANDLE_COLUMNS, LABEL_COLUMN])
+    return _replace_window(
+        conn,
+        series.labeled_table,
+        frame,
+        series,
+        start,
+        end,
+        f"INSERT INTO {{table}} SELECT ?, ?, {columns} FROM window_rows",
+    )
+
+
+def replace_features_between(
+    conn: duckdb.DuckDBPyConnection, series: CandleSeries, features: pd.DataFrame, start, end
+) -> tuple[WindowWrite, bool]:
+    """Make the feature rows in [start, end) exactly ``features``, in one transaction.
+
+    Returns the write and whether the table was rebuilt: rows of another column layout (older
+    code's features) cannot share a table with these, so it then holds this window alone and the
+    other days must be materialized again (derived rows; the candles are untouched).
+    """
+    _check_within(features, start, end, f"features for {series.features_table}")
+    name = checked_identifier(series.features_table)
+    frame = _naive_utc_columns(features)
+    frame.insert(0, "interval", series.interval)
+    frame.insert(0, "symbol", series.symbol)
+    rebuilt = False
+    if table_exists(conn, series.features_table):
+        stored = [row[0] for row in conn.execute(f"DESCRIBE {name}").fetchall()]
+        rebuilt = stored != list(frame.columns)
+    if rebuilt or not table_exists(conn, series.features_table):
+        with _transaction_over(conn, "window_rows", frame):
+            conn.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM window_rows")
+        return WindowWrite(rows=len(frame), new=len(frame), removed=0), rebuilt
+    columns = ", ".join(f'"{column}"' for column in frame.columns[2:])
+    return (
+        _replace_window(
+            conn,
+            series.features_table,
+            frame,
+            series,
+            start,
+            end,
+            f"INSERT INTO {{table}} SELECT ?, ?, {columns} FROM window_rows",
+        ),
+        False,
+    )
+
+
 def last_open_time(conn: duckdb.DuckDBPyConnection, series: CandleSeries) -> pd.Timestamp | None:
     ensure_candle_table(conn, series.table)
     value = conn.execute(
@@ -251,3 +372,76 @@ def read_table(
     """All rows of ``table`` (optionally filtered by a parameterized ``where``), times in UTC."""
     sql = f"SELECT * FROM {checked_identifier(table)}" + (f" WHERE {where}" if where else "")
     return _utc_columns(conn.execute(sql, params or []).fetchdf())
+
+
+def read_features(
+    conn: duckdb.DuckDBPyConnection, series: CandleSeries, start: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """The series' feature rows in time order (from ``start`` on, if given)."""
+    clause, params = range_clause(start, None, None)
+    frame = read_table(
+        conn, series.features_table, f"symbol = ? AND interval = ?{clause}", [series.symbol, series.interval, *params]
+    )
+    return frame.drop(columns=["symbol", "interval"]).reset_index(drop=True)
+
+
+def read_predictions(conn: duckdb.DuckDBPyConnection, series: CandleSeries) -> pd.DataFrame | None:
+    """The series' stored predictions, or None before the predictions asset first ran."""
+    table = series.predictions_table
+    return read_table(conn, table) if table_exists(conn, table) else None
+
+
+def stored_summary(
+    conn: duckdb.DuckDBPyConnection, table: str, series: CandleSeries, gaps_listed: int = 50
+) -> dict[str, object]:
+    """Rows, range and gaps of a stored series, counted by DuckDB: the same numbers as
+    ``domain.ingestion.store_summary`` on the series' open times, without loading the rows."""
+    name = checked_identifier(table)
+    step_ms = interval_ms(series.interval)
+    key = [series.symbol, series.interval]
+    total, first, last = conn.execute(
+        f"SELECT count(*), min(open_time), max(open_time) FROM {name} WHERE symbol = ? AND interval = ?", key
+    ).fetchone()
+    gaps = conn.execute(
+        f"""SELECT previous, open_time, (epoch_ms(open_time) - epoch_ms(previous)) // ? - 1 AS missing
+        FROM (SELECT open_time, lag(open_time) OVER (ORDER BY open_time) AS previous
+              FROM {name} WHERE symbol = ? AND interval = ?)
+        WHERE epoch_ms(open_time) - epoch_ms(previous) > ? ORDER BY open_time""",
+        [step_ms, *key, step_ms],
+    ).fetchall()
+
+    def iso(moment) -> str | None:
+        return None if moment is None else pd.Timestamp(moment, tz="UTC").isoformat()
+
+    return {
+        "total_rows": int(total),
+        "first_candle": iso(first),
+        "last_candle": iso(last),
+        "missing_minutes": int(sum(row[2] for row in gaps)),
+        "gaps": [
+            {"after": iso(after), "before": iso(before), "missing": int(missing)}
+            for after, before, missing in gaps[:gaps_listed]
+        ],
+    }
+
+
+def stored_label_summary(conn: duckdb.DuckDBPyConnection, series: CandleSeries) -> dict[str, float | int]:
+    """``domain.ingestion.label_summary`` of the stored labeled series, counted by DuckDB."""
+    labeled, unlabeled, up, ties = conn.execute(
+        f"""SELECT count({LABEL_COLUMN}), count(*) - count({LABEL_COLUMN}),
+               count(*) FILTER (WHERE {LABEL_COLUMN} = 1),
+               count(*) FILTER (WHERE {LABEL_COLUMN} IS NOT NULL AND close = previous_close)
+        FROM (SELECT {LABEL_COLUMN}, close, lag(close) OVER (ORDER BY open_time) AS previous_close
+              FROM {checked_identifier(series.labeled_table)} WHERE symbol = ? AND interval = ?)""",
+        [series.symbol, series.interval],
+    ).fetchone()
+
+    def share(n: int) -> float:
+        return round(n / labeled, 6) if labeled else 0.0
+
+    return {
+        "labeled_rows": int(labeled),
+        "unlabeled_rows": int(unlabeled),
+        "up_share": share(up),
+        "tie_share": share(ties),
+    }

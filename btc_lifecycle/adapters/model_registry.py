@@ -49,6 +49,10 @@ CHALLENGER_ALIAS = "challenger"
 MODEL_FORMAT = "ubj"  # XGBoost's binary JSON: portable across versions, unlike a pickle
 
 
+# The hash of everything a training reads (btc_lifecycle.modelling.walk_forward.input_fingerprint).
+INPUT_FINGERPRINT_TAG = "input_fingerprint"
+
+
 @dataclass(frozen=True)
 class TrainingRecord:
     """What one logged training produced: the run, the registered version, the gate's verdict."""
@@ -158,6 +162,7 @@ class ModelRegistry:
         dagster_run_id: str | None = None,
         margin: float = 0.0,
         alpha: float = 0.05,
+        input_fingerprint: str | None = None,
     ) -> TrainingRecord:
         """Log the run, register the model and move the champion or challenger alias onto it.
 
@@ -187,6 +192,8 @@ class ModelRegistry:
                 mlflow.log_metric("champion_heldout_log_loss", decision.champion_log_loss)
             version = self._log_model(result)
             self._tag_decision(version, decision, result)
+            if input_fingerprint:  # what `version_trained_on` finds: the same inputs train nothing new
+                self.client.set_model_version_tag(self.model_name, version, INPUT_FINGERPRINT_TAG, input_fingerprint)
             card = render_model_card(result, decision, self.model_name, version, importance_png)
             mlflow.log_text(card, "model_card.html")
             alias = CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS
@@ -279,6 +286,21 @@ class ModelRegistry:
             trained_from=pd.Timestamp(run.params["train_start"]),
             trained_until=pd.Timestamp(run.params["train_end"]),
         )
+
+    def version_trained_on(self, input_fingerprint: str) -> str | None:
+        """The newest registered version trained on exactly these inputs, or None."""
+        try:
+            versions = self.client.search_model_versions(
+                f"name = '{self.model_name}' and tags.{INPUT_FINGERPRINT_TAG} = '{input_fingerprint}'"
+            )
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        return str(max(int(version.version) for version in versions)) if versions else None
+
+    def aliases_of(self, version: str) -> list[str]:
+        return list(self.client.get_model_version(self.model_name, version).aliases)
 
     def prior_up_shares(self, versions) -> dict[str, float | None]:
         """Each version's training share of up candles (None for versions logged without it)."""
@@ -379,14 +401,37 @@ def _log_evaluation(result: WalkForwardResult, margin: float) -> bytes:
     return importance_png
 
 
+# The modules the saved model needs, each with the distributions that may provide it (first
+# installed wins): xgboost may come as xgboost-cpu, sklearn comes as scikit-learn.
+REQUIRED_MODULES = {
+    "xgboost": ("xgboost", "xgboost-cpu"),
+    "pandas": ("pandas",),
+    "numpy": ("numpy",),
+    "sklearn": ("scikit-learn",),
+}
+
+
 def _pip_requirements() -> list[str]:
-    """Pinned from this environment; MLflow's own inference spawns a process and takes seconds."""
-    distributions = importlib.metadata.packages_distributions()
+    """Pinned from this environment; MLflow's own inference spawns a process and takes seconds.
+
+    Each distribution is looked up by name: ``importlib.metadata.packages_distributions()``
+    reads every installed distribution's file list (about 1 s in this environment), and is only
+    asked when none of a module's known distributions is installed.
+    """
     pins = []
-    for module in ("xgboost", "pandas", "numpy", "sklearn"):
-        name = distributions.get(module, [module])[0]  # xgboost may come as xgboost-cpu
+    for module, candidates in REQUIRED_MODULES.items():
+        name = next((name for name in candidates if _installed_version(name)), None)
+        if name is None:
+            name = importlib.metadata.packages_distributions().get(module, [module])[0]
         pins.append(f"{name}=={importlib.metadata.version(name)}")
     return pins
+
+
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _git_commit() -> str | None:

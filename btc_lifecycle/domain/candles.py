@@ -51,6 +51,14 @@ class CandleSeries:
     def labeled_table(self) -> str:
         return f"{self.table}_labeled"
 
+    @property
+    def features_table(self) -> str:
+        return f"{self.table}_features"
+
+    @property
+    def predictions_table(self) -> str:
+        return f"{self.table}_predictions"
+
 
 class CandleDataError(ValueError):
     """Candles that break an invariant (prices, order, duplicates); the message says which."""

@@ -68,3 +68,35 @@ def store_summary(open_times: pd.Series, interval: str) -> dict[str, Any]:
         "missing_minutes": sum(gap.missing for gap in gaps),
         "gaps": gap_records(gaps),
     }
+
+
+def day_summaries(open_times: pd.Series, start: pd.Timestamp, end: pd.Timestamp, interval: str) -> list[dict[str, Any]]:
+    """Per UTC day in [start, end): candles, the minutes without one, and the gaps inside the day.
+
+    ``end`` is where the exchange's clock stood for a day still forming: its future minutes are
+    not missing.
+    """
+    step = pd.Timedelta(milliseconds=interval_ms(interval))
+    days = []
+    day = start.floor("D")
+    while day < end:
+        day_end = min(day + pd.Timedelta(days=1), end)
+        in_day = open_times.loc[(open_times >= day) & (open_times < day_end)]
+        expected = max(0, int((day_end - max(day, start)) / step))
+        days.append(
+            {
+                "day": day.date().isoformat(),
+                "rows": int(len(in_day)),
+                "missing_minutes": max(0, expected - int(len(in_day))),
+                "gaps": len(find_gaps(in_day.reset_index(drop=True), interval)),
+            }
+        )
+        day += pd.Timedelta(days=1)
+    return days
+
+
+def days_table(days: list[dict[str, Any]]) -> str:
+    """The per-day summaries as a Markdown table for the UI."""
+    rows = ["| day | candles | missing minutes | gaps inside |", "|---|---|---|---|"]
+    rows += [f"| {day['day']} | {day['rows']} | {day['missing_minutes']} | {day['gaps']} |" for day in days]
+    return "\n".join(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -152,6 +152,17 @@ def train_walk_forward(features: pd.DataFrame, config: WalkForwardConfig = WalkF
 def predict_up_probability(model: XGBClassifier, features: pd.DataFrame) -> np.ndarray:
     """The model's probability that the candle after each row closes higher."""
     return model.predict_proba(features[list(FEATURE_COLUMNS)])[:, 1]
+
+
+def input_fingerprint(features: pd.DataFrame, config: WalkForwardConfig) -> str:
+    """sha256 of everything a training reads: the rows (times, features, target, trainable), the
+    feature list and the walk-forward settings. Same inputs, same hash: nothing new to train."""
+    digest = hashlib.sha256(repr((FEATURE_COLUMNS, asdict(config))).encode())
+    digest.update(np.ascontiguousarray(features["open_time"].to_numpy("datetime64[ns]").view("int64")).tobytes())
+    digest.update(np.ascontiguousarray(features[list(FEATURE_COLUMNS)].to_numpy("float64")).tobytes())
+    digest.update(np.ascontiguousarray(features[TARGET_COLUMN].astype("float64").to_numpy(na_value=np.nan)).tobytes())
+    digest.update(np.ascontiguousarray(features[TRAINABLE_COLUMN].to_numpy(bool)).tobytes())
+    return digest.hexdigest()
 
 
 def data_fingerprint(rows: pd.DataFrame) -> str:

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import replace_labeled_candles
-from btc_lifecycle.assets.modelling import features, load_scoring_champion, model
+from btc_lifecycle.defs.modelling.assets import features, load_scoring_champion, model
 from btc_lifecycle.config import load_settings
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
-from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
+from btc_lifecycle_tests.conftest import DEFAULT_CONFIG, stored_days
 
 
 def store_with(candles, root: Path, **config_changes):
@@ -48,6 +48,7 @@ def materialize(settings, instance: dg.DagsterInstance | None = None) -> dg.Exec
         },
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
+        tags=stored_days(settings),
     )
 
 

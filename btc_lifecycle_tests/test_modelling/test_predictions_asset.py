@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import replace_labeled_candles
-from btc_lifecycle.assets.modelling import features, model, predictions, read_predictions
+from btc_lifecycle.adapters.feature_store import read_predictions
+from btc_lifecycle.defs.modelling.assets import features, model, predictions
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
-from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
+from btc_lifecycle_tests.conftest import DEFAULT_CONFIG, stored_days
 from btc_lifecycle_tests.test_modelling.test_model_asset import store_with
 
 CANDLES = synthetic_candles(4_010, seed=12)
@@ -31,6 +32,7 @@ def run(settings, assets) -> dg.ExecuteInProcessResult:
         },
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
+        tags=stored_days(settings),
     )
 
 
@@ -41,7 +43,7 @@ def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 
 def stored_predictions(settings) -> pd.DataFrame:
     with duckdb.connect(str(settings.feature_db_path)) as conn:
-        return read_predictions(conn, settings).sort_values("open_time").reset_index(drop=True)
+        return read_predictions(conn, settings.ingest.series).sort_values("open_time").reset_index(drop=True)
 
 
 def add_candles(settings, candles) -> None:

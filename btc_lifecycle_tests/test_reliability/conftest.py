@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_candles, table_exists
-from btc_lifecycle.assets.ingestion import ingestion_stats, labeled_candles, raw_candles
+from btc_lifecycle.defs.ingestion.assets import ingestion_stats, labeled_candles, raw_candles
 from btc_lifecycle.config import load_settings
+from btc_lifecycle.launch import history_partition_range
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
@@ -52,17 +53,20 @@ class Store:
         self.instance = dg.DagsterInstance.ephemeral()
 
     def settings(self, api_url: str):
-        return load_settings(
-            {
-                "INGEST_CONFIG": str(self.config),
-                "FEATURE_DB_PATH": str(self.db),
-                "BTC_REPORT_DIR": str(self.root / "reports"),
-                "BINANCE_API_URL": api_url,
-                "INGEST_BACKFILL_DAYS": "all",
-            }
-        )
+        return load_settings(self.env(api_url))
 
-    def ingest(self, api_url: str) -> dg.ExecuteInProcessResult:
+    def env(self, api_url: str) -> dict[str, str]:
+        return {
+            "INGEST_CONFIG": str(self.config),
+            "FEATURE_DB_PATH": str(self.db),
+            "BTC_REPORT_DIR": str(self.root / "reports"),
+            "BINANCE_API_URL": api_url,
+            "INGEST_BACKFILL_DAYS": "all",
+        }
+
+    def ingest(self, api_url: str, days: str | None = None) -> dg.ExecuteInProcessResult:
+        """The ingestion slice over ``days`` (``FIRST...LAST``), by default every day the exchange
+        has up to its today, as ``make run`` takes them: one run."""
         settings = self.settings(api_url)
         return dg.materialize(
             INGESTION_ASSETS,
@@ -73,6 +77,7 @@ class Store:
             },
             instance=self.instance,
             raise_on_error=False,
+            tags=partition_range_tags(days or history_partition_range(api_url, self.env(api_url), replay=True)),
         )
 
     def table(self, name: str = "candles") -> pd.DataFrame:
@@ -93,6 +98,12 @@ class Store:
     @property
     def stats(self) -> dict:
         return json.loads((self.db.parent / "ingestion_stats.json").read_text())
+
+
+def partition_range_tags(days: str) -> dict[str, str]:
+    """The run tags of a single-run backfill of ``FIRST...LAST`` (what `--partition-range` sets)."""
+    first, last = days.split("...")
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
 
 def assert_same_snapshot(before: dict, after: dict) -> None:

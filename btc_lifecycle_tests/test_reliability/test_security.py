@@ -35,6 +35,12 @@ REVIEWED = {
     ("btc_lifecycle/adapters/feature_store.py", "read_table", "where"),
     ("btc_lifecycle/adapters/feature_store.py", "upsert_candles", "values"),  # ', '.join(CANDLE_COLUMNS)
     ("btc_lifecycle/adapters/feature_store.py", "ensure_labeled_table", "LABEL_COLUMN"),
+    ("btc_lifecycle/adapters/feature_store.py", "stored_label_summary", "LABEL_COLUMN"),
+    ("btc_lifecycle/adapters/feature_store.py", "replace_candles_between", "values"),  # ', '.join(CANDLE_COLUMNS)
+    # CANDLE_COLUMNS and LABEL_COLUMN
+    ("btc_lifecycle/adapters/feature_store.py", "replace_labeled_between", "columns"),
+    # the feature frame's own columns (compute_features' names), each double-quoted
+    ("btc_lifecycle/adapters/feature_store.py", "replace_features_between", "columns"),
 }
 
 

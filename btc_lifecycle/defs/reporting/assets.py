@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from btc_lifecycle.adapters.feature_store import read_candles
-from btc_lifecycle.assets.ingestion import ingestion_stats, labeled_candles
 from btc_lifecycle.config import Settings
+from btc_lifecycle.defs.automation import DAILY_REPORT
+from btc_lifecycle.defs.ingestion.assets import ingestion_stats, labeled_candles
+from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.domain.candles import find_gaps
 from btc_lifecycle.domain.gaps import gap_fill_summary
 from btc_lifecycle.resources import FeatureStoreResource
@@ -17,8 +19,10 @@ GROUP = "reporting"
 
 @dg.asset(
     group_name=GROUP,
+    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
     deps=[labeled_candles, ingestion_stats],
+    automation_condition=DAILY_REPORT,
     kinds={"pdf", "plotly"},
     description="PDF of what came in: run facts, statistics, candlestick, label scatter, gaps.",
 )

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from btc_lifecycle.jobs import DRIFT_CHECK_KEYS, retraining_job
+from btc_lifecycle.config import project_settings
+from btc_lifecycle.defs.jobs import retraining_job
+from btc_lifecycle.defs.monitoring.assets import DRIFT_CHECK_KEYS
 from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.monitoring.drift import MonitoringConfig
 
@@ -161,4 +163,4 @@ def build_retrain_on_drift_sensor(config: MonitoringConfig = MonitoringConfig())
     return retrain_on_drift_sensor
 
 
-retrain_on_drift_sensor = build_retrain_on_drift_sensor()
+retrain_on_drift_sensor = build_retrain_on_drift_sensor(project_settings().monitoring)

@@ -4,16 +4,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from btc_lifecycle.assets.modelling import (
-    features,
-    float_or_nan,
-    load_scoring_champion,
-    model,
-    predictions,
-    read_features,
-    read_predictions,
-)
+from btc_lifecycle.adapters.feature_store import read_features, read_predictions
 from btc_lifecycle.config import Settings
+from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
+from btc_lifecycle.defs.modelling.assets import features, float_or_nan, load_scoring_champion, model, predictions
+from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.monitoring.checks import COIN_LOG_LOSS
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
@@ -21,6 +16,7 @@ GROUP = "monitoring"
 DATA_DRIFT_CHECK = "data_drift"
 PERFORMANCE_CHECK = "realized_performance"
 DRIFT_CHECKS = (DATA_DRIFT_CHECK, PERFORMANCE_CHECK)
+DRIFT_CHECK_KEYS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), name) for name in DRIFT_CHECKS]
 
 
 def _check_result(name: str, outcome, candles_until) -> dg.AssetCheckResult:
@@ -39,8 +35,10 @@ def _check_result(name: str, outcome, candles_until) -> dg.AssetCheckResult:
 
 @dg.asset(
     group_name=GROUP,
+    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
     deps=[features, model, predictions],
+    automation_condition=UPDATE_AFTER_UPSTREAM,
     kinds={"evidently", "html"},
     description=(
         "evidently report: the champion's reference window against the most recent candles, and realized performance."
@@ -78,8 +76,8 @@ def drift_report(
     if champion is None:
         raise dg.Failure("no champion model is registered yet: materialize the model asset first")
     with feature_store.get_connection() as conn:
-        frame = read_features(conn, settings)
-        live = read_predictions(conn, settings)
+        frame = read_features(conn, settings.ingest.series)
+        live = read_predictions(conn, settings.ingest.series)
     validated_from, validated_until = champion.validated_window
     # The reference is the world the champion was last validated on: its own held-out window at
     # promotion, or a later challenger's when a retraining kept it (docs/retraining_policy.md).

@@ -1,17 +1,29 @@
-"""Modelling assets: features, the tracked and registered model, and live predictions."""
+"""Modelling assets: features (one UTC day per partition), the tracked and registered model, and
+live predictions."""
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from btc_lifecycle.adapters.feature_store import read_candles, read_table, replace_table, table_exists
-from btc_lifecycle.assets.ingestion import labeled_candles
+from btc_lifecycle.adapters.feature_store import (
+    read_candles,
+    read_features,
+    read_predictions,
+    replace_features_between,
+    replace_table,
+)
 from btc_lifecycle.config import Settings
+from btc_lifecycle.defs.automation import HOURLY_MONITORING, UPDATE_AFTER_UPSTREAM
+from btc_lifecycle.defs.ingestion.assets import labeled_candles
+from btc_lifecycle.defs.metadata import table_metadata
+from btc_lifecycle.defs.partitions import DAILY, SINGLE_RUN, WITH_NEIGHBOUR_DAYS, window_of
+from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, GapFillSummary, gap_fill_summary
 from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.modelling.features import (
     EXCLUSION_REASONS,
     FEATURE_COLUMNS,
+    LONGEST_WINDOW,
     TRAINABLE_COLUMN,
     compute_features,
     training_exclusions,
@@ -23,36 +35,27 @@ pd = lazy_module("pandas")  # imported on first use: the code location loads wit
 GROUP = "modelling"
 
 
-def features_table(settings: Settings) -> str:
-    return f"{settings.ingest.table}_features"
-
-
-def predictions_table(settings: Settings) -> str:
-    return f"{settings.ingest.table}_predictions"
-
-
-def read_features(conn, settings: Settings) -> "pd.DataFrame":
-    """The features table in time order."""
-    return read_table(conn, features_table(settings)).sort_values("open_time").reset_index(drop=True)
-
-
-def read_predictions(conn, settings: Settings) -> "pd.DataFrame | None":
-    """The stored predictions, or None before the first run of the predictions asset."""
-    table = predictions_table(settings)
-    return read_table(conn, table) if table_exists(conn, table) else None
-
-
 def mlflow_run_url(settings: Settings, run_id: str, experiment_id: str) -> str:
     return f"{settings.mlflow_ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+def feature_context_candles(max_fill_minutes: int) -> int:
+    """How many candles before a day its features read: the longest window, plus a gap the
+    policy may fill just before it (a filled minute needs the candle before the gap)."""
+    return LONGEST_WINDOW + max_fill_minutes + 1
+
+
 @dg.asset(
     group_name=GROUP,
+    partitions_def=DAILY,
+    backfill_policy=SINGLE_RUN,
+    automation_condition=UPDATE_AFTER_UPSTREAM,
     pool="duckdb",
-    deps=[labeled_candles],
+    deps=[dg.AssetDep(labeled_candles, partition_mapping=WITH_NEIGHBOUR_DAYS)],
     kinds={"duckdb", "pandas"},
-    description="Stationary features known at each candle's close, and the next candle's direction as target; "
-    "short gaps filled as trade-less minutes (features.max_fill_minutes).",
+    description="A day's stationary features, known at each candle's close, and the next candle's direction as "
+    "target; short gaps filled as trade-less minutes (features.max_fill_minutes). Reads the previous day's "
+    "last hour and the next day's first candle.",
 )
 def features(
     context: dg.AssetExecutionContext,
@@ -61,33 +64,50 @@ def features(
 ) -> dg.MaterializeResult:
     series = settings.ingest.series
     max_fill = settings.features.max_fill_minutes
+    start, end = window_of(context)
+    step = pd.Timedelta(milliseconds=interval_ms(series.interval))
     with feature_store.get_connection() as conn:
-        candles = read_candles(conn, series.labeled_table, series.symbol, series.interval)
-        frame = compute_features(candles, series.interval, max_fill_minutes=max_fill)
-        replace_table(conn, features_table(settings), frame)
+        # Exactly the rows a computation over the whole history gives for these days (a
+        # property test holds it): the windows' history before, the target's candle after.
+        candles = read_candles(
+            conn,
+            series.labeled_table,
+            series.symbol,
+            series.interval,
+            start - step * feature_context_candles(max_fill),
+            end + step,
+        )
+        computed = compute_features(candles, series.interval, max_fill_minutes=max_fill)
+        frame = computed.loc[(computed["open_time"] >= start) & (computed["open_time"] < end)].reset_index(drop=True)
+        write, rebuilt = replace_features_between(conn, series, frame, start, end)
+    if rebuilt:
+        context.log.warning(
+            f"{series.features_table} held another column layout (older code): rebuilt with these days only; "
+            "materialize the other days of features again (make run does)"
+        )
+    day_candles = candles.loc[(candles["open_time"] >= start) & (candles["open_time"] < end)]
     trainable, filled = int(frame[TRAINABLE_COLUMN].sum()), int(frame[FILLED_COLUMN].sum())
-    policy = gap_fill_summary(candles["open_time"], series.interval, max_fill)
+    policy = gap_fill_summary(day_candles["open_time"], series.interval, max_fill)
     excluded = training_exclusions(frame, series.interval)
     context.log.info(
         f"{len(frame)} feature rows ({filled} filled trade-less minutes), {trainable} trainable; excluded: {excluded}"
     )
     return dg.MaterializeResult(
         metadata={
-            "rows": dg.MetadataValue.int(len(frame)),
-            "stored_candles": dg.MetadataValue.int(len(candles)),
-            "trainable_rows": dg.MetadataValue.int(trainable),
-            "excluded_rows": dg.MetadataValue.int(len(frame) - trainable),
-            **{f"excluded_{reason}": dg.MetadataValue.int(count) for reason, count in excluded.items()},
-            "max_fill_minutes": dg.MetadataValue.int(max_fill),
-            "filled_minutes": dg.MetadataValue.int(filled),
-            "gaps_filled": dg.MetadataValue.int(policy.gaps_filled),
-            "gaps_left_open": dg.MetadataValue.int(policy.gaps_left_open),
-            "minutes_in_open_gaps": dg.MetadataValue.int(policy.minutes_left_open),
+            **table_metadata(settings, series.features_table, write.rows),
+            "stored_candles": len(day_candles),
+            "trainable_rows": trainable,
+            "excluded_rows": len(frame) - trainable,
+            **{f"excluded_{reason}": count for reason, count in excluded.items()},
+            "max_fill_minutes": max_fill,
+            "filled_minutes": filled,
+            "gaps_filled": policy.gaps_filled,
+            "gaps_left_open": policy.gaps_left_open,
+            "minutes_in_open_gaps": policy.minutes_left_open,
             "exclusions": dg.MetadataValue.md(_exclusions_table(excluded, policy)),
             "features": dg.MetadataValue.json(list(FEATURE_COLUMNS)),
-            "first_candle": dg.MetadataValue.text(frame["open_time"].iloc[0].isoformat() if len(frame) else "none"),
-            "last_candle": dg.MetadataValue.text(frame["open_time"].iloc[-1].isoformat() if len(frame) else "none"),
-            "table": dg.MetadataValue.text(features_table(settings)),
+            "first_candle": frame["open_time"].iloc[0].isoformat() if len(frame) else "none",
+            "last_candle": frame["open_time"].iloc[-1].isoformat() if len(frame) else "none",
         }
     )
 
@@ -107,8 +127,15 @@ def _exclusions_table(excluded: dict[str, int], policy: GapFillSummary) -> str:
     )
 
 
+class ModelRunConfig(dg.Config):
+    """Run config of the model asset (the UI's launchpad, or ``make run RETRAIN=1``)."""
+
+    force_retrain: bool = False  # train and register even if a version was trained on these inputs
+
+
 @dg.asset(
     group_name=GROUP,
+    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
     deps=[features],
     kinds={"xgboost", "mlflow"},
@@ -118,6 +145,7 @@ def _exclusions_table(excluded: dict[str, int], policy: GapFillSummary) -> str:
 )
 def model(
     context: dg.AssetExecutionContext,
+    config: ModelRunConfig,
     feature_store: FeatureStoreResource,
     mlflow: ModelRegistryResource,
     settings: dg.ResourceParam[Settings],
@@ -125,26 +153,44 @@ def model(
     from btc_lifecycle.modelling.walk_forward import (
         TooFewTrainableCandles,
         WalkForwardConfig,
+        input_fingerprint,
         train_walk_forward,
     )
 
     with feature_store.get_connection() as conn:
-        frame = read_features(conn, settings)
+        frame = read_features(conn, settings.ingest.series)
     model_config = settings.model
     if model_config.train_window_days is not None:
         frame = frame.loc[
             frame["open_time"] >= frame["open_time"].iloc[-1] - pd.Timedelta(days=model_config.train_window_days)
         ]
-    config = WalkForwardConfig(
+    walk_forward = WalkForwardConfig(
         interval=settings.ingest.interval,
         n_folds=model_config.n_folds,
         heldout_fraction=model_config.heldout_fraction,
     )
     registry = mlflow.registry()
+    inputs = input_fingerprint(frame, walk_forward)
+    trained = None if config.force_retrain else registry.version_trained_on(inputs)
+    if trained is not None:
+        # Unchanged inputs do no work: the registry stays as it was, and the data version tells
+        # the UI the model is up to date. force_retrain trains anyway.
+        context.log.info(f"model version {trained} was trained on exactly these inputs: nothing to train")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(inputs),
+            metadata={
+                "decision": "unchanged_inputs",
+                "model_version": int(trained),
+                "alias": ", ".join(registry.aliases_of(trained)) or "none",
+                "input_fingerprint": inputs,
+                "promotion_reason": f"version {trained} was trained on exactly these inputs; "
+                "launch with force_retrain to train anyway",
+            },
+        )
     for run_id in registry.fail_abandoned_runs(lambda dagster_run_id: _dagster_run_alive(context, dagster_run_id)):
         context.log.warning(f"MLflow run {run_id} was left RUNNING by a killed Dagster run: marked FAILED")
     try:
-        result = train_walk_forward(frame, config)
+        result = train_walk_forward(frame, walk_forward)
     except TooFewTrainableCandles as error:
         # A setting a person can change, not a crash: the counts and the knobs, without a traceback.
         raise dg.Failure(
@@ -163,6 +209,7 @@ def model(
         dagster_run_id=context.run_id,
         margin=model_config.promotion_margin,
         alpha=model_config.promotion_alpha,
+        input_fingerprint=inputs,
     )
     experiment_id = registry.experiment_id()
     overall, heldout = result.overall, result.heldout_metrics
@@ -171,6 +218,7 @@ def model(
     if not decision.serving_beats_prior:
         context.log.warning("the serving model does not beat the constant prior on the held-out window beyond noise")
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(inputs),
         metadata={
             "mlflow_run_id": dg.MetadataValue.text(record.run_id),
             "mlflow_run": dg.MetadataValue.url(mlflow_run_url(settings, record.run_id, experiment_id)),
@@ -199,6 +247,7 @@ def model(
             ),
             "data_end": dg.MetadataValue.text(result.heldout_range[1].isoformat()),
             "data_fingerprint": dg.MetadataValue.text(result.fingerprint),
+            "input_fingerprint": inputs,
             "training_seconds": dg.MetadataValue.float(round(result.training_seconds, 3)),
         }
     )
@@ -241,8 +290,10 @@ def _metrics_table(by_model: dict) -> str:
 
 @dg.asset(
     group_name=GROUP,
+    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
     deps=[model, features],
+    automation_condition=HOURLY_MONITORING,
     kinds={"xgboost", "duckdb"},
     description="The champion's probability that the next candle closes higher, joined with the truth once it arrives.",
 )
@@ -259,10 +310,10 @@ def predictions(
     champion = registry.champion_info()
     if champion is None:
         raise dg.Failure("no champion model is registered yet: materialize the model asset first")
-    table = predictions_table(settings)
+    table = settings.ingest.series.predictions_table
     with feature_store.get_connection() as conn:
-        frame = read_features(conn, settings)
-        stored = read_predictions(conn, settings)
+        frame = read_features(conn, settings.ingest.series)
+        stored = read_predictions(conn, settings.ingest.series)
         last_predicted = stored["open_time"].max() if stored is not None and len(stored) else None
         scorable = rows_to_score(frame, last_predicted, champion.heldout_start, settings.model.prediction_rows)
         new = prediction_rows(
@@ -285,6 +336,6 @@ def predictions(
             "latest_up_probability": dg.MetadataValue.float(
                 float(new["up_probability"].iloc[-1]) if len(new) else float("nan")
             ),
-            "table": dg.MetadataValue.text(table),
+            **table_metadata(settings, table, len(combined)),
         }
     )

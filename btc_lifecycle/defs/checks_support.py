@@ -1,0 +1,33 @@
+"""What the data checks share: which days a run wrote, and a check result from an outcome."""
+
+import dagster as dg
+
+from btc_lifecycle.adapters.feature_store import last_open_time
+from btc_lifecycle.defs.partitions import run_window
+from btc_lifecycle.domain.candles import CandleSeries
+from btc_lifecycle.domain.quality import CheckOutcome
+from btc_lifecycle.lazy import lazy_module
+
+pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
+
+
+def judged_window(context: dg.AssetCheckExecutionContext, conn, series: CandleSeries):
+    """The [start, end) of the days the run wrote; run on its own, the newest stored day."""
+    window = run_window(dict(context.run.tags))
+    if window is not None:
+        return window
+    newest = last_open_time(conn, series)
+    day = (newest if newest is not None else pd.Timestamp.now(tz="UTC")).floor("D")
+    return day, day + pd.Timedelta(days=1)
+
+
+def check_result(
+    outcome: CheckOutcome, window, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+) -> dg.AssetCheckResult:
+    start, end = window
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=severity,
+        description=outcome.description,
+        metadata={"judged_from": start.isoformat(), "judged_until": end.isoformat(), **outcome.metadata},
+    )

@@ -1,0 +1,225 @@
+"""Ingestion assets: raw candles from the exchange and their labels, one UTC day per partition,
+and what the latest ingest did."""
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from btc_lifecycle.adapters.feature_store import (
+    read_candles,
+    replace_candles_between,
+    replace_labeled_between,
+    stored_label_summary,
+    stored_summary,
+)
+from btc_lifecycle.config import Settings
+from btc_lifecycle.defs.automation import ROUTINE_INGEST, UPDATE_AFTER_UPSTREAM
+from btc_lifecycle.defs.metadata import CANDLE_SCHEMA, LABELED_SCHEMA, table_metadata
+from btc_lifecycle.defs.partitions import DAILY, SINGLE_RUN, WITH_PREVIOUS_DAY, window_of
+from btc_lifecycle.domain.candles import interval_ms
+from btc_lifecycle.domain.ingestion import day_summaries, days_table
+from btc_lifecycle.domain.labels import label_candles
+from btc_lifecycle.lazy import lazy_module
+from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
+
+pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
+
+GROUP = "ingestion"
+PREVIEW_ROWS = 10
+
+
+@dataclass(frozen=True)
+class FetchFacts:
+    """What one raw_candles materialization fetched: written as its metadata, read back by
+    ingestion_stats through ``from_metadata``, so writer and reader share one list of names."""
+
+    source: str
+    new_rows: int
+    removed_rows: int
+    pages: int
+    retries: int
+    duplicates_dropped: int
+    forming_candles_dropped: int
+    complete: bool
+    exchange_time: str  # the exchange's clock when the fetch started (ISO)
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, object]:
+        return {**asdict(self), "retry_reasons": dg.MetadataValue.json(self.retry_reasons)}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> "FetchFacts | None":
+        values = {name: metadata[name].value for name in cls.__dataclass_fields__ if name in metadata}
+        return cls(**values) if len(values) == len(cls.__dataclass_fields__) else None
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=DAILY,
+    backfill_policy=SINGLE_RUN,
+    automation_condition=ROUTINE_INGEST,
+    # The newest candles: stale when no ingest succeeded for a while (the routine is off, or failing).
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1), warn_window=timedelta(minutes=15)),
+    pool="duckdb",
+    kinds={"ccxt", "duckdb"},
+    description=(
+        "BTC/USDT candles of one UTC day from Binance (or the replay exchange) via ccxt; "
+        "materializing a day replaces exactly that day in DuckDB."
+    ),
+    metadata={"dagster/column_schema": CANDLE_SCHEMA},
+)
+def raw_candles(
+    context: dg.AssetExecutionContext,
+    exchange: CandleExchangeResource,
+    feature_store: FeatureStoreResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    ingest = settings.ingest
+    series = ingest.series
+    start, end = window_of(context)
+    client = exchange.client(context.log)
+    now = client.server_time()
+    if start >= now:
+        raise dg.Failure(
+            f"the day(s) from {start.date()} start after the exchange's clock ({now.isoformat()}): "
+            "nothing has traded there yet",
+            allow_retries=False,
+        )
+    context.log.info(f"fetching {series.symbol} {series.interval} candles {start} .. {end} ({exchange.source})")
+    fetched = client.fetch_closed_candles(series.symbol, series.interval, start, ingest.limit, until=end)
+    # An exchange that stopped answering mid-window replaces only what it covered: the stored
+    # candles after that point stay, and the next materialization resumes.
+    covered_end = min(end, fetched.stopped_at) if fetched.stopped_at is not None else end
+    with feature_store.get_connection() as conn:
+        write = replace_candles_between(conn, series, fetched.candles, start, covered_end)
+    days = day_summaries(fetched.candles["open_time"], start, min(end, now), series.interval)
+    facts = FetchFacts(
+        source=exchange.source,
+        new_rows=write.new,
+        removed_rows=write.removed,
+        pages=fetched.pages,
+        retries=fetched.retries,
+        duplicates_dropped=fetched.duplicates_dropped,
+        forming_candles_dropped=fetched.forming_dropped,
+        complete=fetched.complete,
+        exchange_time=fetched.server_time.isoformat(),
+        retry_reasons=fetched.retry_reasons,
+    )
+    context.log.info(
+        f"{write.rows} candles in {len(days)} day(s): {write.new} new, {write.removed} removed; "
+        f"{fetched.pages} pages, {fetched.retries} retries"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(settings, series.table, write.rows),
+            **facts.to_metadata(),
+            "missing_minutes": sum(day["missing_minutes"] for day in days),
+            "days": dg.MetadataValue.md(days_table(days)),
+            "first_candle": _iso(fetched.candles["open_time"].min()),
+            "last_candle": _iso(fetched.candles["open_time"].max()),
+            "stopped_at": fetched.stopped_at.isoformat() if fetched.stopped_at is not None else "none",
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=DAILY,
+    backfill_policy=SINGLE_RUN,
+    automation_condition=UPDATE_AFTER_UPSTREAM,
+    pool="duckdb",
+    deps=[dg.AssetDep(raw_candles, partition_mapping=WITH_PREVIOUS_DAY)],
+    kinds={"duckdb", "pandas"},
+    description=(
+        "A day's raw candles with price_increase_label (close above the previous minute's close); "
+        "the day's first label reads the previous day's last candle."
+    ),
+    metadata={"dagster/column_schema": LABELED_SCHEMA},
+)
+def labeled_candles(
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    series = settings.ingest.series
+    start, end = window_of(context)
+    previous = pd.Timedelta(milliseconds=interval_ms(series.interval))
+    with feature_store.get_connection() as conn:
+        candles = read_candles(conn, series.table, series.symbol, series.interval, start - previous, end)
+        labeled = label_candles(candles, series.interval)
+        labeled = labeled.loc[labeled["open_time"] >= start].reset_index(drop=True)
+        write = replace_labeled_between(conn, series, labeled, start, end)
+    labels = labeled["price_increase_label"]
+    preview = labeled.tail(PREVIEW_ROWS)[
+        ["open_time", "open", "high", "low", "close", "volume", "price_increase_label"]
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(settings, series.labeled_table, write.rows),
+            "labeled_rows": int(labels.notna().sum()),
+            "unlabeled_rows": int(labels.isna().sum()),
+            "first_candle": _iso(labeled["open_time"].min()),
+            "last_candle": _iso(labeled["open_time"].max()),
+            "latest_candles": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "no candles"),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
+    pool="duckdb",
+    deps=[raw_candles, labeled_candles],
+    automation_condition=UPDATE_AFTER_UPSTREAM,
+    kinds={"json"},
+    description="What the latest ingest did, and the stored series' totals, range and gaps; also ingestion_stats.json.",
+)
+def ingestion_stats(
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    series = settings.ingest.series
+    ingest_event = context.instance.get_latest_materialization_event(raw_candles.key)
+    ingest = ingest_event.asset_materialization if ingest_event else None
+    facts = FetchFacts.from_metadata(ingest.metadata) if ingest else None
+    with feature_store.get_connection() as conn:
+        store = stored_summary(conn, series.labeled_table, series)
+        labels = stored_label_summary(conn, series)
+    stats = {
+        "run_id": context.run_id,
+        "ingest_run_id": ingest_event.run_id if ingest_event else None,
+        "ingest_partition": ingest.partition if ingest else None,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "symbol": series.symbol,
+        "interval": series.interval,
+        "table": series.table,
+        **(asdict(facts) if facts else asdict(FetchFacts("unknown", 0, 0, 0, 0, 0, 0, True, "none"))),
+        **store,
+        **labels,
+    }
+    path = settings.ingestion_stats_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)  # readers never see a half-written file
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": stats["total_rows"],
+            "new_rows": stats["new_rows"],
+            "first_candle": stats["first_candle"] or "none",
+            "last_candle": stats["last_candle"] or "none",
+            "missing_minutes": stats["missing_minutes"],
+            "retries": stats["retries"],
+            "ingest_run_id": stats["ingest_run_id"] or "none",
+            "path": dg.MetadataValue.path(str(path)),
+            "stats": dg.MetadataValue.json(stats),
+        }
+    )
+
+
+def _iso(moment) -> str:
+    return "none" if moment is None or moment != moment else moment.isoformat()

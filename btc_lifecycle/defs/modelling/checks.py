@@ -1,0 +1,63 @@
+"""Checks on the features, judged on the days the run wrote; both block the model: a NaN in a
+trainable row, or a feature that reads a later candle, must not reach training."""
+
+import dagster as dg
+
+from btc_lifecycle.adapters.feature_store import read_candles, read_features
+from btc_lifecycle.config import Settings
+from btc_lifecycle.defs.checks_support import check_result, judged_window
+from btc_lifecycle.defs.modelling.assets import feature_context_candles, features
+from btc_lifecycle.domain.candles import interval_ms
+from btc_lifecycle.lazy import lazy_module
+from btc_lifecycle.modelling.quality import default_cut_points, no_look_ahead, no_nan_in_trainable
+from btc_lifecycle.resources import FeatureStoreResource
+
+pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
+
+# Look-ahead is a property of the code: judged on the newest days written, not on a year.
+LOOK_AHEAD_DAYS = 2
+
+
+@dg.asset_check(
+    asset=features,
+    blocking=True,
+    description="Every trainable feature row of the days written has all its features finite.",
+)
+def features_trainable_rows_complete(
+    context: dg.AssetCheckExecutionContext, feature_store: FeatureStoreResource, settings: dg.ResourceParam[Settings]
+) -> dg.AssetCheckResult:
+    series = settings.ingest.series
+    with feature_store.get_connection() as conn:
+        window = judged_window(context, conn, series)
+        frame = read_features(conn, series, start=window[0])
+    return check_result(no_nan_in_trainable(frame.loc[frame["open_time"] < window[1]]), window)
+
+
+@dg.asset_check(
+    asset=features,
+    blocking=True,
+    description="No feature of a candle changes when the candles after it are removed: features computed "
+    "on a prefix ending at sampled candles equal those computed on all (the newest days written).",
+)
+def features_no_look_ahead(
+    context: dg.AssetCheckExecutionContext, feature_store: FeatureStoreResource, settings: dg.ResourceParam[Settings]
+) -> dg.AssetCheckResult:
+    series = settings.ingest.series
+    max_fill = settings.features.max_fill_minutes
+    step = pd.Timedelta(milliseconds=interval_ms(series.interval))
+    with feature_store.get_connection() as conn:
+        start, end = judged_window(context, conn, series)
+        start = max(start, end - pd.Timedelta(days=LOOK_AHEAD_DAYS))
+        candles = read_candles(
+            conn,
+            series.labeled_table,
+            series.symbol,
+            series.interval,
+            start - step * feature_context_candles(max_fill),
+            end,
+        )
+    judged = candles.loc[candles["open_time"] >= start, "open_time"]
+    if judged.empty:
+        return dg.AssetCheckResult(passed=True, description="no candles in the days written: nothing to judge")
+    cuts = default_cut_points(judged, series.interval)
+    return check_result(no_look_ahead(candles, series.interval, max_fill, cuts), (start, end))

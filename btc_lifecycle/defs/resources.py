@@ -1,0 +1,22 @@
+"""The resources every asset shares, built from the one typed configuration."""
+
+import dagster as dg
+
+from btc_lifecycle.config import project_settings
+from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource, ModelRegistryResource
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    settings = project_settings()
+    return dg.Definitions(
+        resources={
+            "settings": settings,
+            "exchange": CandleExchangeResource.from_settings(settings),
+            "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
+            "mlflow": ModelRegistryResource.from_settings(settings),
+        },
+        # One process runs the steps one after another: DuckDB takes one writer per file, and a
+        # process per step would pay Dagster's start-up (about 1 s) for each.
+        executor=dg.in_process_executor,
+    )
