@@ -136,6 +136,31 @@ def test_a_promoted_challenger_moves_no_reference(replaying):
     assert [event["kind"] for event in replaying.timeline.events] == ["promotion"]
 
 
+def test_a_retraining_on_unchanged_inputs_is_recorded_as_such_instead_of_a_gate_decision(replaying):
+    # The model asset's metadata when a version was already trained on exactly these features
+    # (a tick that brought no new candle, as during an exchange outage): no gate ran.
+    unchanged = {
+        "decision": "unchanged_inputs",
+        "model_version": 2,
+        "alias": "champion",
+        "input_fingerprint": "0f" * 32,
+        "promotion_reason": "version 2 was trained on exactly these inputs; launch with force_retrain to train anyway",
+    }
+    replaying._record_training(run_of({"model": unchanged}))
+
+    assert replaying.timeline.events == [
+        {
+            "at": AT,
+            "kind": "unchanged",
+            "version": 2,
+            "alias": "champion",
+            "reason": unchanged["promotion_reason"],
+        }
+    ]
+    # Neither a promotion nor a kept champion: the summary counts no training.
+    assert "0 promotion(s)" in summary(replaying.timeline) and "0 kept champion(s)" in summary(replaying.timeline)
+
+
 def test_a_drift_evaluation_records_each_checks_verdict_and_a_skipped_check_as_skip(replaying):
     result = run_of(
         {"drift_report": drift_metadata()},
