@@ -4,8 +4,9 @@
 clock starts ``--warmup-days`` in, trains the first champion, then advances the clock
 ``--tick-hours`` at a time. At each tick it runs what the automation conditions launch (the
 routine ingest of yesterday and today, then predictions and the drift report), evaluates the
-retraining sensor exactly as the daemon would, runs what it requests in process, and prints the timeline as it goes (each ingest, drift evaluation,
-retraining and promotion decision), then a summary.
+retraining sensor exactly as the daemon would, runs what it requests in process, and prints
+the timeline as it goes (each ingest, drift evaluation, retraining and promotion decision),
+then a summary.
 
 Its Dagster instance, feature store, reports and MLflow store stay in ``--state`` (by default
 ``data/simulations/<UTC stamp>/``) with ``timeline.json`` and ``timeline.csv`` beside them, so
@@ -29,9 +30,9 @@ import pandas as pd
 
 from btc_lifecycle.config import PROJECT_ROOT, load_settings
 from btc_lifecycle.definitions import build_definitions
+from btc_lifecycle.defs.monitoring.sensors import COOL_DOWN
 from btc_lifecycle.domain.candle_files import read_candle_file
 from btc_lifecycle.replay_exchange import ReplayExchange
-from btc_lifecycle.defs.monitoring.sensors import COOL_DOWN
 
 SIMULATIONS_DIR = PROJECT_ROOT / "data" / "simulations"
 ALL_ASSETS = (
@@ -233,6 +234,10 @@ class Simulation:
 
     def _record_training(self, result: dg.ExecuteInProcessResult) -> None:
         model = _metadata(result, "model")
+        if model["decision"] == "unchanged_inputs":  # a version was trained on these inputs: no gate ran
+            facts = {"version": model["model_version"], "alias": model["alias"], "reason": model["promotion_reason"]}
+            self.timeline.add(self.now, "unchanged", **facts)
+            return
         self.timeline.add(
             self.now,
             "promotion" if model["promoted"] else "keep",

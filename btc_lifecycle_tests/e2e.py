@@ -49,9 +49,17 @@ class Workspace:
         }
 
     def materialize(
-        self, candles: Path, selection: str = "*", replay: list[str] = (), timeout: int = 600, **env: str
+        self,
+        candles: Path,
+        selection: str = "*",
+        replay: list[str] = (),
+        timeout: int = 600,
+        extra: list[str] = (),
+        **env: str,
     ) -> subprocess.CompletedProcess:
-        """``python -m btc_lifecycle.launch --candles FILE -- dagster asset materialize ...``."""
+        """``python -m btc_lifecycle.launch --candles FILE --history -- dagster asset materialize ...``:
+        one run over every day the replayed file has up to the replay clock, as ``make run``;
+        ``extra`` goes after the command's own arguments (``--config-json ...``)."""
         command = [
             sys.executable,
             "-m",
@@ -59,6 +67,7 @@ class Workspace:
             "--candles",
             str(candles),
             *replay,
+            "--history",
             "--",
             str(BIN / "dagster"),
             "asset",
@@ -67,6 +76,7 @@ class Workspace:
             "btc_lifecycle.definitions",
             "--select",
             selection,
+            *extra,
         ]
         result = subprocess.run(
             command, cwd=REPO_ROOT, env=self.env(**env), capture_output=True, text=True, timeout=timeout

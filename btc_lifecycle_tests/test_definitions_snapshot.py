@@ -21,7 +21,11 @@ def _partitions(partitions_def) -> str | None:
     if partitions_def is None:
         return None
     if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
-        return f"{type(partitions_def).__name__}(start={partitions_def.start:%Y-%m-%d}, cron={partitions_def.cron_schedule!r}, timezone={partitions_def.timezone}, end_offset={partitions_def.end_offset})"
+        return (
+            f"{type(partitions_def).__name__}(start={partitions_def.start:%Y-%m-%d}, "
+            f"cron={partitions_def.cron_schedule!r}, timezone={partitions_def.timezone}, "
+            f"end_offset={partitions_def.end_offset})"
+        )
     return repr(partitions_def)
 
 

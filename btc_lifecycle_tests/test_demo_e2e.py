@@ -20,12 +20,14 @@ def demo_command() -> list[str]:
     """What `make demo` runs (the Makefile's DEMO_CANDLES and launcher flags)."""
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert f"DEMO_CANDLES := {SAMPLE.relative_to(REPO_ROOT)}" in makefile
+    assert 'launch --progress --summary --history --candles "$(DEMO_CANDLES)"' in makefile
     return [
         sys.executable,
         "-m",
         "btc_lifecycle.launch",
         "--progress",
         "--summary",
+        "--history",
         "--candles",
         str(SAMPLE),
         "--",

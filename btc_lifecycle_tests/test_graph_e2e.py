@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import duckdb
 import mlflow
@@ -20,9 +22,15 @@ from btc_lifecycle_tests.e2e import Workspace
 pytestmark = pytest.mark.e2e
 
 
+# Unchanged inputs train nothing (test_unchanged_inputs_e2e.py): the second run forces the
+# retrain, as `make run RETRAIN=1` does, so that the gate compares two models on equal data.
+FORCE_RETRAIN = json.dumps({"ops": {"model": {"config": {"force_retrain": True}}}})
+
+
 @pytest.fixture(scope="module")
 def graph_twice(tmp_path_factory):
-    """The whole graph materialized twice on the same generated file: champion, then challenger."""
+    """The whole graph materialized twice on the same generated file: champion, then a forced
+    retrain, the challenger."""
     root = tmp_path_factory.mktemp("graph")
     path = write_generic_csv(synthetic_candles(4_000, seed=23), root / "candles.csv")
     workspace = Workspace(root / "state")
@@ -32,7 +40,7 @@ def graph_twice(tmp_path_factory):
             "predictions": read_table(conn, "candles_predictions"),
             "features": read_table(conn, "candles_features"),
         }
-    second = workspace.materialize(path)
+    second = workspace.materialize(path, extra=["--config-json", FORCE_RETRAIN])
     return workspace, after_first, first, second
 
 

@@ -28,7 +28,7 @@ def test_shifted_volatility_fails_the_drift_check_and_the_sensor_retrains_once(t
     path = write_generic_csv(candles, tmp_path / "candles.csv")
     calm_end = candles["open_time"].iloc[5_000]
     with Simulation(candles, path, tmp_path / "state", start=calm_end) as simulation:
-        simulation.bootstrap()
+        simulation.bootstrap(candles["open_time"].iloc[0])
         simulation.tick()  # nothing new: the calm window passes and nothing is retrained
         simulation.advance_to(candles["open_time"].iloc[-1] + pd.Timedelta(minutes=1))
         simulation.tick()
@@ -71,7 +71,7 @@ def test_a_kept_champion_settles_the_alarm_until_the_market_moves_again(tmp_path
     minute = pd.Timedelta(minutes=1)
     at = lambda position: candles["open_time"].iloc[position - 1] + minute  # noqa: E731 (after candle N)
     with Simulation(candles, path, tmp_path / "state", start=at(5_000)) as simulation:
-        simulation.bootstrap()
+        simulation.bootstrap(candles["open_time"].iloc[0])
         simulation.advance_to(at(9_400))
         simulation.tick()  # the volatile regime fails the check: retrain, keep, re-baseline
         simulation.advance_to(at(9_400 + 360))

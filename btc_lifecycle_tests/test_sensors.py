@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, PERFORMANCE_CHECK
-from btc_lifecycle.monitoring.drift import MonitoringConfig
 from btc_lifecycle.defs.monitoring.sensors import (
     COOL_DOWN,
     TRIGGER,
@@ -20,6 +19,7 @@ from btc_lifecycle.defs.monitoring.sensors import (
     retrain_on_drift_sensor,
     retraining_request,
 )
+from btc_lifecycle.monitoring.drift import MonitoringConfig
 
 HOUR = pd.Timedelta(hours=1)
 T0 = pd.Timestamp("2023-03-10T18:00Z")

@@ -63,9 +63,9 @@ def test_the_model_trains_on_most_minutes_thanks_to_the_gap_policy(sparse_graph)
     features, model = metadata["features"], metadata["model"]
     policy = gap_fill_summary(thin["open_time"], "1m", MAX_FILL)
     assert features["filled_minutes"] == policy.minutes_filled > len(thin)
-    assert features["trainable_rows"] > 0.8 * features["rows"]
+    assert features["trainable_rows"] > 0.8 * features["dagster/row_count"]
     # The final model trains on all but the held-out window (15 %) and the embargo before it.
-    assert model["training_rows"] + model["heldout_rows"] > 0.75 * features["rows"]
+    assert model["training_rows"] + model["heldout_rows"] > 0.75 * features["dagster/row_count"]
     with duckdb.connect(str(workspace.feature_db), read_only=True) as conn:
         assert len(read_table(conn, "candles_predictions")) > 0
 

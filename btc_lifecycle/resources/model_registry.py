@@ -13,7 +13,7 @@ from btc_lifecycle.config import Settings
 class ModelRegistryResource(dg.ConfigurableResource):
     """Where training runs are tracked and models registered (SQLite store, file artifacts).
 
-    Also serves the retraining job's hooks (``btc_lifecycle.jobs``, the project's version of
+    Also serves the retraining job's hooks (``btc_lifecycle.defs.jobs``, the project's version of
     dagster-mlflow's ``end_mlflow_on_run_finished``, which call ``end_run`` on the resource named
     ``mlflow``): any MLflow run this Dagster run left open is closed with the step's outcome. The
     model asset already ends its own run; the hooks are the net for a step that died between

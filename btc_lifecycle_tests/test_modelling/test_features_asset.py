@@ -9,9 +9,9 @@ import pytest
 
 from btc_lifecycle.adapters.feature_store import read_candles, read_features
 from btc_lifecycle.defs.modelling.assets import features
-from btc_lifecycle.launch import history_partition_range
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, gap_fill_summary
 from btc_lifecycle.domain.synthetic import synthetic_candles, thin_venue_candles, without_minutes
+from btc_lifecycle.launch import history_partition_range
 from btc_lifecycle.modelling.features import EXCLUSION_REASONS, LONGEST_WINDOW, compute_features
 from btc_lifecycle.replay_exchange import ReplayExchange
 from btc_lifecycle.resources import FeatureStoreResource

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import replace_labeled_candles
-from btc_lifecycle.defs.modelling.assets import features, load_scoring_champion, model
 from btc_lifecycle.config import load_settings
+from btc_lifecycle.defs.modelling.assets import features, load_scoring_champion, model
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS

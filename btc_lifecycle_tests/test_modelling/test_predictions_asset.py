@@ -7,8 +7,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from btc_lifecycle.adapters.feature_store import replace_labeled_candles
-from btc_lifecycle.adapters.feature_store import read_predictions
+from btc_lifecycle.adapters.feature_store import read_predictions, replace_labeled_candles
 from btc_lifecycle.defs.modelling.assets import features, model, predictions
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles

@@ -9,7 +9,7 @@ import pytest
 from btc_lifecycle.defs.modelling.assets import features, model, predictions
 from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, PERFORMANCE_CHECK, drift_report
 from btc_lifecycle.resources import ModelRegistryResource
-from btc_lifecycle_tests.conftest import DEFAULT_CONFIG, stored_days
+from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
 from btc_lifecycle_tests.test_modelling.test_model_asset import store_with
 from btc_lifecycle_tests.test_modelling.test_predictions_asset import (
     CANDLES,

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_candles, table_exists
-from btc_lifecycle.defs.ingestion.assets import ingestion_stats, labeled_candles, raw_candles
 from btc_lifecycle.config import load_settings
-from btc_lifecycle.launch import history_partition_range
+from btc_lifecycle.defs.ingestion.assets import ingestion_stats, labeled_candles, raw_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles
+from btc_lifecycle.launch import history_partition_range
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
 from btc_lifecycle_tests.e2e import BIN, REPO_ROOT
@@ -151,8 +151,16 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -
         time.sleep(0.05)
 
 
-def materialize_command(selection: str = "group:ingestion") -> list[str]:
-    return [str(BIN / "dagster"), "asset", "materialize", "-m", "btc_lifecycle.definitions", "--select", selection]
+def materialize_command(days: str | None, selection: str = "group:ingestion") -> list[str]:
+    """``dagster asset materialize`` of ``selection`` over ``days`` (``FIRST...LAST``) as one run;
+    ``days=None`` when the launcher appends the range itself (``--history``)."""
+    command = [str(BIN / "dagster"), "asset", "materialize", "-m", "btc_lifecycle.definitions", "--select", selection]
+    return [*command, "--partition-range", days] if days is not None else command
+
+
+def replay_days(api_url: str) -> str:
+    """Every day a replay exchange has up to its clock, as ``make run`` backfills them."""
+    return history_partition_range(api_url, {"INGEST_BACKFILL_DAYS": "all"}, replay=True)
 
 
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:

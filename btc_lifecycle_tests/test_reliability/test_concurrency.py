@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
@@ -19,6 +20,7 @@ from btc_lifecycle_tests.e2e import REPO_ROOT, Workspace
 from btc_lifecycle_tests.test_reliability.conftest import (
     assert_stored,
     materialize_command,
+    replay_days,
     start,
     write_ingest_config,
 )
@@ -58,16 +60,23 @@ def new_rows_by_run(dagster_home: Path) -> dict[str, int]:
         return {event.run_id: event.asset_materialization.metadata["new_rows"].value for event in events}
 
 
-def test_four_ingests_and_an_ingestion_job_at_once_in_one_instance_store_each_candle_once(tmp_path, candles):
+def routine_days(days: str) -> str:
+    """The days a routine automation tick ingests: the newest day and the one before it."""
+    last = pd.Timestamp(days.split("...")[1])
+    return f"{last - pd.Timedelta(days=1):%Y-%m-%d}...{last:%Y-%m-%d}"
+
+
+def test_four_ingests_and_a_routine_ingest_at_once_in_one_instance_store_each_candle_once(tmp_path, candles):
     workspace = Workspace(tmp_path / "state")
     config = write_ingest_config(tmp_path)
     initialize_instance(tmp_path / "state" / "dagster_home")
     with ReplayExchange(candles, speed=0) as exchange:
         env = workspace.env(BINANCE_API_URL=exchange.base_url, INGEST_CONFIG=str(config), INGEST_BACKFILL_DAYS="all")
-        # Four manual ingests, plus what a schedule tick launches while they run: another job.
-        job = [*materialize_command()[:3], "-m", "btc_lifecycle.definitions", "-j", "ingestion_job"]
-        job[1:3] = ["job", "execute"]
-        run_all([(materialize_command(), env)] * PROCESSES + [(job, env)], tmp_path / "logs")
+        days = replay_days(exchange.base_url)
+        # Four manual backfills, plus what the routine automation launches while they run: a run
+        # of the ingestion assets over the newest two days.
+        routine = materialize_command(routine_days(days))
+        run_all([(materialize_command(days), env)] * PROCESSES + [(routine, env)], tmp_path / "logs")
     assert_stored(workspace.stored(), candles)
     new_rows = new_rows_by_run(tmp_path / "state" / "dagster_home")
     assert len(new_rows) == PROCESSES + 1
@@ -80,6 +89,7 @@ def test_four_ingests_from_separate_instances_share_the_store_through_the_lock_r
     shared = Workspace(tmp_path / "shared")
     homes = []
     with ReplayExchange(candles, speed=0) as exchange:
+        days = replay_days(exchange.base_url)
         commands = []
         for n in range(PROCESSES):
             home = tmp_path / f"home{n}"
@@ -92,7 +102,7 @@ def test_four_ingests_from_separate_instances_share_the_store_through_the_lock_r
                 INGEST_BACKFILL_DAYS="all",
                 DAGSTER_HOME=str(home),
             )
-            commands.append((materialize_command(), env))
+            commands.append((materialize_command(days), env))
         run_all(commands, tmp_path / "logs")
     assert_stored(shared.stored(), candles)
     new_rows = [value for home in homes for value in new_rows_by_run(home).values()]

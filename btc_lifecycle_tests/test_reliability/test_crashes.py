@@ -30,6 +30,7 @@ from btc_lifecycle_tests.test_reliability.conftest import (
     kill_group,
     materialize_command,
     ms,
+    replay_days,
     start,
     wait_for,
     write_ingest_config,
@@ -57,19 +58,25 @@ def test_a_run_killed_mid_backfill_leaves_the_store_as_it_was_and_the_next_run_c
     with ReplayExchange(candles, speed=0, start=candles["open_time"].iloc[300]) as exchange:
         env = workspace.env(BINANCE_API_URL=exchange.base_url, INGEST_CONFIG=str(config), INGEST_BACKFILL_DAYS="all")
         first = subprocess.run(
-            materialize_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+            materialize_command(replay_days(exchange.base_url)),
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert first.returncode == 0, first.stderr[-4000:]
         before = workspace.stored()
         exchange.clock.set_now(ms(candles["open_time"].iloc[-1]) + 60_000)
+        days = replay_days(exchange.base_url)
         exchange.faults.add(Fault("klines", "delay:600", count=1, after=3))  # holds the 4th page
-        victim = start(materialize_command(), env, tmp_path / "killed.log")
+        victim = start(materialize_command(days), env, tmp_path / "killed.log")
         wait_for(lambda: exchange.faults.describe()[0]["seen"] >= 4 or victim.poll() is not None, "the held page")
         kill_group(victim)
         assert_stored(workspace.stored(), before)  # pages 1-3 were fetched, none stored
         exchange.faults.clear()
         after = subprocess.run(
-            materialize_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+            materialize_command(days), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
         )
     assert after.returncode == 0, after.stderr[-4000:]
     # Without freeing the dead run's 'duckdb' pool slot, this run would wait forever.

@@ -218,8 +218,9 @@ def test_end_to_end_an_exchange_down_for_good_fails_the_run_and_leaves_the_store
         "--candles",
         str(path),
         "--replay-arg=--fault=klines:503:100",
+        "--history",
         "--",
-        *materialize_command(),
+        *materialize_command(None),
     ]
     failed = subprocess.run(
         command,

@@ -249,7 +249,7 @@ def model(
             "data_fingerprint": dg.MetadataValue.text(result.fingerprint),
             "input_fingerprint": inputs,
             "training_seconds": dg.MetadataValue.float(round(result.training_seconds, 3)),
-        }
+        },
     )
 
 
