@@ -7,17 +7,19 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pytest
 
 from btc_lifecycle import warmup
-from btc_lifecycle.execution import warm_in_process_executor
 from btc_lifecycle.monitoring import MonitoringConfig, write_drift_report
+from btc_lifecycle.monitoring.report import write_drift_report_without_snapshot
 from btc_lifecycle.reporting import ReportFacts, build_ingestion_report
-from btc_lifecycle.reporting.ingestion_report import write_ingestion_report
+from btc_lifecycle.resources import ReportWorkerResource
 from btc_lifecycle_tests.test_monitoring.conftest import feature_window
 from btc_lifecycle_tests.test_reporting.conftest import seeded_labeled_candles
 
@@ -39,6 +41,12 @@ def fails(message: str) -> None:
 
 def unpicklable_result():
     return lambda: None
+
+
+def sleep_long() -> None:
+    """A warm-up that never ends by itself: marks its start in $WARMUP_TEST_MARKER."""
+    Path(os.environ["WARMUP_TEST_MARKER"]).write_text("warming")
+    time.sleep(600)
 
 
 RECORDED: list[str] = []
@@ -63,8 +71,6 @@ def test_warmups_follow_the_report_steps_of_the_run():
     assert both.index("weasyprint") < both.index("evidently")  # in the order the steps come
     assert "evidently" not in warmup.warmups_for(["ingestion_report"])
     assert warmup.warmups_for(["raw_candles", "labeled_candles", "model"]) == ()
-    assert warmup.start(["raw_candles", "model"]) is None  # nothing to warm: no helper
-    assert warmup.current() is None
 
 
 def test_a_call_runs_in_the_helper(helper):
@@ -119,32 +125,44 @@ def test_an_exception_in_the_helper_is_raised_here_as_itself(helper):
     assert any("warm helper process" in note for note in raised.value.__notes__)
     with pytest.raises(warmup.RemoteError, match="pickle"):
         helper.call(unpicklable_result)
-    assert helper.call(is_imported, "colorsys") is True  # still answering
+    assert helper.call(process_id) == helper.process.pid  # still answering
 
 
 def test_closing_ends_the_helper_and_later_calls_run_here():
-    helper = warmup.start(["drift_report"])
+    helper = warmup.WarmHelper(warmup.warmups_for(["drift_report"]))
     try:
-        assert warmup.current() is helper and helper.alive
-        assert warmup.call(process_id) == helper.process.pid
+        assert helper.alive
+        assert warmup.run_in(helper, process_id) == helper.process.pid
     finally:
-        warmup.stop(helper)
-    assert warmup.current() is None
+        helper.close()
     assert helper.process.returncode == 0
     with pytest.raises(warmup.HelperUnavailable):
         helper.call(process_id)
-    assert warmup.call(process_id) == os.getpid()
+    assert warmup.run_in(helper, process_id) == os.getpid()
+    assert warmup.run_in(None, process_id) == os.getpid()
+
+
+def test_a_helper_stopped_in_the_middle_of_a_warmup_exits_at_once_and_cleanly(tmp_path, monkeypatch):
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("WARMUP_TEST_MARKER", str(marker))
+    helper = warmup.WarmHelper([f"{__name__}:sleep_long"])
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.read_text() == "warming"
+    helper.close()
+    assert helper.process.returncode == 0  # its SIGTERM handler, not the kill after the timeout
 
 
 def test_a_dead_helper_is_dropped_and_the_call_runs_here():
-    helper = warmup.start(["drift_report"])
+    helper = warmup.WarmHelper(warmup.warmups_for(["drift_report"]))
     try:
         helper.process.kill()
         helper.process.wait()
-        assert warmup.call(process_id) == os.getpid()
+        assert warmup.run_in(helper, process_id) == os.getpid()
         assert not helper.alive
     finally:
-        warmup.stop(helper)
+        helper.close()
 
 
 def test_a_warmup_imports_a_module_or_calls_a_function(monkeypatch):
@@ -166,12 +184,14 @@ def test_the_drift_report_built_in_the_helper_is_the_one_built_here(tmp_path):
         "current_predictions": rng.uniform(0.4, 0.6, len(current)),
     }
     local = write_drift_report(reference, current, tmp_path / "here", NOW, config, **options)
-    helper = warmup.start(["drift_report"])
+    helper = warmup.WarmHelper(warmup.warmups_for(["drift_report"]))
     try:
-        remote = write_drift_report(reference, current, tmp_path / "helper", NOW, config, **options)
+        remote = warmup.run_in(
+            helper, write_drift_report_without_snapshot, reference, current, tmp_path / "helper", NOW, config, **options
+        )
         built_by = helper.call(process_id)
     finally:
-        warmup.stop(helper)
+        helper.close()
     assert built_by != os.getpid()
     assert remote.folder == tmp_path / "helper" / "drift" / local.folder.name
     assert sorted(path.name for path in remote.folder.iterdir()) == sorted(path.name for path in local.folder.iterdir())
@@ -194,13 +214,15 @@ def test_the_ingestion_report_built_in_the_helper_is_the_one_built_here(tmp_path
         gaps=[],
         generated_at=NOW,
     )
-    local = write_ingestion_report(labeled, facts, tmp_path / "here", keep_last=1, now=NOW)
-    helper = warmup.start(["ingestion_report"])
+    local = build_ingestion_report(labeled, facts, tmp_path / "here", keep_last=1, now=NOW)
+    helper = warmup.WarmHelper(warmup.warmups_for(["ingestion_report"]))
     try:
-        remote = build_ingestion_report(labeled, facts, tmp_path / "helper", keep_last=1, now=NOW)
+        remote = warmup.run_in(
+            helper, build_ingestion_report, labeled, facts, tmp_path / "helper", keep_last=1, now=NOW
+        )
         drawn_there = helper.call(is_imported, "kaleido")
     finally:
-        warmup.stop(helper)
+        helper.close()
     assert drawn_there
     assert remote.pdf_path == tmp_path / "helper" / "ingestion" / local.folder.name / "report.pdf"
     assert remote.pdf_path.read_bytes()[:5] == b"%PDF-"
@@ -209,47 +231,56 @@ def test_the_ingestion_report_built_in_the_helper_is_the_one_built_here(tmp_path
     assert [path.name for path in remote.image_paths] == [path.name for path in local.image_paths]
 
 
-# A job whose op names match the report steps, run by the warm executor.
-@dg.op
-def ingestion_report() -> dict:
-    helper = warmup.current()
-    return {
-        "step_pid": os.getpid(),
-        "helper_pid": helper.process.pid if helper is not None else None,
-        "helper_pid_by_call": warmup.call(process_id),
-    }
+# Assets whose keys are (or are not) report steps, each asking the worker where it runs.
+@dg.asset(name="ingestion_report")
+def report_step(report_worker: ReportWorkerResource) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"step_pid": os.getpid(), "built_by": report_worker.run(process_id)})
 
 
-@dg.job(executor_def=warm_in_process_executor)
-def warm_job():
-    ingestion_report()
+@dg.asset(name="model")
+def other_step(report_worker: ReportWorkerResource) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"step_pid": os.getpid(), "built_by": report_worker.run(process_id)})
 
 
-@dg.op
-def plain_step() -> bool:
-    return warmup.current() is None
+def pids(result: dg.ExecuteInProcessResult, asset: str) -> tuple[int, int]:
+    [event] = result.asset_materializations_for_node(asset)
+    return event.metadata["step_pid"].value, event.metadata["built_by"].value
 
 
-@dg.job(executor_def=warm_in_process_executor)
-def job_without_report_steps():
-    plain_step()
+def test_a_run_with_a_report_step_builds_it_in_the_warm_helper():
+    result = dg.materialize([report_step], resources={"report_worker": ReportWorkerResource()})
+    step_pid, built_by = pids(result, "ingestion_report")
+    assert step_pid == os.getpid()  # the step itself runs in the run's process
+    assert built_by != step_pid  # the work ran in the helper
 
 
-def test_the_executor_runs_steps_here_and_keeps_a_helper_for_the_run(tmp_path):
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        with dg.execute_job(dg.reconstructable(warm_job), instance=instance) as result:
-            assert result.success
-            seen = result.output_for_node("ingestion_report")
-        with dg.execute_job(dg.reconstructable(job_without_report_steps), instance=instance) as result:
-            assert result.success and result.output_for_node("plain_step") is True
-    assert seen["step_pid"] == os.getpid()  # in process, as dg.in_process_executor
-    assert seen["helper_pid"] is not None and seen["helper_pid_by_call"] == seen["helper_pid"] != os.getpid()
-    assert warmup.current() is None  # closed with the run
-    with pytest.raises(ProcessLookupError):
-        os.kill(seen["helper_pid"], 0)
-
-
-def test_the_executor_takes_the_in_process_executors_configuration():
-    assert warm_in_process_executor.config_schema.config_type.fields.keys() == (
-        dg.in_process_executor.config_schema.config_type.fields.keys()
+def test_a_run_that_targets_no_report_step_starts_no_helper():
+    # The run's asset selection names its steps (a run without one warms up for both reports).
+    result = dg.materialize(
+        [report_step, other_step], selection=[other_step], resources={"report_worker": ReportWorkerResource()}
     )
+    step_pid, built_by = pids(result, "model")
+    assert built_by == step_pid
+
+
+def test_a_disabled_worker_builds_in_the_step():
+    result = dg.materialize([report_step], resources={"report_worker": ReportWorkerResource(enabled=False)})
+    step_pid, built_by = pids(result, "ingestion_report")
+    assert built_by == step_pid
+
+
+def test_the_helper_is_closed_when_the_run_ends():
+    worker = ReportWorkerResource()
+    helpers = []
+    original = warmup.WarmHelper.__init__
+
+    def remembered(self, warmups):
+        original(self, warmups)
+        helpers.append(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(warmup.WarmHelper, "__init__", remembered)
+        dg.materialize([report_step], resources={"report_worker": worker})
+    [helper] = helpers
+    assert not helper.alive
+    assert helper.process.returncode is not None  # the process is gone, not left behind

@@ -3,7 +3,12 @@
 import dagster as dg
 
 from btc_lifecycle.config import project_settings
-from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource, ModelRegistryResource
+from btc_lifecycle.resources import (
+    CandleExchangeResource,
+    FeatureStoreResource,
+    ModelRegistryResource,
+    ReportWorkerResource,
+)
 
 
 @dg.definitions
@@ -15,8 +20,10 @@ def resources() -> dg.Definitions:
             "exchange": CandleExchangeResource.from_settings(settings),
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
             "mlflow": ModelRegistryResource.from_settings(settings),
+            "report_worker": ReportWorkerResource(),
         },
         # One process runs the steps one after another: DuckDB takes one writer per file, and a
-        # process per step would pay Dagster's start-up (about 1 s) for each.
+        # process per step would pay Dagster's start-up (about 1 s) for each. The report_worker's
+        # helper process uses the second core meanwhile (btc_lifecycle/warmup.py).
         executor=dg.in_process_executor,
     )

@@ -6,5 +6,6 @@ import btc_lifecycle.resources.fast_exit  # noqa: F401
 from btc_lifecycle.resources.exchange import CandleExchangeResource
 from btc_lifecycle.resources.feature_store import FeatureStoreResource
 from btc_lifecycle.resources.model_registry import ModelRegistryResource
+from btc_lifecycle.resources.report_worker import ReportWorkerResource
 
-__all__ = ["CandleExchangeResource", "FeatureStoreResource", "ModelRegistryResource"]
+__all__ = ["CandleExchangeResource", "FeatureStoreResource", "ModelRegistryResource", "ReportWorkerResource"]

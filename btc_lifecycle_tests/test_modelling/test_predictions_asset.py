@@ -11,7 +11,7 @@ from btc_lifecycle.adapters.feature_store import read_predictions, replace_label
 from btc_lifecycle.defs.modelling.assets import features, model, predictions
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles
-from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
+from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource, ReportWorkerResource
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG, stored_days
 from btc_lifecycle_tests.test_modelling.test_model_asset import store_with
 
@@ -28,6 +28,7 @@ def run(settings, assets) -> dg.ExecuteInProcessResult:
             "settings": settings,
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
             "mlflow": ModelRegistryResource.from_settings(settings),
+            "report_worker": ReportWorkerResource(),
         },
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,

@@ -10,7 +10,7 @@ from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
 from btc_lifecycle.defs.modelling.assets import features, float_or_nan, load_scoring_champion, model, predictions
 from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.monitoring.checks import COIN_LOG_LOSS
-from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
+from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource, ReportWorkerResource
 
 GROUP = "monitoring"
 DATA_DRIFT_CHECK = "data_drift"
@@ -63,12 +63,14 @@ def drift_report(
     context: dg.AssetExecutionContext,
     feature_store: FeatureStoreResource,
     mlflow: ModelRegistryResource,
+    report_worker: ReportWorkerResource,
     settings: dg.ResourceParam[Settings],
 ):
     from btc_lifecycle.modelling.walk_forward import predict_up_probability
-    from btc_lifecycle.monitoring import evaluate_drift_share, evaluate_realized_performance, write_drift_report
+    from btc_lifecycle.monitoring import evaluate_drift_share, evaluate_realized_performance
     from btc_lifecycle.monitoring.drift import current_window, reference_window
     from btc_lifecycle.monitoring.performance import judged_predictions, realized_by_version
+    from btc_lifecycle.monitoring.report import write_drift_report_without_snapshot
 
     config = settings.monitoring
     registry = mlflow.registry()
@@ -89,7 +91,9 @@ def drift_report(
     judged = by_version.get(champion.version)
     champion_rows = window.loc[window["model_version"].astype(str) == champion.version]
     champion_rows = champion_rows.loc[champion_rows["realized_label"].notna()]
-    report = write_drift_report(
+    # In the run's warm helper process when there is one (evidently already imported there).
+    report = report_worker.run(
+        write_drift_report_without_snapshot,
         reference,
         current,
         settings.report_dir,

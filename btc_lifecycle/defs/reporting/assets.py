@@ -12,7 +12,7 @@ from btc_lifecycle.defs.ingestion.assets import ingestion_stats, labeled_candles
 from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.domain.candles import find_gaps
 from btc_lifecycle.domain.gaps import gap_fill_summary
-from btc_lifecycle.resources import FeatureStoreResource
+from btc_lifecycle.resources import FeatureStoreResource, ReportWorkerResource
 
 GROUP = "reporting"
 
@@ -29,6 +29,7 @@ GROUP = "reporting"
 def ingestion_report(
     context: dg.AssetExecutionContext,
     feature_store: FeatureStoreResource,
+    report_worker: ReportWorkerResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     # Imported here: plotly, kaleido and weasyprint would slow every load of the code location.
@@ -49,7 +50,8 @@ def ingestion_report(
         generated_at=datetime.now(UTC),
         gap_policy=gap_fill_summary(labeled["open_time"], series.interval, settings.features.max_fill_minutes),
     )
-    report = build_ingestion_report(labeled, facts, settings.report_dir, settings.report.keep_last)
+    # In the run's warm helper process when there is one (Chromium already started there).
+    report = report_worker.run(build_ingestion_report, labeled, facts, settings.report_dir, settings.report.keep_last)
     context.log.info(f"ingestion report written to {report.pdf_path} ({report.page_count} pages)")
     return dg.MaterializeResult(
         metadata={

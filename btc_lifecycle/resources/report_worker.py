@@ -1,0 +1,56 @@
+"""The report steps' warm helper process as a Dagster resource (``btc_lifecycle.warmup``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from btc_lifecycle import warmup
+
+T = TypeVar("T")
+
+
+class ReportWorkerResource(dg.ConfigurableResource):
+    """Builds the ingestion and drift reports in a helper process warmed up while the run's first
+    steps work: kaleido's Chromium started, plotly, weasyprint and evidently imported.
+
+    Dagster sets a run's resources up before its first step, so the helper starts then, and only
+    in a run that has a report step (a resource no step asks for is never set up). It warms up for
+    the report steps the run targets and is closed when the run's steps are done. ``run`` falls
+    back to this process when there is no helper (``enabled=False``, or it died).
+    """
+
+    enabled: bool = Field(default=True, description="Start the warm helper process (else build here).")
+    _helper: warmup.WarmHelper | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if not self.enabled:
+            return
+        warmups = warmup.warmups_for(_targeted_steps(context.dagster_run))
+        if not warmups:
+            return
+        try:
+            self._helper = warmup.WarmHelper(warmups)
+        except OSError as error:  # no helper: the reports are built in the step's process
+            context.log.warning(f"the report worker did not start ({error}); reports are built in the step")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
+
+    def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``function(*args, **kwargs)`` in the warm helper, or here without one."""
+        return warmup.run_in(self._helper, function, *args, **kwargs)
+
+
+def _targeted_steps(run: dg.DagsterRun | None) -> list[str]:
+    """The steps (asset names) a run executes, as far as its record says; unknown: every report."""
+    if run is not None and run.step_keys_to_execute:
+        return list(run.step_keys_to_execute)
+    if run is not None and run.asset_selection:
+        return [key.to_user_string() for key in run.asset_selection]
+    return list(warmup.WARMUPS)

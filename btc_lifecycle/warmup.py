@@ -1,0 +1,218 @@
+"""A warm helper process: what a run's report steps need, loaded on the second core meanwhile.
+
+Dagster's in-process executor runs a run's steps one after another on one core, and every step
+in the ``duckdb`` pool waits for the one before. Two of the last steps spend most of their time
+getting ready rather than working: the ingestion report starts kaleido's Chromium (about 2 s)
+and imports plotly and weasyprint; the drift report imports evidently (about 2.5 s). The
+``report_worker`` resource (``btc_lifecycle.resources.report_worker``) starts this helper when
+the run's resources are set up, before the first step: it does those on the other core while
+the first steps ingest, label and train, then builds the two reports when their steps hand them
+over (``run_in``): the same functions, the same arguments, the same files. Without a helper, or
+when it has died, they run in the step's own process.
+
+The helper is ``python -m btc_lifecycle.warmup FD FD WARMUP...``: it reads calls (a function by
+module and name, with pickled arguments) from one pipe and writes results or exceptions to the
+other, and exits when the run closes the pipe or the run's process dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# What the helper loads for each step of a run, in the order the steps come: a module to import,
+# or "module:function" to call (kaleido's Chromium is started by a tiny render).
+WARMUPS: dict[str, tuple[str, ...]] = {
+    "ingestion_report": (
+        "btc_lifecycle.reporting.charts",
+        "btc_lifecycle.reporting.charts:start_kaleido",
+        "btc_lifecycle.reporting.ingestion_report",
+        "weasyprint",
+    ),
+    "drift_report": ("btc_lifecycle.monitoring.report", "evidently", "evidently.presets"),
+}
+CLOSE_TIMEOUT_SECONDS = 5.0
+
+
+class HelperUnavailable(Exception):
+    """The helper process is gone (never started, crashed or closed): run the call locally."""
+
+
+class RemoteError(RuntimeError):
+    """An exception raised in the helper that could not be brought back as itself."""
+
+
+def warmups_for(step_keys: Iterable[str]) -> tuple[str, ...]:
+    """The warm-ups the helper should do for a run of ``step_keys`` (none: no helper needed)."""
+    keys = set(step_keys)
+    return tuple(item for step, items in WARMUPS.items() if step in keys for item in items)
+
+
+class WarmHelper:
+    """A helper process and the two pipes to it; one call at a time."""
+
+    def __init__(self, warmups: Iterable[str]) -> None:
+        self.warmups = tuple(warmups)
+        to_child_read, to_child_write = os.pipe()
+        from_child_read, from_child_write = os.pipe()
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        command = [sys.executable, "-m", "btc_lifecycle.warmup", str(to_child_read), str(from_child_write)]
+        try:
+            self.process = subprocess.Popen(
+                [*command, *self.warmups],
+                pass_fds=(to_child_read, from_child_write),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        except BaseException:
+            for fd in (to_child_read, to_child_write, from_child_read, from_child_write):
+                os.close(fd)
+            raise
+        os.close(to_child_read)
+        os.close(from_child_write)
+        self._requests = Connection(to_child_write, readable=False)
+        self._replies = Connection(from_child_read, writable=False)
+        self._lock = threading.Lock()
+        self.alive = True
+
+    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``function(*args, **kwargs)`` in the helper; its exception is raised here.
+
+        Raises ``HelperUnavailable`` when the helper is gone before it answered.
+        """
+        with self._lock:
+            if not self.alive:
+                raise HelperUnavailable("the warm helper is closed")
+            try:
+                self._requests.send((function.__module__, function.__qualname__, args, kwargs))
+                reply = self._replies.recv()
+            except (OSError, EOFError) as error:
+                self.alive = False
+                raise HelperUnavailable(f"the warm helper stopped: {error!r}") from error
+            except BaseException:  # interrupted mid-call, or a reply that does not unpickle here
+                self.alive = False  # a late reply would answer the next call: never use it again
+                raise
+        status, value, remote_traceback = reply
+        if status == "ok":
+            return value
+        if isinstance(value, BaseException):
+            value.add_note(f"raised in the warm helper process (pid {self.process.pid}):\n{remote_traceback}")
+            raise value
+        raise RemoteError(f"{value}\n{remote_traceback}")
+
+    def close(self) -> None:
+        """Stop the helper (it stops Chromium and exits, mid-warm-up too); killed if it hangs."""
+        with self._lock:
+            self.alive = False
+            for connection in (self._requests, self._replies):
+                with contextlib.suppress(OSError):
+                    connection.close()
+        with contextlib.suppress(ProcessLookupError):
+            # Without it, a helper still importing evidently would only see the closed pipe after.
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=CLOSE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def run_in(helper: WarmHelper | None, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``function(*args, **kwargs)`` in ``helper`` when it is alive, else in this process.
+
+    ``function`` must be a module-level function whose arguments and result pickle. A helper
+    that dies before answering is dropped and the call runs here.
+    """
+    if helper is not None and helper.alive:
+        try:
+            return helper.call(function, *args, **kwargs)
+        except HelperUnavailable:
+            pass
+    return function(*args, **kwargs)
+
+
+# The helper's side.
+
+
+def _resolve(module: str, qualname: str) -> Callable[..., Any]:
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def warm(item: str) -> None:
+    """One warm-up: import ``module``, or call ``module:function``."""
+    module, _, function = item.partition(":")
+    loaded = importlib.import_module(module)
+    if function:
+        getattr(loaded, function)()
+
+
+def serve(requests: Connection, replies: Connection, warmups: Iterable[str]) -> None:
+    """Warm up, answering any call that arrives meanwhile first; then answer calls until EOF."""
+    pending = list(warmups)
+    while True:
+        if pending and not requests.poll():
+            item = pending.pop(0)
+            try:
+                warm(item)
+            except Exception:  # noqa: BLE001 - a real call that needs it fails with its own error
+                pass
+            continue
+        try:
+            module, qualname, args, kwargs = requests.recv()
+        except EOFError:
+            return
+        try:
+            reply = ("ok", _resolve(module, qualname)(*args, **kwargs), "")
+        except BaseException as error:  # noqa: BLE001 - every failure goes back to the caller
+            reply = ("error", error, traceback.format_exc())
+        try:
+            replies.send(reply)
+        except Exception as error:  # noqa: BLE001 - a result or exception that does not pickle
+            replies.send(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))
+
+
+def _shutdown_kaleido() -> None:
+    scope = getattr(sys.modules.get("plotly.io._kaleido"), "scope", None)
+    if scope is not None:
+        with contextlib.suppress(Exception):
+            scope._shutdown_kaleido()  # noqa: SLF001 - kaleido 0.2.1's own exit handler
+
+
+def _exit() -> None:
+    _shutdown_kaleido()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    # No interpreter teardown: its final garbage collection over evidently's and plotly's objects
+    # takes seconds, and nothing is left to flush.
+    os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: _exit())  # the run is over: stop now
+    requests = Connection(int(argv[0]), writable=False)
+    replies = Connection(int(argv[1]), readable=False)
+    try:
+        serve(requests, replies, argv[2:])
+    finally:
+        _exit()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
