@@ -165,6 +165,12 @@ class Gap:
     missing: int
 
 
+def follows_previous(open_times: pd.Series, interval: str) -> pd.Series:
+    """True where the previous row is the candle one interval earlier (no gap between them):
+    the one test of adjacency behind labels, returns and feature windows."""
+    return open_times.diff() == pd.Timedelta(milliseconds=interval_ms(interval))
+
+
 def find_gaps(open_times: pd.Series, interval: str) -> list[Gap]:
     """Every hole in a sorted series of open times, with how many candles it misses."""
     if len(open_times) < 2:

@@ -13,7 +13,7 @@ else:  # imported on first use: the code location loads without them
     pd = lazy_module("pandas")
 
 from btc_lifecycle.domain.candles import Gap, find_gaps, interval_ms
-from btc_lifecycle.domain.labels import LABEL_COLUMN
+from btc_lifecycle.domain.labels import label_balance
 
 GAPS_LISTED = 50
 
@@ -41,20 +41,18 @@ def gap_records(gaps: list[Gap]) -> list[dict[str, Any]]:
 
 
 def label_summary(labeled: pd.DataFrame) -> dict[str, float | int]:
-    """Label balance, with ties (close equal to the adjacent previous close) counted apart."""
-    labels = labeled[LABEL_COLUMN]
-    labeled_count = int(labels.notna().sum())
-    adjacent = labels.notna()
-    ties = int((labeled["close"].diff().eq(0) & adjacent).sum())
+    """Label balance (``domain.labels.label_balance``), with ties counted apart; shares of the
+    labeled rows, 0 when none is labeled (JSON has no NaN)."""
+    balance = label_balance(labeled)
 
-    def share(n: int) -> float:
-        return round(n / labeled_count, 6) if labeled_count else 0.0
+    def share(value: float) -> float:
+        return round(value, 6) if balance.labeled else 0.0
 
     return {
-        "labeled_rows": labeled_count,
-        "unlabeled_rows": int(labels.isna().sum()),
-        "up_share": share(int((labels == 1).sum())),
-        "tie_share": share(ties),
+        "labeled_rows": balance.labeled,
+        "unlabeled_rows": balance.unlabeled,
+        "up_share": share(balance.up_share),
+        "tie_share": share(balance.tie_share),
     }
 
 

@@ -23,7 +23,7 @@ else:  # imported on first use: the code location loads without them
     np = lazy_module("numpy")
     pd = lazy_module("pandas")
 
-from btc_lifecycle.domain.candles import OHLCV_COLUMNS, interval_ms
+from btc_lifecycle.domain.candles import OHLCV_COLUMNS, follows_previous
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, fill_trade_less_minutes
 from btc_lifecycle.domain.labels import price_increase_labels
 
@@ -154,8 +154,7 @@ def training_exclusions(features: pd.DataFrame, interval: str) -> dict[str, int]
 
 def _starts_run(open_times: pd.Series, interval: str) -> np.ndarray:
     """True where a candle does not follow the previous one by exactly one interval."""
-    step = pd.Timedelta(milliseconds=interval_ms(interval))
-    return (open_times.diff() != step).to_numpy()
+    return (~follows_previous(open_times, interval)).to_numpy()
 
 
 def _position_in_run(open_times: pd.Series, interval: str) -> np.ndarray:

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from btc_lifecycle.domain.labels import LABEL_COLUMN
+from btc_lifecycle.domain.labels import LABEL_COLUMN, tie_mask
 from btc_lifecycle.reporting.sampling import (
     MAX_SCATTER_POINTS,
     aggregate_ohlcv,
@@ -22,7 +22,7 @@ from btc_lifecycle.reporting.sampling import (
     close_line,
     sample_positions,
 )
-from btc_lifecycle.reporting.statistics import log_returns, tie_mask
+from btc_lifecycle.reporting.statistics import log_returns
 
 # Layout size in CSS pixels; rendered at SCALE so the PNG stays sharp when the PDF shrinks it.
 CHART_WIDTH = 900
@@ -113,7 +113,7 @@ def close_price_figure(candles: pd.DataFrame, interval: str, subject: str) -> go
 def label_scatter_figure(labeled: pd.DataFrame, interval: str, subject: str) -> go.Figure:
     """Log return per candle over time, coloured by label; ties get their own marker."""
     returns = log_returns(labeled, interval)
-    ties = tie_mask(labeled, interval)
+    ties = tie_mask(labeled)
     labels = labeled[LABEL_COLUMN]
     points = pd.DataFrame(
         {
@@ -168,13 +168,16 @@ def write_chart_pngs(figures: Iterable[tuple[str, go.Figure]], folder: Path) -> 
     """
     # Setting any scope option (mathjax, ...) restarts Chromium, so none is touched here.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaleido") as renderer:
-        renderer.submit(_start_kaleido)
+        renderer.submit(start_kaleido)
         pending = [renderer.submit(_write_png, figure, folder / f"{name}.png") for name, figure in figures]
         return [future.result() for future in pending]
 
 
-def _start_kaleido() -> None:
-    # A tiny render is the public way to start Chromium; a failure resurfaces on a real chart.
+def start_kaleido() -> None:
+    """Start kaleido's Chromium now (it stays up for the process); a no-op once it runs.
+
+    A tiny render is the public way to start it; a failure resurfaces on a real chart.
+    """
     try:
         pio.to_image(go.Figure(), format="png", engine="kaleido", width=16, height=16)
     except Exception:  # noqa: BLE001

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from btc_lifecycle.domain.candles import Gap
 from btc_lifecycle.domain.gaps import GapFillSummary
-from btc_lifecycle.reporting import charts
+from btc_lifecycle.domain.labels import label_balance
+from btc_lifecycle.reporting.facts import ReportFacts
 from btc_lifecycle.reporting.pdf import render_report_html, write_pdf
 from btc_lifecycle.reporting.retention import (
     new_temp_folder,
@@ -22,27 +22,11 @@ from btc_lifecycle.reporting.retention import (
     report_stamp,
 )
 from btc_lifecycle.reporting.sections import gap_policy_text, report_context
-from btc_lifecycle.reporting.statistics import LOG_RETURN, label_balance, summary_statistics
+from btc_lifecycle.reporting.statistics import LOG_RETURN, summary_statistics
 
 REPORT_KIND = "ingestion"
 PDF_NAME = "report.pdf"
 HTML_NAME = "report.html"
-
-
-@dataclass(frozen=True)
-class ReportFacts:
-    """What the run knows that the frame does not: where the candles came from and so on."""
-
-    source: str
-    symbol: str
-    interval: str
-    rows_new: int
-    rows_total: int
-    missing_minutes: int
-    gaps: list[Gap]
-    generated_at: datetime
-    # What the model's gap policy (features.max_fill_minutes) makes of these gaps; None: not shown.
-    gap_policy: GapFillSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +79,9 @@ def build_ingestion_report(
 
 
 def _write_report(labeled: pd.DataFrame, facts: ReportFacts, folder: Path, stamp: str) -> tuple[int, tuple[str, ...]]:
+    # Imported here: plotly is only needed where the report is drawn (maybe the warm helper).
+    from btc_lifecycle.reporting import charts
+
     title = f"{facts.symbol} {facts.interval}"
     # A generator, so each figure is built while the previous one renders.
     figures = (
@@ -115,7 +102,7 @@ def _write_report(labeled: pd.DataFrame, facts: ReportFacts, folder: Path, stamp
 def _describe(
     labeled: pd.DataFrame, facts: ReportFacts, folder: Path, page_count: int, image_names: tuple[str, ...]
 ) -> IngestionReport:
-    balance = label_balance(labeled, facts.interval)
+    balance = label_balance(labeled)
     returns = summary_statistics(labeled, facts.interval).loc[LOG_RETURN]
     first, last = labeled["open_time"].iloc[0], labeled["open_time"].iloc[-1]
     pdf_path = folder / PDF_NAME

@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from btc_lifecycle.domain.candles import Gap, interval_ms
 from btc_lifecycle.domain.gaps import GapFillSummary
-from btc_lifecycle.domain.labels import LABEL_COLUMN
+from btc_lifecycle.domain.labels import LABEL_COLUMN, label_balance
+from btc_lifecycle.reporting.facts import ReportFacts
 from btc_lifecycle.reporting.statistics import (
     LOG_RETURN,
     SUMMARY_STATISTICS,
-    label_balance,
     latest_candles,
     summary_statistics,
 )
-
-if TYPE_CHECKING:
-    from btc_lifecycle.reporting.ingestion_report import ReportFacts
 
 MAX_LISTED_GAPS = 40
 LATEST_CANDLES = 10
@@ -119,7 +115,7 @@ def statistics_table(labeled: pd.DataFrame, interval: str) -> dict:
 
 
 def label_rows(labeled: pd.DataFrame, interval: str) -> tuple[list[tuple[str, str, str]], str]:
-    balance = label_balance(labeled, interval)
+    balance = label_balance(labeled)
     rows = [
         ("1 (close above previous close)", f"{balance.up:,}", _percent(balance.up_share)),
         ("0 (not above, ties included)", f"{balance.not_up:,}", _percent(balance.not_up_share)),

@@ -34,6 +34,8 @@ class FeatureStoreResource(dg.ConfigurableResource):
     )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Here, not in a sensor: `make run` and `dagster asset materialize` run without a daemon,
+        # and a slot held by a killed run would block them forever.
         if context.instance is not None:
             release_slots_of_dead_runs(context.instance, context.log)
 
@@ -78,9 +80,7 @@ def release_slots_of_dead_runs(instance: dg.DagsterInstance, log=None) -> list[s
     ("Step blocked by limit for pool duckdb"). Only for a SQLite instance, whose runs all live
     on this machine, so a missing pid means a dead run.
     """
-    from dagster._core.storage.runs import SqliteRunStorage
-
-    if not isinstance(instance.run_storage, SqliteRunStorage):
+    if not _runs_stored_in_sqlite(instance):
         return []
     released = []
     for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
@@ -95,6 +95,15 @@ def release_slots_of_dead_runs(instance: dg.DagsterInstance, log=None) -> list[s
         if log is not None:
             log.warning(f"run {run.run_id}: {message}; marked failed and its pool slots freed")
     return released
+
+
+def _runs_stored_in_sqlite(instance: dg.DagsterInstance) -> bool:
+    """Whether the instance keeps its runs in SQLite (``dagster.yaml``'s storage, as its ref says):
+    then every run lives on this machine. An ephemeral instance has no ref: its runs may be
+    anywhere."""
+    if instance.is_ephemeral:
+        return False
+    return instance.get_ref().run_storage_data.class_name == "SqliteRunStorage"
 
 
 def _alive(pid: int) -> bool:

@@ -131,7 +131,7 @@ def test_headline_numbers_describe_the_frame(ingestion_report, labeled_candles):
     labels = labeled_candles[LABEL_COLUMN]
     assert ingestion_report.first_candle == labeled_candles["open_time"].iloc[0]
     assert ingestion_report.last_candle == labeled_candles["open_time"].iloc[-1]
-    assert ingestion_report.up_share == pytest.approx((labels == 1).sum() / len(labels))
+    assert ingestion_report.up_share == pytest.approx((labels == 1).sum() / labels.notna().sum())  # of labeled
     assert ingestion_report.unlabeled_share == pytest.approx(2 / len(labels))  # first + gap
     assert 0 < ingestion_report.tie_share < 0.2
     assert ingestion_report.missing_minutes == GAP_MINUTES

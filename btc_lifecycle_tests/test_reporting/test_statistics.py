@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.domain.candles import complete_candle_frame
-from btc_lifecycle.domain.labels import label_candles
+from btc_lifecycle.domain.labels import label_balance, label_candles
 from btc_lifecycle.reporting.sampling import aggregate_ohlcv, bar_size, close_line
-from btc_lifecycle.reporting.statistics import label_balance, log_returns, summary_statistics
+from btc_lifecycle.reporting.statistics import log_returns, summary_statistics
 
 
 def candles(minutes, closes):
@@ -37,11 +37,13 @@ def test_log_returns_do_not_span_a_gap():
 
 def test_label_balance_counts_ties_among_labeled_candles_only():
     frame = candles([0, 1, 2, 3, 10, 11], [100, 101, 101, 100, 100, 102])
-    balance = label_balance(frame, "1m")
+    balance = label_balance(frame)
     # 101 -> 101 is a tie; 100 at minute 3 and at minute 10 are not adjacent, so no tie there.
     assert (balance.up, balance.not_up, balance.unlabeled, balance.ties) == (2, 2, 2, 1)
     assert balance.tie_share == pytest.approx(1 / 4)
-    assert balance.up_share + balance.not_up_share + balance.unlabeled_share == pytest.approx(1)
+    # up and not-up are shares of the labeled candles; unlabeled of all candles
+    assert (balance.up_share, balance.not_up_share) == (pytest.approx(2 / 4), pytest.approx(2 / 4))
+    assert balance.unlabeled_share == pytest.approx(2 / 6)
 
 
 def test_aggregation_takes_first_open_max_high_min_low_last_close_and_summed_volume():
