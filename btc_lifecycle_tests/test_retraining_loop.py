@@ -82,6 +82,9 @@ def test_a_kept_champion_settles_the_alarm_until_the_market_moves_again(tmp_path
         simulation.tick()  # 30 h after the keep: the persisting drift retrains
         timeline = simulation.timeline
 
+    # Every candle up to each tick is stored, none of the three days before the first tick
+    # skipped: the volatile regime fills the reference the kept champion is re-validated on.
+    assert [event["total"] for event in timeline.of_kind("ingest")] == [5_000, 9_400, 9_760, 10_480, 11_200]
     scheduled = [event for event in timeline.of_kind("drift") if event["by"] == "schedule"]
     assert [event["data_drift"] for event in scheduled] == ["FAIL", "pass", "FAIL", "FAIL"]
     retrains = [event["at"] for event in timeline.of_kind("retrain")]
