@@ -5,14 +5,30 @@ killed, survived, timeouts, not yet checked, and the score killed / (killed + su
 Mutants listed in EQUIVALENT (docs/mutation.md gives the reason for each) leave the count.
 
     .venv/bin/python benchmarks/mutate.py [--survivors]
+
+The module is also the pytest plugin of mutmut's test runs (``-p benchmarks.mutate`` in
+``[tool.mutmut] pytest_add_cli_args``; mutmut copies it into mutants/):
+
+* ``pytest_configure`` imports the libraries the package loads lazily (pandas, XGBoost,
+  evidently, ...). mutmut's fork server runs it once while it collects the tests, so every
+  forked worker starts with them in memory instead of importing them again (about 4 s a
+  mutant, and the cause of the false "timeouts": a worker whose tests take 0.1 s gets 16 s).
+* ``pytest_collection_modifyitems`` runs a mutant's test files cheapest first, by the setup +
+  call + teardown seconds the stats run recorded (mutants/test-durations.json), keeping each
+  file's tests together and in order (module fixtures are built once). With ``-x`` a killed
+  mutant stops at its first failure, so the slow tests run only for the mutants the fast ones
+  miss.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 # mutmut's exit codes (mutmut/stats.py): 1 and 3 killed, 0 survived; the rest are not scored.
 KILLED = {1, 3}
@@ -76,6 +92,53 @@ def _row(name: str, row: Counter[str]) -> str:
         f"{name:48} {row['killed']:7} {row['survived']:7} {row['equivalent']:7} {row['timeout']:7} "
         f"{row['other']:7} {row['todo']:7} {score:>7}"
     )
+
+
+# The libraries behind the package's lazy imports (btc_lifecycle/lazy.py and function-level
+# imports): what a forked worker would otherwise import itself.
+PRELOAD = (
+    "numpy",
+    "pandas",
+    "scipy.stats",
+    "sklearn.metrics",
+    "xgboost",
+    "evidently",
+    "evidently.presets",
+    "evidently.legacy.core",
+    "evidently.legacy.calculations.stattests.registry",
+)
+# Written by the stats run (MUTANT_UNDER_TEST=stats), inside mutants/: each test's setup, call
+# and teardown seconds. mutmut's own stats count only the call, not the module fixtures that
+# train a model or build an evidently report.
+DURATIONS = Path("test-durations.json")
+_measured: Counter[str] = Counter()
+
+
+def pytest_configure(config: Any) -> None:
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        _measured[report.nodeid] += report.duration
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats" and _measured:
+        DURATIONS.write_text(json.dumps(dict(_measured), indent=0))
+
+
+def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
+    try:
+        durations: dict[str, float] = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    cost: Counter[str] = Counter()
+    for item in items:
+        cost[item.nodeid.split("::")[0]] += durations.get(item.nodeid, 0.0)
+    # sort is stable: within a file pytest's order stays.
+    items.sort(key=lambda item: cost[item.nodeid.split("::")[0]])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from btc_lifecycle.domain.candles import CandleSeries
 from btc_lifecycle.domain.labels import price_increase_labels
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.replay_exchange import ReplayExchange
-from btc_lifecycle_tests.test_reliability.conftest import Store, materialization
+from btc_lifecycle_tests.test_reliability.conftest import Store, materialization, step_failure
 
 DAY = pd.Timedelta(days=1)
 FIRST = pd.Timestamp("2024-01-01", tz="UTC")
@@ -112,3 +112,13 @@ def test_today_is_a_partition_so_a_partial_day_can_be_materialized():
     # end_offset=1: the newest partition is the day now falls in, not yesterday.
     assert DAILY.end_offset == 1
     assert str(DAILY.timezone) == "UTC"
+
+
+def test_a_day_after_the_exchanges_clock_fails_clearly_and_stores_nothing(tmp_path):
+    candles = synthetic_candles(1440, seed=4)
+    store = Store(tmp_path)
+    with ReplayExchange(candles, speed=0) as exchange:
+        result = store.ingest(exchange.base_url, days="2024-01-05...2024-01-05")
+    assert not result.success
+    assert "start after the exchange's clock" in step_failure(result)
+    assert not store.db.exists()  # the store was never opened for writing

@@ -15,13 +15,27 @@ from btc_lifecycle.config import project_settings
 
 _SCHEDULES = project_settings().schedules
 
+# How many of the newest days (today's included) the routine ingest fills when it never stored
+# them (the automation was off, the exchange was down): beyond, a back-fill is a person's
+# decision (the UI, or make run).
+CATCH_UP_DAYS = 7
+
 # The routine ingest: at each tick, the newest day and the one before it (whose last minutes
-# closed after the previous tick, and whose last feature row's target is today's first candle).
+# closed after the previous tick, and whose last feature row's target is today's first candle),
+# and any day of the last week that was never materialized, so a pause leaves no hole.
 ROUTINE_INGEST = (
-    dg.AutomationCondition.in_latest_time_window(lookback_delta=timedelta(days=1))
+    # lookback_delta of N days: the N newest daily partitions, today's included.
+    dg.AutomationCondition.in_latest_time_window(lookback_delta=timedelta(days=CATCH_UP_DAYS))
+    & (
+        dg.AutomationCondition.in_latest_time_window(lookback_delta=timedelta(days=2)).with_label("today or yesterday")
+        | dg.AutomationCondition.missing().with_label("never stored")
+    )
     & dg.AutomationCondition.cron_tick_passed(_SCHEDULES.ingestion_cron, "UTC").since_last_handled()
     & ~dg.AutomationCondition.in_progress()
-).with_label(f"routine ingest ({_SCHEDULES.ingestion_cron} UTC): today and yesterday")
+).with_label(
+    f"routine ingest ({_SCHEDULES.ingestion_cron} UTC): today, yesterday and any missing day of the last "
+    f"{CATCH_UP_DAYS}"
+)
 
 # Derived rows follow their inputs: a day re-materialized upstream is re-derived here.
 UPDATE_AFTER_UPSTREAM = dg.AutomationCondition.eager()

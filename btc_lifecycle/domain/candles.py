@@ -83,9 +83,15 @@ def candle_frame_from_rows(rows: list[list], interval: str) -> pd.DataFrame:
     if not rows:
         return empty_candle_frame()
     width = max(len(row) for row in rows)
-    array = np.full((len(rows), 12), np.nan)
-    for index, row in enumerate(rows):
-        array[index, : len(row)] = [np.nan if value is None else float(value) for value in row[:12]]
+    try:
+        # Binance's rows: 12 fields, prices as strings; NumPy parses the whole page at once.
+        array = np.asarray(rows, dtype="float64")
+        if array.ndim != 2 or array.shape[1] != 12:
+            raise ValueError("not a 12-field page")
+    except (ValueError, TypeError):  # ragged rows or None values: field by field
+        array = np.full((len(rows), 12), np.nan)
+        for index, row in enumerate(rows):
+            array[index, : len(row)] = [np.nan if value is None else float(value) for value in row[:12]]
     frame = pd.DataFrame(
         {
             "open_time": pd.to_datetime(array[:, 0].astype("int64"), unit="ms", utc=True),
@@ -113,21 +119,23 @@ def complete_candle_frame(frame: pd.DataFrame, interval: str, extras: np.ndarray
 def validate_candles(frame: pd.DataFrame, source: str) -> None:
     """Raise ``CandleDataError`` naming ``source`` and the first offending candle."""
 
-    def fail(mask: pd.Series, problem: str) -> None:
+    def fail(mask: np.ndarray, problem: str) -> None:
         if mask.any():
-            first = frame.loc[mask].iloc[0]
+            first = frame["open_time"].iloc[int(np.argmax(mask))]
             raise CandleDataError(
-                f"{source}: {problem} at candle {first['open_time'].isoformat()} ({int(mask.sum())} candle(s) affected)"
+                f"{source}: {problem} at candle {first.isoformat()} ({int(mask.sum())} candle(s) affected)"
             )
 
-    prices = frame[list(OHLCV_COLUMNS)]
-    fail(prices.isna().any(axis=1), "missing or non-numeric open/high/low/close/volume")
+    # NumPy on the columns: this runs on every page of a back-fill.
+    prices = frame[list(OHLCV_COLUMNS)].to_numpy(dtype="float64", na_value=np.nan)
+    open_, high, low, close, volume = prices.T
+    fail(np.isnan(prices).any(axis=1), "missing or non-numeric open/high/low/close/volume")
     fail(~np.isfinite(prices).all(axis=1), "non-finite open/high/low/close/volume")
-    fail((frame[list(PRICE_COLUMNS)] <= 0).any(axis=1), "zero or negative price")
-    fail(frame["volume"] < 0, "negative volume")
-    fail(frame["high"] < frame["low"], "high below low")
+    fail((prices[:, :4] <= 0).any(axis=1), "zero or negative price")
+    fail(volume < 0, "negative volume")
+    fail(high < low, "high below low")
     fail(
-        (frame["high"] < frame[["open", "close"]].max(axis=1)) | (frame["low"] > frame[["open", "close"]].min(axis=1)),
+        (high < np.maximum(open_, close)) | (low > np.minimum(open_, close)),
         "open or close outside the high-low range",
     )
 

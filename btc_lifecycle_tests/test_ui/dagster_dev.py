@@ -32,6 +32,7 @@ class DagsterDev:
     """``python -m btc_lifecycle.launch --candles FILE -- dagster dev ...``: webserver, daemon, replay exchange."""
 
     def __init__(self, workspace: Workspace, candles: Path, log_path: Path) -> None:
+        self.workspace = workspace
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from btc_lifecycle.adapters.candle_days import DaysNotStarted, fetch_days, store_days
 from btc_lifecycle.adapters.feature_store import (
     read_candles,
-    replace_candles_between,
     replace_labeled_between,
     stored_label_summary,
     stored_summary,
@@ -80,22 +80,14 @@ def raw_candles(
     ingest = settings.ingest
     series = ingest.series
     start, end = window_of(context)
-    client = exchange.client(context.log)
-    now = client.server_time()
-    if start >= now:
-        raise dg.Failure(
-            f"the day(s) from {start.date()} start after the exchange's clock ({now.isoformat()}): "
-            "nothing has traded there yet",
-            allow_retries=False,
-        )
     context.log.info(f"fetching {series.symbol} {series.interval} candles {start} .. {end} ({exchange.source})")
-    fetched = client.fetch_closed_candles(series.symbol, series.interval, start, ingest.limit, until=end)
-    # An exchange that stopped answering mid-window replaces only what it covered: the stored
-    # candles after that point stay, and the next materialization resumes.
-    covered_end = min(end, fetched.stopped_at) if fetched.stopped_at is not None else end
-    with feature_store.get_connection() as conn:
-        write = replace_candles_between(conn, series, fetched.candles, start, covered_end)
-    days = day_summaries(fetched.candles["open_time"], start, min(end, now), series.interval)
+    try:
+        fetched = fetch_days(exchange.client(context.log), series, start, end, ingest.limit)
+    except DaysNotStarted as error:
+        raise dg.Failure(str(error), allow_retries=False) from None
+    with feature_store.get_connection() as conn:  # the store is locked only for the write
+        write = store_days(conn, series, fetched, start, end)
+    days = day_summaries(fetched.candles["open_time"], start, min(end, fetched.server_time), series.interval)
     facts = FetchFacts(
         source=exchange.source,
         new_rows=write.new,
