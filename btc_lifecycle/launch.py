@@ -66,17 +66,25 @@ class MissingDependency(Exception):
     """An installed requirement of btc-lifecycle is absent."""
 
 
-@contextmanager
-def replay_exchange(
-    candles: Path,
-    extra_args: list[str] | None = None,
-    *,
-    env: dict[str, str] | None = None,
-    announce: TextIO | None = sys.stdout,
-) -> Iterator[str]:
-    """A replay exchange subprocess serving ``candles``; yields its base URL."""
+def start_replay_exchange(
+    candles: Path, extra_args: list[str] | None = None, *, env: dict[str, str] | None = None, stderr=None
+) -> subprocess.Popen:
+    """The replay exchange process for ``candles``, starting (its URL comes with ``serving``)."""
     command = [sys.executable, "-m", "btc_lifecycle.replay_exchange", "--candles", str(candles), "--port", "0"]
-    server = subprocess.Popen([*command, *(extra_args or [])], stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([*command, *(extra_args or [])], stdout=subprocess.PIPE, text=True, env=env, stderr=stderr)
+
+
+def stop_replay_exchange(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@contextmanager
+def serving(server: subprocess.Popen, candles: Path, announce: TextIO | None = sys.stdout) -> Iterator[str]:
+    """Wait for a started replay exchange's banner; yields its base URL; stops it afterwards."""
     try:
         banner = server.stdout.readline() if server.stdout else ""
         match = re.search(r"http://127\.0\.0\.1:\d+", banner)
@@ -87,11 +95,20 @@ def replay_exchange(
             print(banner.strip(), file=announce, flush=True)
         yield match.group(0)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_replay_exchange(server)
+
+
+@contextmanager
+def replay_exchange(
+    candles: Path,
+    extra_args: list[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    announce: TextIO | None = sys.stdout,
+) -> Iterator[str]:
+    """A replay exchange subprocess serving ``candles``; yields its base URL."""
+    with serving(start_replay_exchange(candles, extra_args, env=env), candles, announce) as url:
+        yield url
 
 
 def binance_unreachable(api_url: str | None = None) -> str | None:
@@ -398,15 +415,27 @@ def main(argv: list[str] | None = None) -> int:
     if not command:
         parser.error("give the command to run after --")
 
-    env, log_path = dict(os.environ), None
+    replay_args = [
+        *(["--start", args.replay_start] if args.replay_start else []),
+        *(["--speed", str(args.replay_speed)] if args.replay_speed is not None else []),
+        *args.replay_arg,
+    ]
+    env, log_path, server = dict(os.environ), None, None
     try:
         try:
             env = with_env_file(env)
         finally:  # a malformed .env is logged where the real environment says
             log_path = new_log_path(env)
         candles = args.candles.resolve() if args.candles is not None else None
+        if candles is not None and candles.is_file():
+            # Started now, so that it reads the file on the other core while the checks below
+            # read it here (about a second saved); stopped if they refuse. Its errors go to the log.
+            with log_path.open("a", encoding="utf-8") as server_log:
+                server = start_replay_exchange(candles, replay_args, env=child_environment(env), stderr=server_log)
         preflight(env, candles)
     except Exception as error:  # noqa: BLE001 - every refusal ends as one line, the rest in the log
+        if server is not None:
+            stop_replay_exchange(server)
         if log_path is None:  # the log folder itself cannot be made
             print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
             return 2
@@ -436,12 +465,7 @@ def main(argv: list[str] | None = None) -> int:
                 command = with_history(command, env.get("BINANCE_API_URL"), env, log)
             code, stopped = run_command(command, env, log, stream=not args.progress)
         else:
-            replay_args = [
-                *(["--start", args.replay_start] if args.replay_start else []),
-                *(["--speed", str(args.replay_speed)] if args.replay_speed is not None else []),
-                *args.replay_arg,
-            ]
-            with replay_exchange(candles, replay_args, env=env, announce=log if args.progress else sys.stdout) as url:
+            with serving(server, candles, announce=log if args.progress else sys.stdout) as url:
                 env = {
                     **env,
                     "BINANCE_API_URL": url,
