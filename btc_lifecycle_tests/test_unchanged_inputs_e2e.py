@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from mlflow import MlflowClient
 
-from btc_lifecycle_tests.e2e import BIN, REPO_ROOT, Workspace
+from btc_lifecycle_tests.e2e import REPO_ROOT, Workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -20,26 +19,7 @@ FORCE_RETRAIN = json.dumps({"ops": {"model": {"config": {"force_retrain": True}}
 
 def make_run(workspace: Workspace, *extra: str) -> subprocess.CompletedProcess:
     """What `make run CANDLES=SAMPLE` runs (``RETRAIN=1``: ``--config-json`` forcing the retrain)."""
-    command = [
-        sys.executable,
-        "-m",
-        "btc_lifecycle.launch",
-        "--history",
-        "--candles",
-        str(SAMPLE),
-        "--",
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "btc_lifecycle.definitions",
-        "--select",
-        "*",
-        *extra,
-    ]
-    result = subprocess.run(command, cwd=REPO_ROOT, env=workspace.env(), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    return result
+    return workspace.materialize(SAMPLE, extra=list(extra))
 
 
 def registered_versions(workspace: Workspace) -> list[tuple[str, list[str]]]:

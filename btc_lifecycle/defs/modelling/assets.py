@@ -45,6 +45,20 @@ def feature_context_candles(max_fill_minutes: int) -> int:
     return LONGEST_WINDOW + max_fill_minutes + 1
 
 
+def feature_inputs(conn, series, start, end, max_fill_minutes: int, with_next_candle: bool) -> "pd.DataFrame":
+    """The labeled candles the features of [start, end) read: ``feature_context_candles`` before,
+    and (for the targets) the candle after ``end``."""
+    step = pd.Timedelta(milliseconds=interval_ms(series.interval))
+    return read_candles(
+        conn,
+        series.labeled_table,
+        series.symbol,
+        series.interval,
+        start - step * feature_context_candles(max_fill_minutes),
+        end + step if with_next_candle else end,
+    )
+
+
 @dg.asset(
     group_name=GROUP,
     partitions_def=DAILY,
@@ -65,18 +79,10 @@ def features(
     series = settings.ingest.series
     max_fill = settings.features.max_fill_minutes
     start, end = window_of(context)
-    step = pd.Timedelta(milliseconds=interval_ms(series.interval))
     with feature_store.get_connection() as conn:
-        # Exactly the rows a computation over the whole history gives for these days (a
-        # property test holds it): the windows' history before, the target's candle after.
-        candles = read_candles(
-            conn,
-            series.labeled_table,
-            series.symbol,
-            series.interval,
-            start - step * feature_context_candles(max_fill),
-            end + step,
-        )
+        # Exactly the rows a computation over the whole history gives for these days
+        # (test_features_asset holds it): the windows' history before, the target's candle after.
+        candles = feature_inputs(conn, series, start, end, max_fill, with_next_candle=True)
         computed = compute_features(candles, series.interval, max_fill_minutes=max_fill)
         frame = computed.loc[(computed["open_time"] >= start) & (computed["open_time"] < end)].reset_index(drop=True)
         write, rebuilt = replace_features_between(conn, series, frame, start, end)

@@ -3,11 +3,10 @@ trainable row, or a feature that reads a later candle, must not reach training."
 
 import dagster as dg
 
-from btc_lifecycle.adapters.feature_store import read_candles, read_features
+from btc_lifecycle.adapters.feature_store import read_features
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.checks_support import check_result, judged_window
-from btc_lifecycle.defs.modelling.assets import feature_context_candles, features
-from btc_lifecycle.domain.candles import interval_ms
+from btc_lifecycle.defs.modelling.assets import feature_inputs, features
 from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.modelling.quality import default_cut_points, no_look_ahead, no_nan_in_trainable
 from btc_lifecycle.resources import FeatureStoreResource
@@ -44,18 +43,10 @@ def features_no_look_ahead(
 ) -> dg.AssetCheckResult:
     series = settings.ingest.series
     max_fill = settings.features.max_fill_minutes
-    step = pd.Timedelta(milliseconds=interval_ms(series.interval))
     with feature_store.get_connection() as conn:
         start, end = judged_window(context, conn, series)
         start = max(start, end - pd.Timedelta(days=LOOK_AHEAD_DAYS))
-        candles = read_candles(
-            conn,
-            series.labeled_table,
-            series.symbol,
-            series.interval,
-            start - step * feature_context_candles(max_fill),
-            end,
-        )
+        candles = feature_inputs(conn, series, start, end, max_fill, with_next_candle=False)
     judged = candles.loc[candles["open_time"] >= start, "open_time"]
     if judged.empty:
         return dg.AssetCheckResult(passed=True, description="no candles in the days written: nothing to judge")
