@@ -108,11 +108,15 @@ class PartitionsDialog:
 
         The dialog first offers only the last 90 days: older days need "Show all partitions".
         """
+        textbox = self.dialog.get_by_role("textbox")
+        expect(textbox).to_be_visible()
         show_all = self.dialog.get_by_role("button", name="Show all partitions")
         if show_all.count():
             show_all.click()
-        self.dialog.get_by_role("textbox").fill(partitions)
-        self.dialog.get_by_role("textbox").press("Enter")
+            # Typed too early, a day outside the last 90 days is "not found": wait for the range to widen.
+            expect(show_all).to_have_count(0)
+        textbox.fill(partitions)
+        textbox.press("Enter")
         noun = "partition" if count == 1 else "partitions"
         expect(self.selected).to_have_text(f"{count:,} {noun}")
 
