@@ -1,0 +1,162 @@
+"""How a Binance Vision dump is refused, to the line and field, and how epoch numbers are told
+apart at their boundaries: what `make mutate` found test_candle_files.py leaving loose (the error
+paths of headerless files; docs/mutation.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from btc_lifecycle.domain.candle_files import (
+    LATEST_EPOCH_MS,
+    MICROSECONDS_FROM,
+    MILLISECONDS_FROM,
+    CandleFileError,
+    _epoch_ms,
+    read_candle_file,
+)
+
+START_MS = 1_677_628_800_000  # 2023-03-01T00:00:00Z
+
+
+def vision_line(minute: int, open_ms: int | None = None, close_ms: int | None = None, high: str = "23005") -> str:
+    open_ms = START_MS + minute * 60_000 if open_ms is None else open_ms
+    close_ms = open_ms + 59_999 if close_ms is None else close_ms
+    return f"{open_ms},23000,{high},22995,23001,1.5,{close_ms},34501.5,42,0.75,17250.75,0"
+
+
+def vision_file(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "BTCUSDT-1m-2023-03.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def refusal(path: Path, interval: str = "1m") -> str:
+    with pytest.raises(CandleFileError) as error:
+        read_candle_file(path, interval)
+    return str(error.value)
+
+
+def test_a_non_numeric_field_is_named_with_its_line(tmp_path):
+    path = vision_file(tmp_path, [vision_line(0), vision_line(1, high="x")])
+    assert refusal(path) == f"{path}, line 2, field high: non-numeric 'x'"
+
+
+def test_open_times_in_seconds_are_refused_at_their_line(tmp_path):
+    path = vision_file(tmp_path, [vision_line(0), vision_line(1), vision_line(2, open_ms=1_677_628_920)])
+    assert refusal(path) == (
+        f"{path}, line 3, field open_time: epoch time too small for milliseconds (seconds?): 1677628920"
+    )
+
+
+def test_a_close_time_that_is_not_whole_is_refused_at_its_line(tmp_path):
+    lines = [vision_line(0), vision_line(1).replace(f",{START_MS + 60_000 + 59_999},", f",{START_MS + 119_999}.25,")]
+    path = vision_file(tmp_path, lines)
+    assert refusal(path) == f"{path}, line 2, field close_time: epoch time is not a whole number: {START_MS + 119_999}"
+
+
+def test_a_close_time_beyond_2262_is_refused(tmp_path):
+    path = vision_file(tmp_path, [vision_line(0), vision_line(1, close_ms=9_999_999_999_999)])
+    assert refusal(path) == f"{path}, line 2, field close_time: epoch time beyond the year 2262: 9999999999999"
+
+
+def test_another_interval_is_refused_at_the_first_wrong_line_with_both_spans(tmp_path):
+    lines = [vision_line(0), vision_line(1), vision_line(2, close_ms=START_MS + 120_000 + 299_999)]
+    path = vision_file(tmp_path, lines)
+    assert refusal(path) == (f"{path}, line 3: close_time - open_time spans 300 s, not the expected interval of 60 s")
+
+
+def test_a_ragged_vision_file_is_refused_as_malformed(tmp_path):
+    path = vision_file(tmp_path, [vision_line(0), vision_line(1) + ",7"])
+    assert refusal(path).startswith(f"{path}: malformed csv")
+
+
+def test_microseconds_with_a_sub_millisecond_part_are_floored_to_the_millisecond(tmp_path):
+    lines = [
+        vision_line(0, open_ms=START_MS * 1000 + 123, close_ms=(START_MS + 59_999) * 1000 + 999),
+        vision_line(1, open_ms=(START_MS + 60_000) * 1000, close_ms=(START_MS + 119_999) * 1000),
+    ]
+    candles = read_candle_file(vision_file(tmp_path, lines))
+    assert candles["open_time"].tolist() == [
+        pd.Timestamp(START_MS, unit="ms", tz="UTC"),
+        pd.Timestamp(START_MS + 60_000, unit="ms", tz="UTC"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("number", "milliseconds"),
+    [
+        (MILLISECONDS_FROM, MILLISECONDS_FROM),  # the smallest millisecond time
+        (MICROSECONDS_FROM, MICROSECONDS_FROM // 1000),  # the smallest microsecond time
+        (LATEST_EPOCH_MS, LATEST_EPOCH_MS),  # pandas' last millisecond
+    ],
+)
+def test_epoch_numbers_at_the_boundaries(number, milliseconds):
+    assert _epoch_ms("f", pd.Series([float(number)]), "open_time", 0).tolist() == [milliseconds]
+
+
+def generic_file(tmp_path: Path, times: list[str]) -> Path:
+    path = tmp_path / "candles.csv"
+    rows = [f"{time},23000,23005,22995,23001,1.5" for time in times]
+    path.write_text("\n".join(["open_time,open,high,low,close,volume", *rows]) + "\n")
+    return path
+
+
+def test_candles_closer_than_the_interval_are_refused_naming_both(tmp_path):
+    path = generic_file(tmp_path, ["2023-03-01T00:00:00Z", "2023-03-01T00:05:00Z", "2023-03-01T00:06:00Z"])
+    assert refusal(path, "5m") == (
+        f"{path}: candles at 2023-03-01T00:05:00+00:00 and 2023-03-01T00:06:00+00:00 are closer than the "
+        "interval of 300 s"
+    )
+
+
+def test_times_with_different_offsets_are_read_as_utc(tmp_path):
+    path = generic_file(tmp_path, ["2023-03-01T01:00:00+01:00", "2023-03-01T00:01:00+00:00", "2023-03-01T00:02:00"])
+    candles = read_candle_file(path)
+    assert [time.isoformat() for time in candles["open_time"]] == [
+        "2023-03-01T00:00:00+00:00",
+        "2023-03-01T00:01:00+00:00",
+        "2023-03-01T00:02:00+00:00",
+    ]
+    assert str(candles["open_time"].dt.tz) == "UTC"
+
+
+def test_times_all_in_another_offset_are_read_as_utc(tmp_path):
+    path = generic_file(tmp_path, ["2023-03-01T01:00:00+01:00", "2023-03-01T01:01:00+01:00"])
+    candles = read_candle_file(path)
+    assert candles["open_time"].iloc[0].isoformat() == "2023-03-01T00:00:00+00:00"
+    assert str(candles["open_time"].dt.tz) == "UTC"
+
+
+def test_a_missing_time_is_named_with_its_line_and_the_formats_expected(tmp_path):
+    path = generic_file(tmp_path, ["2023-03-01T00:00:00Z", "2023-03-01T00:01:00Z", ""])
+    assert refusal(path) == (
+        f"{path}, line 4, field open_time: missing value (expected ISO 8601 or epoch milliseconds)"
+    )
+
+
+def test_an_unparseable_time_is_quoted_with_its_line(tmp_path):
+    path = generic_file(tmp_path, ["2023-03-01T00:00:00Z", "yesterday"])
+    assert refusal(path) == (
+        f"{path}, line 3, field open_time: unparseable 'yesterday' (expected ISO 8601 or epoch milliseconds)"
+    )
+
+
+def test_epoch_millisecond_times_of_a_generic_file_are_utc(tmp_path):
+    candles = read_candle_file(generic_file(tmp_path, [str(START_MS), str(START_MS + 60_000)]))
+    assert str(candles["open_time"].dt.tz) == "UTC"
+    assert candles["open_time"].iloc[0] == pd.Timestamp("2023-03-01", tz="UTC")
+
+
+def test_every_binance_extra_of_a_vision_file_is_read(tmp_path):
+    candles = read_candle_file(vision_file(tmp_path, [vision_line(0), vision_line(1)]))
+    first = candles.iloc[0]
+    assert (first["quote_volume"], first["trades"]) == (34501.5, 42)
+    assert (first["taker_buy_base_volume"], first["taker_buy_quote_volume"]) == (0.75, 17250.75)
+
+
+def test_microseconds_just_beyond_2262_are_refused():
+    with pytest.raises(CandleFileError, match="epoch time beyond the year 2262"):
+        _epoch_ms("f", pd.Series([float((LATEST_EPOCH_MS + 1) * 1000)]), "open_time", 0)

@@ -1,0 +1,154 @@
+"""The generated candles are reproducible to the cent: the same arguments give the same frame on
+every machine, which the benchmarks, the demo and every seeded test rely on. Pinned by column
+sums (a changed constant of the random walk or the thin venue moves them by far more than the
+tolerance) and exact counts; found loose by `make mutate` (docs/mutation.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from btc_lifecycle.domain.synthetic import _trade_rate, synthetic_candles, thin_venue_candles, without_minutes
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def fingerprint(frame: pd.DataFrame) -> dict[str, object]:
+    return {
+        **{name: pytest.approx(float(frame[name].sum()), rel=1e-9) for name in PRICE_COLUMNS},
+        "rows": len(frame),
+        "first": str(frame["open_time"].iloc[0]),
+        "last": str(frame["open_time"].iloc[-1]),
+        "ties": int((frame["close"].diff() == 0).sum()),
+    }
+
+
+DEFAULT_500 = {
+    "open": 14600695.45,
+    "high": 14609088.48,
+    "low": 14592719.63,
+    "close": 14599147.89,
+    "volume": 1494.276869,
+    "rows": 500,
+    "first": "2024-01-01 00:00:00+00:00",
+    "last": "2024-01-01 08:19:00+00:00",
+    "ties": 11,
+}
+
+
+def test_the_default_random_walk_is_reproducible():
+    frame = synthetic_candles(500)
+    assert fingerprint(frame) == DEFAULT_500
+    assert frame["open"].iloc[0] == 30_000.0 and frame["close"].iloc[0] == 30_000.03
+    assert frame["open"].iloc[1:].tolist() == frame["close"].iloc[:-1].tolist()
+
+
+def test_every_parameter_of_the_walk_is_used():
+    frame = synthetic_candles(
+        300,
+        start="2024-05-01 12:00",
+        interval="5m",
+        seed=3,
+        start_price=100.0,
+        volatility=0.01,
+        tick=0.5,
+        tie_share=0.3,
+    )
+    assert fingerprint(frame) == {
+        "open": 34340.0,
+        "high": 34583.77,
+        "low": 34176.96,
+        "close": 34371.5,
+        "volume": 913.420098,
+        "rows": 300,
+        "first": "2024-05-01 12:00:00+00:00",  # a naive start is UTC
+        "last": "2024-05-02 12:55:00+00:00",
+        "ties": 141,  # the tie share, and a 0.5 tick on a price near 100
+    }
+    assert frame["open"].iloc[0] == 100.0
+    assert (np.round(frame["close"] / 0.5) * 0.5 == frame["close"]).all()  # on the tick
+
+
+def test_a_start_in_another_zone_is_converted_to_utc():
+    frame = synthetic_candles(3, start=pd.Timestamp("2024-05-01 14:00", tz="Europe/Paris"))
+    assert str(frame["open_time"].iloc[0]) == "2024-05-01 12:00:00+00:00"
+
+
+def test_the_default_thin_venue_is_reproducible():
+    assert fingerprint(thin_venue_candles(synthetic_candles(500))) == {
+        "open": 5349255.41,
+        "high": 5349446.7,
+        "low": 5349010.39,
+        "close": 5349194.89,
+        "volume": 152.88185501,
+        "rows": 183,
+        "first": "2024-01-01 00:01:00+00:00",
+        "last": "2024-01-01 08:09:00+00:00",
+        "ties": 0,
+    }
+
+
+def test_every_parameter_of_the_thin_venue_is_used():
+    liquid = synthetic_candles(
+        300,
+        start="2024-05-01 12:00",
+        interval="5m",
+        seed=3,
+        start_price=100.0,
+        volatility=0.01,
+        tick=0.5,
+        tie_share=0.3,
+    )
+    thin = thin_venue_candles(liquid, no_trade_share=0.3, seed=4, interval="5m", price_decimals=1)
+    assert fingerprint(thin) == {
+        "open": 26002.78,
+        "high": 26048.28,
+        "low": 25972.94,
+        "close": 26015.9,
+        "volume": 350.4857056,
+        "rows": 226,
+        "first": "2024-05-01 12:00:00+00:00",
+        "last": "2024-05-02 12:55:00+00:00",
+        "ties": 14,
+    }
+
+
+def test_thin_venue_prices_stay_inside_the_liquid_range_and_volume_is_positive():
+    liquid = synthetic_candles(2_000, seed=5).set_index("open_time")
+    thin = thin_venue_candles(synthetic_candles(2_000, seed=5), seed=6).set_index("open_time")
+    matched = liquid.loc[thin.index]
+    assert (thin["high"] <= matched["high"] + 1e-9).all() and (thin["low"] >= matched["low"] - 1e-9).all()
+    assert (thin["low"] <= thin[["open", "close"]].min(axis=1)).all()
+    assert (thin["high"] >= thin[["open", "close"]].max(axis=1)).all()
+    assert (thin["volume"] > 0).all()
+    # About 62 % of minutes get no trade by default.
+    assert 0.55 < 1 - len(thin) / len(liquid) < 0.69
+
+
+@pytest.mark.parametrize("share", [0, 1, -0.1, 1.5])
+def test_a_no_trade_share_outside_0_and_1_is_refused(share):
+    with pytest.raises(ValueError, match=rf"^no_trade_share must be between 0 and 1, got {share}$"):
+        thin_venue_candles(synthetic_candles(10), no_trade_share=share)
+
+
+def test_a_venue_without_volume_still_trades_at_the_requested_share():
+    liquid = synthetic_candles(3_000, seed=8).assign(volume=0.0)
+    thin = thin_venue_candles(liquid, no_trade_share=0.5, seed=2)
+    assert 0.45 < 1 - len(thin) / len(liquid) < 0.55
+    assert (thin["volume"] > 0).all()
+
+
+@pytest.mark.parametrize("share", [0.05, 0.62, 0.95])
+def test_the_trade_rate_leaves_the_requested_share_of_minutes_without_a_trade(share):
+    weight = np.random.default_rng(1).gamma(2.0, 1.5, 1_000)
+    weight /= weight.mean()
+    rate = _trade_rate(weight, share)
+    assert np.mean(np.exp(-rate * weight)) == pytest.approx(share, abs=1e-9)
+
+
+def test_without_minutes_drops_exactly_those_positions_and_renumbers():
+    frame = synthetic_candles(6)
+    rest = without_minutes(frame, [1, 4])
+    assert rest["open_time"].tolist() == frame["open_time"].iloc[[0, 2, 3, 5]].tolist()
+    assert list(rest.index) == [0, 1, 2, 3]
