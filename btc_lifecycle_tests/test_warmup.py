@@ -247,7 +247,14 @@ def pids(result: dg.ExecuteInProcessResult, asset: str) -> tuple[int, int]:
     return event.metadata["step_pid"].value, event.metadata["built_by"].value
 
 
-def test_a_run_with_a_report_step_builds_it_in_the_warm_helper():
+@pytest.fixture
+def cold_process(monkeypatch):
+    """This process as a fresh run's: none of the report modules loaded (other tests load them)."""
+    for item in warmup.warmups_for(list(warmup.WARMUPS)):
+        monkeypatch.delitem(sys.modules, item.partition(":")[0], raising=False)
+
+
+def test_a_run_with_a_report_step_builds_it_in_the_warm_helper(cold_process):
     result = dg.materialize([report_step], resources={"report_worker": ReportWorkerResource()})
     step_pid, built_by = pids(result, "ingestion_report")
     assert step_pid == os.getpid()  # the step itself runs in the run's process
@@ -269,7 +276,7 @@ def test_a_disabled_worker_builds_in_the_step():
     assert built_by == step_pid
 
 
-def test_the_helper_is_closed_when_the_run_ends():
+def test_the_helper_is_closed_when_the_run_ends(cold_process):
     worker = ReportWorkerResource()
     helpers = []
     original = warmup.WarmHelper.__init__
@@ -284,3 +291,11 @@ def test_the_helper_is_closed_when_the_run_ends():
     [helper] = helpers
     assert not helper.alive
     assert helper.process.returncode is not None  # the process is gone, not left behind
+
+
+def test_a_process_that_already_loaded_what_the_helper_would_starts_none(monkeypatch):
+    for item in warmup.warmups_for(["ingestion_report"]):
+        monkeypatch.setitem(sys.modules, item.partition(":")[0], sys.modules[__name__])
+    result = dg.materialize([report_step], resources={"report_worker": ReportWorkerResource()})
+    step_pid, built_by = pids(result, "ingestion_report")
+    assert built_by == step_pid

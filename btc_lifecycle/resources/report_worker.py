@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,7 +31,7 @@ class ReportWorkerResource(dg.ConfigurableResource):
         if not self.enabled:
             return
         warmups = warmup.warmups_for(_targeted_steps(context.dagster_run))
-        if not warmups:
+        if not warmups or _already_warm(warmups):
             return
         try:
             self._helper = warmup.WarmHelper(warmups)
@@ -54,3 +55,9 @@ def _targeted_steps(run: dg.DagsterRun | None) -> list[str]:
     if run is not None and run.asset_selection:
         return [key.to_user_string() for key in run.asset_selection]
     return list(warmup.WARMUPS)
+
+
+def _already_warm(warmups: tuple[str, ...]) -> bool:
+    """Whether this process has loaded everything the helper would (a long-lived process running
+    many runs in process, as the replayed month does): a helper would only pay the imports again."""
+    return all(item.partition(":")[0] in sys.modules for item in warmups)
