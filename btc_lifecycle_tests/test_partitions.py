@@ -3,6 +3,7 @@ duplicate, and leaves every other day as it was; a range runs as one run."""
 
 from __future__ import annotations
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
@@ -122,3 +123,36 @@ def test_a_day_after_the_exchanges_clock_fails_clearly_and_stores_nothing(tmp_pa
     assert not result.success
     assert "start after the exchange's clock" in step_failure(result)
     assert not store.db.exists()  # the store was never opened for writing
+
+
+def test_a_backfill_of_days_also_redoes_the_neighbouring_days_that_read_them():
+    """What the UI's backfill dialog targets for 5–9 March: the lineage the partition mappings
+    declare. A changed 9 March changes 10 March's first label, and changed labels change the
+    neighbouring days' features (windows back, the last row's target forward), so the backfill
+    redoes those days too. Dagster's daemon puts two assets in one run only when they target the same
+    days, so such a backfill runs as one run per asset (from the CLI, one run for all three)."""
+    from dagster._core.execution.asset_backfill import AssetBackfillData
+    from dagster._core.instance import DagsterInstance
+
+    from btc_lifecycle.definitions import build_definitions
+
+    graph = build_definitions().resolve_asset_graph()
+    days = [f"2023-03-{day:02d}" for day in range(5, 10)]
+    with DagsterInstance.ephemeral() as instance:
+        target = AssetBackfillData.from_asset_partitions(
+            asset_graph=graph,
+            partition_names=days,
+            asset_selection=[dg.AssetKey(name) for name in ("raw_candles", "labeled_candles", "features")],
+            dynamic_partitions_store=instance,
+            backfill_start_timestamp=pd.Timestamp("2026-01-01", tz="UTC").timestamp(),
+            all_partitions=False,
+        ).target_subset
+
+    def targeted(name: str) -> tuple[str, str]:
+        keys = sorted(target.get_partitions_subset(dg.AssetKey(name)).get_partition_keys())
+        return keys[0], keys[-1]
+
+    assert targeted("raw_candles") == ("2023-03-05", "2023-03-09")
+    assert targeted("labeled_candles") == ("2023-03-05", "2023-03-10")
+    # Features read labels a day either side: the labels' 4 March to 10 March, one more each way.
+    assert targeted("features") == ("2023-03-04", "2023-03-11")
