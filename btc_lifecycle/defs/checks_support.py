@@ -22,10 +22,17 @@ def judged_window(context: dg.AssetCheckExecutionContext, conn, series: CandleSe
 
 
 def check_result(
-    outcome: CheckOutcome, window, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+    outcome: CheckOutcome,
+    window,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    check_name: str | None = None,
+    asset_key: dg.AssetKey | None = None,
 ) -> dg.AssetCheckResult:
+    """The result of one check; a multi-asset check names which (``check_name``, ``asset_key``)."""
     start, end = window
     return dg.AssetCheckResult(
+        check_name=check_name,
+        asset_key=asset_key,
         passed=outcome.passed,
         severity=severity,
         description=outcome.description,

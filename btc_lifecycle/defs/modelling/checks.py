@@ -17,38 +17,55 @@ pd = lazy_module("pandas")  # imported on first use: the code location loads wit
 LOOK_AHEAD_DAYS = 2
 
 
-@dg.asset_check(
-    asset=features,
-    blocking=True,
-    description="Every trainable feature row of the days written has all its features finite.",
-)
-def features_trainable_rows_complete(
+FEATURES_CHECKS = [
+    dg.AssetCheckSpec(
+        "features_trainable_rows_complete",
+        asset=features,
+        blocking=True,
+        description="Every trainable feature row of the days written has all its features finite.",
+    ),
+    dg.AssetCheckSpec(
+        "features_no_look_ahead",
+        asset=features,
+        blocking=True,
+        description="No feature of a candle changes when the candles after it are removed: features "
+        "computed on a prefix ending at sampled candles equal those computed on all (the newest days written).",
+    ),
+]
+
+
+@dg.multi_asset_check(specs=FEATURES_CHECKS, can_subset=True)
+def features_checks(
     context: dg.AssetCheckExecutionContext, feature_store: FeatureStoreResource, settings: dg.ResourceParam[Settings]
-) -> dg.AssetCheckResult:
+):
+    """The checks selected for this run, in one step (both in a graph run; one when a person runs one)."""
     series = settings.ingest.series
+    selected = {key.name for key in context.selected_asset_check_keys}
     with feature_store.get_connection() as conn:
         window = judged_window(context, conn, series)
-        frame = read_features(conn, series, start=window[0])
-    return check_result(no_nan_in_trainable(frame.loc[frame["open_time"] < window[1]]), window)
+        if "features_trainable_rows_complete" in selected:
+            frame = read_features(conn, series, start=window[0])
+            outcome = no_nan_in_trainable(frame.loc[frame["open_time"] < window[1]])
+            yield _result(outcome, window, "features_trainable_rows_complete")
+        if "features_no_look_ahead" in selected:
+            yield _look_ahead(conn, series, settings.features.max_fill_minutes, window)
 
 
-@dg.asset_check(
-    asset=features,
-    blocking=True,
-    description="No feature of a candle changes when the candles after it are removed: features computed "
-    "on a prefix ending at sampled candles equal those computed on all (the newest days written).",
-)
-def features_no_look_ahead(
-    context: dg.AssetCheckExecutionContext, feature_store: FeatureStoreResource, settings: dg.ResourceParam[Settings]
-) -> dg.AssetCheckResult:
-    series = settings.ingest.series
-    max_fill = settings.features.max_fill_minutes
-    with feature_store.get_connection() as conn:
-        start, end = judged_window(context, conn, series)
-        start = max(start, end - pd.Timedelta(days=LOOK_AHEAD_DAYS))
-        candles = feature_inputs(conn, series, start, end, max_fill, with_next_candle=False)
+def _look_ahead(conn, series, max_fill: int, window) -> dg.AssetCheckResult:
+    start, end = window
+    start = max(start, end - pd.Timedelta(days=LOOK_AHEAD_DAYS))
+    candles = feature_inputs(conn, series, start, end, max_fill, with_next_candle=False)
     judged = candles.loc[candles["open_time"] >= start, "open_time"]
     if judged.empty:
-        return dg.AssetCheckResult(passed=True, description="no candles in the days written: nothing to judge")
+        return dg.AssetCheckResult(
+            check_name="features_no_look_ahead",
+            asset_key=features.key,
+            passed=True,
+            description="no candles in the days written: nothing to judge",
+        )
     cuts = default_cut_points(judged, series.interval)
-    return check_result(no_look_ahead(candles, series.interval, max_fill, cuts), (start, end))
+    return _result(no_look_ahead(candles, series.interval, max_fill, cuts), (start, end), "features_no_look_ahead")
+
+
+def _result(outcome, window, check_name: str) -> dg.AssetCheckResult:
+    return check_result(outcome, window, check_name=check_name, asset_key=features.key)
