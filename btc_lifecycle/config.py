@@ -15,10 +15,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from btc_lifecycle.domain.candles import INTERVAL_MS, CandleSeries
 from btc_lifecycle.monitoring.drift import MonitoringConfig
@@ -87,6 +88,37 @@ class FeaturesConfig:
     max_fill_minutes: int = 30
 
 
+FEAST_ONLINE_STORES = ("sqlite", "postgres", "redis")
+# The connection of a server online store, from the environment only: it may carry a password.
+FEAST_ONLINE_STORE_URL = "FEAST_ONLINE_STORE_URL"
+_FEAST_URL_SCHEMES = {"postgres": ("postgresql", "postgres"), "redis": ("redis", "rediss")}
+_FEAST_URL_EXAMPLES = {
+    "sqlite": "a file path",
+    "postgres": "postgresql://user:password@host:5432/database",
+    "redis": "redis://:password@host:6379/0",
+}
+
+
+@dataclass(frozen=True)
+class FeastConfig:
+    """The serving side of the feature store: the generated Feast repository (docs: README)."""
+
+    project: str = "btc_lifecycle"  # Feast's project name: letters, digits and '_'
+    # How far back a point-in-time lookup may reach for a candle's row. Feast's join cost grows
+    # with it (30k rows: 1.5 s at 5 minutes, 26 s and 7.8 GB at a day): a few candles, no more.
+    ttl_minutes: int = 5
+    # sqlite (a file under the repository), or a server named by FEAST_ONLINE_STORE_URL.
+    online_store: str = "sqlite"
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_]{0,62}$", self.project):
+            raise ValueError(f"field 'feast.project' must be letters, digits and '_'; got {self.project!r}")
+        if self.online_store not in FEAST_ONLINE_STORES:
+            raise ValueError(
+                f"field 'feast.online_store' must be one of {', '.join(FEAST_ONLINE_STORES)}; got {self.online_store!r}"
+            )
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Training, registration and the promotion gate."""
@@ -121,6 +153,30 @@ class ScheduleConfig:
                 raise ValueError(f"field 'schedules.{name}' must be a 5-field cron string, got {getattr(self, name)!r}")
 
 
+@dataclass(frozen=True)
+class ServingConfig:
+    """The online scoring service (``python -m btc_lifecycle.serving``, docs/serving.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765  # SERVING_PORT overrides it; --port too
+    # How often the service asks the registry whether @champion moved; 0: only on POST /reload.
+    reload_interval_seconds: float = 30.0
+    # The service has no authentication: a host that is not loopback is refused unless true.
+    allow_remote: bool = False
+    # SERVING_PREDICTIONS_DB (environment only): the log of served predictions; None: beside the DuckDB file.
+    predictions_db: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.host.strip():
+            raise ValueError("field 'serving.host' must not be empty")
+
+
+_SERVING_RULES: dict[str, Rule] = {
+    "host": (str, None, None),
+    "port": (int, 1, 65535),
+    "reload_interval_seconds": ((int, float), 0, 86_400),
+    "allow_remote": (bool, None, None),
+}
 _SCHEDULE_RULES: dict[str, Rule] = {
     "ingestion_cron": (str, None, None),
     "report_cron": (str, None, None),
@@ -138,6 +194,11 @@ _MONITORING_RULES: dict[str, Rule] = {
     "retrain_cooldown_hours": ((int, float), 0, 24 * 365),
 }
 _REPORT_RULES: dict[str, Rule] = {"keep_last": (int, 1, 1000)}
+_FEAST_RULES: dict[str, Rule] = {
+    "project": (str, None, None),
+    "ttl_minutes": (int, 1, 1440),
+    "online_store": (str, None, None),
+}
 _FEATURES_RULES: dict[str, Rule] = {"max_fill_minutes": (int, 0, 1440)}
 _MODEL_RULES: dict[str, Rule] = {
     "name": (str, None, None),
@@ -164,10 +225,15 @@ class Settings:
     report_dir: Path
     mlflow_tracking_uri: str
     mlflow_registry_uri: str
+    feast_repo_dir: Path  # the generated Feast repository: feature_store.yaml, registry, offline Parquet
     binance_api_url: str | None = None
     replay_file: Path | None = None  # the candle file behind BINANCE_API_URL, when replaying
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     features: FeaturesConfig = FeaturesConfig()
+    feast: FeastConfig = FeastConfig()
+    serving: ServingConfig = ServingConfig()
+    # FEAST_ONLINE_STORE_URL: a server online store's connection; a sqlite file path, if set.
+    feast_online_store_url: str | None = field(default=None, repr=False)
 
     @property
     def mlflow_artifact_location(self) -> Path:
@@ -179,6 +245,11 @@ class Settings:
     @property
     def ingestion_stats_path(self) -> Path:
         return self.feature_db_path.parent / "ingestion_stats.json"
+
+    @property
+    def online_predictions_path(self) -> Path:
+        """The served predictions' SQLite log: SERVING_PREDICTIONS_DB, else beside the DuckDB file."""
+        return self.serving.predictions_db or self.feature_db_path.parent / "online_predictions.sqlite"
 
 
 def _check_type(source: str, name: str, value: Any, expected: type | tuple[type, ...]) -> None:
@@ -197,7 +268,7 @@ def _type_name(expected: type | tuple[type, ...]) -> str:
 
 def _parse_ingest(source: str, raw: dict[str, Any]) -> IngestConfig:
     known = {f.name for f in fields(IngestConfig)}
-    sections = {"report", "features", "model", "monitoring", "schedules"}
+    sections = {"report", "features", "model", "monitoring", "schedules", "feast", "serving"}
     unknown = sorted(set(raw) - known - sections)
     if unknown:
         raise ConfigError(f"{source}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})")
@@ -312,6 +383,59 @@ def _parse_section(source: str, section: str, raw: Any, cls: type, rules: dict[s
         raise ConfigError(f"{source}: section '{section}': {error}") from None
 
 
+def _parse_feast(source: str, raw: Any, env: dict[str, str]) -> FeastConfig:
+    """The ``feast`` section, ``FEAST_ONLINE_STORE`` over its ``online_store``, and a check that
+    ``FEAST_ONLINE_STORE_URL`` suits the store (never echoed: it may hold a password)."""
+    feast = _parse_section(source, "feast", raw, FeastConfig, _FEAST_RULES)
+    if env.get("FEAST_ONLINE_STORE"):
+        try:
+            feast = replace(feast, online_store=env["FEAST_ONLINE_STORE"])
+        except ValueError:
+            raise ConfigError(
+                f"environment: FEAST_ONLINE_STORE must be one of {', '.join(FEAST_ONLINE_STORES)}, "
+                f"got {env['FEAST_ONLINE_STORE']!r}"
+            ) from None
+    url = env.get(FEAST_ONLINE_STORE_URL) or None
+    store = feast.online_store
+    if store == "sqlite":
+        if url is not None and "://" in url:
+            raise ConfigError(
+                f"environment: {FEAST_ONLINE_STORE_URL} must be a file path for feast.online_store 'sqlite' "
+                "(or unset: a file in the Feast repository)"
+            )
+        return feast
+    example = _FEAST_URL_EXAMPLES[store]
+    if url is None:
+        raise ConfigError(
+            f"environment: {FEAST_ONLINE_STORE_URL} is required when feast.online_store is {store!r} (e.g. {example})"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in _FEAST_URL_SCHEMES[store] or not parts.hostname:
+        raise ConfigError(
+            f"environment: {FEAST_ONLINE_STORE_URL} must look like {example} for feast.online_store {store!r}"
+        )
+    if store == "postgres" and not parts.path.strip("/"):
+        raise ConfigError(f"environment: {FEAST_ONLINE_STORE_URL} must name the database ({example})")
+    return feast
+
+
+def _parse_serving(source: str, raw: Any, env: dict[str, str]) -> ServingConfig:
+    """The ``serving`` section, with SERVING_PORT and SERVING_PREDICTIONS_DB over it."""
+    serving = _parse_section(source, "serving", raw, ServingConfig, _SERVING_RULES)
+    port = env.get("SERVING_PORT")
+    if port:
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"environment: SERVING_PORT must be a port number from 1 to 65535, got {port!r}")
+        serving = replace(serving, port=int(port))
+    if env.get("SERVING_PREDICTIONS_DB"):
+        serving = replace(serving, predictions_db=Path(env["SERVING_PREDICTIONS_DB"]).resolve())
+    return serving
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -389,6 +513,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     default_tracking = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
     tracking_uri = env.get("MLFLOW_TRACKING_URI") or default_tracking
     api_url = env.get("BINANCE_API_URL") or None
+    feature_db_path = Path(env.get("FEATURE_DB_PATH") or DEFAULT_FEATURE_DB_PATH).resolve()
+    feast = _parse_feast(str(config_path), raw.get("feast"), env)
     if api_url is not None and not re.match(r"^https?://[^\s/]+", api_url):
         raise ConfigError(f"environment: BINANCE_API_URL must be an http(s) URL, got {api_url!r}")
     return Settings(
@@ -401,7 +527,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             str(config_path), "monitoring", raw.get("monitoring"), MonitoringConfig, _MONITORING_RULES
         ),
         schedules=_parse_section(str(config_path), "schedules", raw.get("schedules"), ScheduleConfig, _SCHEDULE_RULES),
-        feature_db_path=Path(env.get("FEATURE_DB_PATH") or DEFAULT_FEATURE_DB_PATH).resolve(),
+        feature_db_path=feature_db_path,
+        # Beside the DuckDB file it exports from, unless FEAST_REPO_DIR says otherwise: a test's or
+        # a simulation's own FEATURE_DB_PATH takes its Feast repository along.
+        feast_repo_dir=Path(env.get("FEAST_REPO_DIR") or feature_db_path.parent / "feast").resolve(),
+        feast=feast,
+        feast_online_store_url=env.get(FEAST_ONLINE_STORE_URL) or None,
+        serving=_parse_serving(str(config_path), raw.get("serving"), env),
         report_dir=Path(env.get("BTC_REPORT_DIR") or DEFAULT_REPORT_DIR).resolve(),
         mlflow_tracking_uri=tracking_uri,
         mlflow_registry_uri=env.get("MLFLOW_REGISTRY_URI") or tracking_uri,

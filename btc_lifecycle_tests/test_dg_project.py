@@ -38,6 +38,8 @@ def test_dg_list_defs_shows_every_asset_check_and_sensor_of_the_code_location():
         "model",
         "predictions",
         "drift_report",
+        "feast_offline_features",
+        "feast_online_features",
     }
     sensors = {sensor["name"] for sensor in listed["sensors"]}
     assert sensors == {"routine_automation", "retrain_on_drift_sensor"}

@@ -9,6 +9,7 @@ from btc_lifecycle.resources import (
     ModelRegistryResource,
     ReportWorkerResource,
 )
+from btc_lifecycle.resources.feast_store import FeastStoreResource
 
 
 @dg.definitions
@@ -19,6 +20,7 @@ def resources() -> dg.Definitions:
             "settings": settings,
             "exchange": CandleExchangeResource.from_settings(settings),
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
+            "feast_store": FeastStoreResource(settings=settings),
             "mlflow": ModelRegistryResource.from_settings(settings),
             "report_worker": ReportWorkerResource(),
         },
