@@ -24,7 +24,7 @@ endif
 DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install system-packages run demo ingest test coverage mutate lint dev mlflow-ui simulate bench lock clean-data
+.PHONY: install system-packages run demo ingest test coverage mutate lint dev mlflow-ui serve feast-ui simulate bench lock clean-data
 
 # The virtualenv and the pinned uv that installs into it (the same version as in uv.lock).
 UV_VERSION := 0.9.30
@@ -100,6 +100,19 @@ mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri "$(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/data/mlflow/mlflow.db)" \
 		--host 127.0.0.1 --port $(MLFLOW_PORT)
 
+# Online scoring (docs/serving.md): the MLflow champion on Feast's online store, on
+# http://127.0.0.1:8765 by default; SERVE_ARGS passes flags, e.g. SERVE_ARGS='--port 9000'.
+SERVE_ARGS ?=
+serve: install
+	$(BIN)/python -m btc_lifecycle.serving $(SERVE_ARGS)
+
+# Feast's UI on the generated repository (after make run or make demo: features, entity, view).
+FEAST_PORT ?= 8888
+feast-ui: install
+	@test -f "$(or $(FEAST_REPO_DIR),data/feature_store/feast)/feature_store.yaml" || { echo "no Feast repository yet: run make demo or make run first"; exit 2; }
+	@echo "Feast UI: http://127.0.0.1:$(FEAST_PORT)"
+	$(BIN)/feast -c "$(or $(FEAST_REPO_DIR),data/feature_store/feast)" ui --host 127.0.0.1 --port $(FEAST_PORT)
+
 # A replayed month: the real schedules and sensor ticked through CANDLES at accelerated time.
 # Its state stays in data/simulations/<UTC stamp>/ (or STATE=DIR) for make dev / mlflow-ui.
 TICK_HOURS ?= 6
@@ -108,9 +121,12 @@ simulate: install
 	@test -n "$(CANDLES)" || { echo "usage: make simulate CANDLES=path/to/candles.csv [TICK_HOURS=6] [STATE=DIR]"; exit 2; }
 	$(BIN)/python -m btc_lifecycle.simulation --candles "$(CANDLES)" --tick-hours $(TICK_HOURS) $(if $(STATE),--state "$(STATE)")
 
-# pytest's exit code 5 (no tests collected) counts as a failure.
+# pytest's exit code 5 (no tests collected) counts as a failure. The suite runs on both cores
+# (pytest-xdist), a test file per worker: the tests write only to their own temporary folders and
+# ports. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 test: install
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
 
 # Line coverage of btc_lifecycle/ per module (term-missing) and the total. The fast tier by

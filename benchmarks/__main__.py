@@ -27,6 +27,7 @@ MODULES = (
     ("report", 3, 1),
     ("training", 3, 1),
     ("drift", 3, 1),
+    ("serving", 3, 1),
     ("partitions", 3, 1),
     ("graph", 3, 1),
     ("graph_year", 3, 1),

@@ -14,6 +14,8 @@ from btc_lifecycle.modelling.paired_test import PairedComparison, compare_losses
 
 TARGET_COLUMN = "target"
 PREDICTION_COLUMN = "prediction"
+# Where a judged prediction comes from: the predictions asset, or an answer of the online service.
+SOURCE_COLUMN, BATCH, ONLINE = "source", "batch", "online"
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,51 @@ def judged_predictions(
     columns = ["open_time", "up_probability", "model_version", "realized_label"]
     if predictions is None:
         return pd.DataFrame(columns=columns)
+    if SOURCE_COLUMN in predictions:
+        columns.append(SOURCE_COLUMN)
     rows = predictions.loc[predictions["open_time"] >= window_start, columns]
     stale = (rows["model_version"].astype(str) == str(champion_version)) & (
         rows["open_time"] <= champion_validated_until
     )
     return rows.loc[~stale].reset_index(drop=True)
+
+
+def with_online_predictions(
+    batch: pd.DataFrame | None, online: pd.DataFrame | None, features: pd.DataFrame
+) -> pd.DataFrame | None:
+    """The batch predictions and the online service's, judged alike: each candle once per model
+    version, a ``source`` column saying which, the truth joined from ``features``' target.
+
+    The service answers every request, so it may score a candle many times: the first answer of
+    a version counts. A candle that version also scored in batch counts once, as the batch row
+    (same model, same features: the same probability, and the batch row is the one of record).
+    Two versions scoring one candle stay two rows: each version is judged on its own.
+    """
+    from btc_lifecycle.modelling.predictions import with_realized_labels
+
+    if online is None or online.empty:
+        return None if batch is None else batch.assign(**{SOURCE_COLUMN: BATCH})
+    served = online.sort_values("served_at", kind="stable").assign(model_version=online["model_version"].astype(str))
+    served = served.drop_duplicates(["open_time", "model_version"], keep="first").reset_index(drop=True)
+    served = pd.DataFrame(
+        {
+            "open_time": served["open_time"],
+            "up_probability": served["up_probability"].astype("float64"),
+            "model_version": served["model_version"],
+            "predicted_at": served["served_at"],
+            "realized_label": pd.array([pd.NA] * len(served), dtype="Int8"),
+            SOURCE_COLUMN: ONLINE,
+        }
+    )
+    if batch is not None and not batch.empty:
+        scored = pd.MultiIndex.from_arrays([batch["open_time"], batch["model_version"].astype(str)])
+        also_batch = pd.MultiIndex.from_arrays([served["open_time"], served["model_version"]]).isin(scored)
+        served = served.loc[~also_batch]
+    served = with_realized_labels(served, features)
+    if batch is None or batch.empty:
+        return served.reset_index(drop=True)
+    combined = pd.concat([batch.assign(**{SOURCE_COLUMN: BATCH}), served], ignore_index=True)
+    return combined.sort_values("open_time", kind="stable").reset_index(drop=True)
 
 
 def realized_by_version(

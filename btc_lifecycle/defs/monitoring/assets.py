@@ -69,8 +69,15 @@ def drift_report(
     from btc_lifecycle.modelling.walk_forward import predict_up_probability
     from btc_lifecycle.monitoring import evaluate_drift_share, evaluate_realized_performance
     from btc_lifecycle.monitoring.drift import current_window, reference_window
-    from btc_lifecycle.monitoring.performance import judged_predictions, realized_by_version
+    from btc_lifecycle.monitoring.performance import (
+        ONLINE,
+        SOURCE_COLUMN,
+        judged_predictions,
+        realized_by_version,
+        with_online_predictions,
+    )
     from btc_lifecycle.monitoring.report import write_drift_report_without_snapshot
+    from btc_lifecycle.serving.prediction_log import read_online_predictions
 
     config = settings.monitoring
     registry = mlflow.registry()
@@ -80,6 +87,11 @@ def drift_report(
     with feature_store.get_connection() as conn:
         frame = read_features(conn, settings.ingest.series)
         live = read_predictions(conn, settings.ingest.series)
+    # The online service's answers too (its own SQLite log: it never opens DuckDB), judged alike.
+    served = read_online_predictions(
+        settings.online_predictions_path, settings.ingest.series.symbol, settings.ingest.series.interval
+    )
+    live = with_online_predictions(live, served, frame)
     validated_from, validated_until = champion.validated_window
     # The reference is the world the champion was last validated on: its own held-out window at
     # promotion, or a later challenger's when a retraining kept it (docs/retraining_policy.md).
@@ -132,6 +144,10 @@ def drift_report(
             "realized_log_loss": dg.MetadataValue.float(float_or_nan(judged.performance.log_loss if judged else None)),
             "realized_prior_log_loss": dg.MetadataValue.float(float_or_nan(judged.prior_log_loss if judged else None)),
             "realized_by_version": dg.MetadataValue.md(_version_table(by_version)),
+            "online_predictions_logged": dg.MetadataValue.int(0 if served is None else len(served)),
+            "online_predictions_judged": dg.MetadataValue.int(
+                int((champion_rows[SOURCE_COLUMN] == ONLINE).sum()) if SOURCE_COLUMN in champion_rows else 0
+            ),
             "headline": dg.MetadataValue.json(headline),
         }
     )
