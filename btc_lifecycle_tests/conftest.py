@@ -47,6 +47,12 @@ def isolated_mlflow_environment(monkeypatch):
 @pytest.fixture
 def shared_candles_path() -> Path:
     """The real March 2023 file; CI names it in BTC_SHARED_CANDLES and must not run without it."""
+    return shared_candles_file()
+
+
+def shared_candles_file() -> Path:
+    """``shared_candles_path`` for fixtures of a wider scope: skips without BTC_SHARED_CANDLES,
+    fails when it names no file."""
     value = os.environ.get("BTC_SHARED_CANDLES")
     if not value:
         pytest.skip("BTC_SHARED_CANDLES is not set: the real-data tests run where ../shared/data exists (CI sets it)")

@@ -3,9 +3,7 @@ SVB crash, exported, materialized and served back by Feast exactly as the featur
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,6 +21,7 @@ from btc_lifecycle.adapters.feast_repo import (
 from btc_lifecycle.config import load_settings
 from btc_lifecycle.domain.candle_files import read_candle_file
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS, compute_features
+from btc_lifecycle_tests.conftest import shared_candles_file
 
 pytestmark = pytest.mark.real_data
 
@@ -31,13 +30,7 @@ pytestmark = pytest.mark.real_data
 def served_march(tmp_path_factory):
     """Module-scoped, so the month is exported and materialized once (conftest's
     ``shared_candles_path`` is per test)."""
-    value = os.environ.get("BTC_SHARED_CANDLES")
-    if not value:
-        pytest.skip("BTC_SHARED_CANDLES is not set: the real-data tests run where ../shared/data exists (CI sets it)")
-    path = Path(value)
-    if not path.is_file():
-        pytest.fail(f"BTC_SHARED_CANDLES names {path}, which does not exist")
-    features = compute_features(read_candle_file(path), "1m", max_fill_minutes=30)
+    features = compute_features(read_candle_file(shared_candles_file()), "1m", max_fill_minutes=30)
     root = tmp_path_factory.mktemp("feast_march")
     repo = feast_repo(load_settings({"FEATURE_DB_PATH": str(root / "feature_store" / "bitcoin.duckdb")}))
     seconds = {}

@@ -17,15 +17,15 @@ Control endpoints for tests and simulations (never faulted):
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 
+from btc_lifecycle.loopback_http import BackgroundHTTPServer
 from btc_lifecycle.replay_exchange.binance_shapes import (
     BinanceError,
     KlineSeries,
@@ -41,7 +41,7 @@ API = "/api/v3"
 NOT_FOUND_PAGE = "<html><body><h1>404 Not Found</h1></body></html>"
 
 
-class ReplayExchange:
+class ReplayExchange(BackgroundHTTPServer):
     """A Binance-shaped HTTP server over candle frames, on a background thread.
 
     ``candles`` is one candle frame (served as ``symbol``) or a dict ``{symbol: frame}``.
@@ -82,59 +82,25 @@ class ReplayExchange:
         self.faults = FaultPlan(faults)
         self.request_counts: Counter[str] = Counter()
         self.log_requests = log_requests
-        self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
         self.stopping = threading.Event()
-        self._address = (host, port)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
+
+    thread_name = "replay-exchange"
 
     @property
     def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the replay exchange is not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.url
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def start(self) -> str:
-        """Bind, serve on a daemon thread and return the base URL."""
         self.stopping.clear()
-        self._httpd = ThreadingHTTPServer(self._address, _handler_for(self))
-        self._httpd.daemon_threads = True
-        # A short poll interval: stop() waits up to one interval for the serving loop.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="replay-exchange", daemon=True
-        )
-        self._thread.start()
-        return self.base_url
+        return super().start()
 
     def stop(self) -> None:
-        if self._httpd is None:
-            return
         self.stopping.set()  # wakes requests sleeping in a delay fault
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        # Kept-alive client connections would otherwise keep being answered after stop().
-        with self._lock:
-            connections, self._connections = list(self._connections), set()
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join()
-        self._httpd = None
-
-    def __enter__(self) -> ReplayExchange:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def track_connection(self, connection: socket.socket, open_: bool) -> None:
-        with self._lock:
-            (self._connections.add if open_ else self._connections.discard)(connection)
+        super().stop()
 
     def count_request(self, path: str) -> None:
         with self._lock:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import socket
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from btc_lifecycle.loopback_http import BackgroundHTTPServer
 from btc_lifecycle.serving.service import ScoringService, ServingError
 
 MAX_BODY_BYTES = 64 * 1024
@@ -30,9 +29,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class ServingServer:
+class ServingServer(BackgroundHTTPServer):
     """The scoring service over HTTP on a daemon thread; refuses a non-loopback host unless
     ``allow_remote`` (the service has no authentication)."""
+
+    thread_name = "serving"
 
     def __init__(
         self,
@@ -47,54 +48,12 @@ class ServingServer:
                 f"host {host!r} is not a loopback address: the service has no authentication; "
                 "set serving.allow_remote to true in the config to bind it anyway"
             )
+        super().__init__(host, port)
         self.service = service
         self.log_requests = log_requests
-        self._address = (host, port)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._lock = threading.Lock()
 
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the serving server is not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        """Bind, serve on a daemon thread, return the base URL."""
-        self._httpd = ThreadingHTTPServer(self._address, _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="serving", daemon=True)
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        with self._lock:  # kept-alive connections would otherwise still be answered
-            connections, self._connections = list(self._connections), set()
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join()
-        self._httpd = None
-
-    def __enter__(self) -> ServingServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def track(self, connection: socket.socket, open_: bool) -> None:
-        with self._lock:
-            (self._connections.add if open_ else self._connections.discard)(connection)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
 
 def _handler_for(server: ServingServer) -> type[BaseHTTPRequestHandler]:
@@ -115,10 +74,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.serving.track(self.connection, True)
+        self.serving.track_connection(self.connection, True)
 
     def finish(self) -> None:
-        self.serving.track(self.connection, False)
+        self.serving.track_connection(self.connection, False)
         super().finish()
 
     def log_message(self, format: str, *args) -> None:
