@@ -252,18 +252,23 @@ def export_days(repo: FeastRepo, features: pd.DataFrame, start, end) -> int:
     if missing:
         raise ValueError(f"the features lack the column(s) {', '.join(missing)} the feature view declares")
     exported = 0
-    day_of_row = times.dt.floor("D")
+    # The whole range converted to Arrow once, in time order; each day is a slice found by binary
+    # search (a mask and a conversion per day cost a year's export 365 passes over its rows).
+    nanoseconds = times.dt.tz_localize(None).to_numpy("datetime64[ns]").astype("int64")
+    order = np.argsort(nanoseconds, kind="stable")
+    sorted_ns = nanoseconds[order]
+    table = _offline_table(repo, features.iloc[order])
     for day in pd.date_range(start.floor("D"), end, freq="D", inclusive="left"):
-        rows = features.loc[(day_of_row == day).to_numpy()]
+        first, last = np.searchsorted(sorted_ns, [day.value, (day + pd.Timedelta(days=1)).value])
         path = repo.day_file(day)
-        if rows.empty:
+        if first == last:
             path.unlink(missing_ok=True)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         sink = pa.BufferOutputStream()
-        pq.write_table(_offline_table(repo, rows), sink)
+        pq.write_table(table.slice(first, last - first), sink)
         _write_atomically(path, sink.getvalue().to_pybytes())
-        exported += len(rows)
+        exported += int(last - first)
     return exported
 
 
