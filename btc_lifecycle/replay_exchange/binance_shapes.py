@@ -207,7 +207,6 @@ class KlineSeries:
                 np.nan_to_num(candles["taker_buy_quote_volume"].to_numpy(dtype="float64")),
             ]
         )
-        self._rows = [self._row(index, self.values[index]) for index in range(len(self.open_ms))]
 
     def _row(self, index: int, values: np.ndarray) -> list:
         o, h, l, c, v, qv, trades, taker_base, taker_quote = values
@@ -225,6 +224,18 @@ class KlineSeries:
             _decimal(taker_base),
             _decimal(taker_quote),
             "0",
+        ]
+
+    def _rows_between(self, low: int, high: int) -> list[list]:
+        """Rows ``low`` to ``high`` as Binance prints them, formatted per page on request: a
+        year of rows kept formatted would hold half a gigabyte of Python strings."""
+        block = self.values[low:high]
+        text = np.char.mod("%.8f", block).tolist()  # the same digits as _decimal
+        trades = block[:, 6].astype("int64").tolist()
+        closes = self.step_ms - 1
+        return [
+            [opened, t[0], t[1], t[2], t[3], t[4], opened + closes, t[5], count, t[7], t[8], "0"]
+            for opened, t, count in zip(self.open_ms[low:high].tolist(), text, trades, strict=True)
         ]
 
     def forming_row(self, index: int, now_ms: int) -> list:
@@ -252,7 +263,7 @@ class KlineSeries:
             high = min(high, low + limit)
         if low >= high:
             return []
-        rows = self._rows[low:high]
+        rows = self._rows_between(low, high)
         last = high - 1
         if now_ms < self.open_ms[last] + self.step_ms:  # the last one is still forming
             rows[-1] = self.forming_row(last, now_ms)
