@@ -1,9 +1,10 @@
-"""A warm helper process: what a run's report steps need, loaded on the second core meanwhile.
+"""A warm helper process: what a run's report and Feast steps need, loaded on the second core meanwhile.
 
 Dagster's in-process executor runs a run's steps one after another on one core, and every step
-in the ``duckdb`` pool waits for the one before. Two of the last steps spend most of their time
+in the ``duckdb`` pool waits for the one before. Some of the last steps spend most of their time
 getting ready rather than working: the ingestion report starts kaleido's Chromium (about 2 s)
 and imports plotly and weasyprint; the drift report imports evidently (about 2.5 s). The
+online materialization and its parity check import Feast (about 4 s). The
 ``report_worker`` resource (``btc_lifecycle.resources.report_worker``) starts this helper when
 the run's resources are set up, before the first step: it does those on the other core while
 the first steps ingest, label and train, then builds the two reports when their steps hand them
@@ -42,6 +43,8 @@ WARMUPS: dict[str, tuple[str, ...]] = {
         "weasyprint",
     ),
     "drift_report": ("btc_lifecycle.monitoring.report", "evidently", "evidently.presets"),
+    # Feast's online materialization and its parity check (about 4 s of import).
+    "feast_online_features": ("btc_lifecycle.adapters.feast_repo", "feast", "feast.infra.online_stores.sqlite"),
 }
 CLOSE_TIMEOUT_SECONDS = 5.0
 

@@ -18,7 +18,7 @@ from btc_lifecycle.defs.serving.assets import feast_offline_features, feast_onli
 from btc_lifecycle.defs.serving.checks import feast_features_match_the_features_table
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.modelling.features import compute_features
-from btc_lifecycle.resources import FeatureStoreResource
+from btc_lifecycle.resources import FeatureStoreResource, ReportWorkerResource
 from btc_lifecycle.resources.feast_store import FeastStoreResource
 from btc_lifecycle_tests.test_reliability.conftest import materialization, partition_range_tags
 
@@ -42,6 +42,8 @@ def run(settings, assets=SERVING, days: str = DAYS) -> dg.ExecuteInProcessResult
             "settings": settings,
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
             "feast_store": FeastStoreResource(settings=settings),
+            # Feast's calls in this process (the e2e runs take the warm worker's path).
+            "report_worker": ReportWorkerResource(enabled=False),
         },
         tags=partition_range_tags(days),
         raise_on_error=False,
@@ -121,7 +123,7 @@ def requested(materialized: list[tuple[dg.AssetKey, str | None]], at: datetime) 
     unused = dg.ResourceDefinition.none_resource()
     defs = dg.Definitions(
         assets=[features, feast_offline_features, feast_online_features],
-        resources={name: unused for name in ("settings", "feature_store", "feast_store")},
+        resources={name: unused for name in ("settings", "feature_store", "feast_store", "report_worker")},
     )
     with dg.instance_for_test() as instance:
         first = dg.evaluate_automation_conditions(

@@ -416,6 +416,39 @@ def online_parity(
     return online_matches_offline(online, newest, features, offline, columns)
 
 
+class OnlineSync(NamedTuple):
+    """What ``sync_online`` did: the objects applied, the materialization, the newest online row."""
+
+    repo: FeastRepo
+    applied: list[str]
+    materialization: Materialization
+    online: OnlineRow | None
+
+
+def sync_online(settings: Settings) -> OnlineSync:
+    """Apply the repository the settings describe and materialize its newest closed candles.
+
+    Takes settings, not a store, so that the run's warm worker can do it: Feast's import (about
+    4 s) then happens there, beside the run's first steps, not in the step.
+    """
+    repo = feast_repo(settings)
+    store = open_store(repo)
+    applied = apply(store, repo)
+    done = materialize(store, repo)
+    return OnlineSync(repo, applied, done, read_online(store, repo.series, repo.feature_columns))
+
+
+def parities(settings: Settings, table: pd.DataFrame, newest_rows: pd.DataFrame) -> tuple[CheckOutcome, CheckOutcome]:
+    """``training_parity`` on ``table`` and ``online_parity`` on ``newest_rows`` (the features
+    table's rows from the newest exported candle on), for the repository the settings describe."""
+    repo = feast_repo(settings)
+    store = open_store(repo)
+    return (
+        training_parity(store, repo.series, table, repo.feature_columns),
+        online_parity(store, repo, newest_rows, repo.feature_columns),
+    )
+
+
 def _float_or_nan(value: Any) -> float:
     return float("nan") if value is None else float(value)
 

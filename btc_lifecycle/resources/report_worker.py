@@ -15,8 +15,9 @@ T = TypeVar("T")
 
 
 class ReportWorkerResource(dg.ConfigurableResource):
-    """Builds the ingestion and drift reports in a helper process warmed up while the run's first
-    steps work: kaleido's Chromium started, plotly, weasyprint and evidently imported.
+    """Builds the ingestion and drift reports, and does Feast's online materialization and parity
+    check, in a helper process warmed up while the run's first steps work: kaleido's Chromium
+    started, plotly, weasyprint, evidently and Feast imported.
 
     Dagster sets a run's resources up before its first step, so the helper starts then, and only
     in a run that has a report step (a resource no step asks for is never set up). It warms up for

@@ -8,7 +8,7 @@ from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
 from btc_lifecycle.defs.modelling.assets import features
 from btc_lifecycle.defs.partitions import DAILY, SINGLE_RUN, window_of
-from btc_lifecycle.resources import FeatureStoreResource
+from btc_lifecycle.resources import FeatureStoreResource, ReportWorkerResource
 from btc_lifecycle.resources.feast_store import FeastStoreResource
 
 GROUP = "serving"
@@ -76,15 +76,14 @@ def feast_offline_features(
     "materialized to Feast's online store, incrementally: up to the open time of the newest exported candle.",
 )
 def feast_online_features(
-    context: dg.AssetExecutionContext, feast_store: FeastStoreResource, settings: dg.ResourceParam[Settings]
+    context: dg.AssetExecutionContext,
+    report_worker: ReportWorkerResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
-    from btc_lifecycle.adapters.feast_repo import apply, materialize, read_online
+    from btc_lifecycle.adapters.feast_repo import sync_online
 
-    repo = feast_store.repository()
-    store = feast_store.store()
-    applied = apply(store, repo)
-    done = materialize(store, repo)
-    online = read_online(store, repo.series, repo.feature_columns)
+    # In the run's warm worker, which imported Feast while the first steps worked.
+    repo, applied, done, online = report_worker.run(sync_online, settings)
     if done.end is None:
         context.log.warning(f"nothing exported under {repo.offline_dir} yet: nothing to materialize")
     else:

@@ -8,7 +8,7 @@ from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.checks_support import judged_window
 from btc_lifecycle.defs.serving.assets import feast_online_features
 from btc_lifecycle.lazy import lazy_module
-from btc_lifecycle.resources import FeatureStoreResource
+from btc_lifecycle.resources import FeatureStoreResource, ReportWorkerResource
 from btc_lifecycle.resources.feast_store import FeastStoreResource
 
 pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
@@ -30,13 +30,13 @@ def feast_features_match_the_features_table(
     context: dg.AssetCheckExecutionContext,
     feature_store: FeatureStoreResource,
     feast_store: FeastStoreResource,
+    report_worker: ReportWorkerResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.AssetCheckResult:
-    from btc_lifecycle.adapters.feast_repo import last_exported_open_time, online_parity, training_parity
+    from btc_lifecycle.adapters.feast_repo import last_exported_open_time, parities
 
     series = settings.ingest.series
-    repo, store = feast_store.repository(), feast_store.store()
-    newest = last_exported_open_time(repo)
+    newest = last_exported_open_time(feast_store.repository())
     with feature_store.get_connection() as conn:
         start, end = judged_window(context, conn, series)
         start = max(start, end - pd.Timedelta(days=PARITY_DAYS))
@@ -44,8 +44,8 @@ def feast_features_match_the_features_table(
         # The online candle is the newest one, whichever days this run wrote.
         newest_rows = read_features(conn, series, start=newest) if newest is not None else table.iloc[:0]
     table = table.loc[table["open_time"] < end].reset_index(drop=True)
-    training = training_parity(store, series, table, repo.feature_columns)
-    online = online_parity(store, repo, newest_rows, repo.feature_columns)
+    # Feast's reads in the run's warm worker, which imported Feast while the first steps worked.
+    training, online = report_worker.run(parities, settings, table, newest_rows)
     passed = training.passed and online.passed
     failed = [outcome.description for outcome in (training, online) if not outcome.passed]
     return dg.AssetCheckResult(
