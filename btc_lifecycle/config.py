@@ -236,11 +236,15 @@ class Settings:
     feast_online_store_url: str | None = field(default=None, repr=False)
 
     @property
-    def mlflow_artifact_location(self) -> Path:
-        """File artifacts beside a SQLite tracking store, else under data/mlflow."""
+    def mlflow_artifact_location(self) -> str:
+        """File artifacts beside a SQLite tracking store; through a tracking server (http), the
+        server's own artifact store (its --artifacts-destination), so clients on any host share
+        them; else under data/mlflow."""
         if self.mlflow_tracking_uri.startswith("sqlite:///"):
-            return Path(self.mlflow_tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
-        return DEFAULT_MLFLOW_DIR.resolve() / "artifacts"
+            return str(Path(self.mlflow_tracking_uri.removeprefix("sqlite:///")).parent / "artifacts")
+        if self.mlflow_tracking_uri.startswith(("http://", "https://")):
+            return f"mlflow-artifacts:/{self.model.name}"
+        return str(DEFAULT_MLFLOW_DIR.resolve() / "artifacts")
 
     @property
     def ingestion_stats_path(self) -> Path:

@@ -221,7 +221,7 @@ def where_to_look(env: dict[str, str]) -> str:
     for kind, pattern in (("ingestion report", "ingestion/*/report.pdf"), ("drift report", "drift/*/*.html")):
         found = sorted(settings.report_dir.glob(pattern))
         lines.append(f"  {kind + ':':<18}{found[-1] if found else '(none yet)'}")
-    lines.append("  runs, assets, checks: make dev        (then http://127.0.0.1:3000)")
+    lines.append(f"  runs, assets, checks: make dev        (then http://127.0.0.1:{env.get('DAGSTER_PORT') or 3000})")
     lines.append(f"  models and metrics:   make mlflow-ui  (then {settings.mlflow_ui_url})")
     return "\n".join(lines)
 

@@ -15,6 +15,10 @@ from btc_lifecycle.config import project_settings
 
 _SCHEDULES = project_settings().schedules
 
+# Every run the automation launches carries the exchange it calls (or feeds on): the production
+# profile's queue (config/dagster.production.yaml) runs one such run per exchange at a time.
+EXCHANGE_TAG = "btc_lifecycle/exchange"
+
 # How many of the newest days (today's included) the routine ingest fills when it never stored
 # them (the automation was off, the exchange was down): beyond, a back-fill is a person's
 # decision (the UI, or make run).
@@ -57,6 +61,7 @@ HOURLY_MONITORING = on_cron_regardless_of_inputs(_SCHEDULES.monitoring_cron, "mo
 routine_automation = dg.AutomationConditionSensorDefinition(
     "routine_automation",
     target=dg.AssetSelection.all(),
+    run_tags={EXCHANGE_TAG: project_settings().ingest.exchange},
     default_status=dg.DefaultSensorStatus.RUNNING if _SCHEDULES.running_by_default else dg.DefaultSensorStatus.STOPPED,
     minimum_interval_seconds=30,
     description=(

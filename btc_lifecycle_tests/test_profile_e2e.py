@@ -1,0 +1,443 @@
+"""The production profile end to end (``python -m btc_lifecycle.profile up|down|status``): its own
+PostgreSQL cluster, MLflow server, code server, webserver and daemon on free loopback ports in a
+temporary folder; the whole graph through the launcher into them; a killed run worker; down.
+
+The tests run in file order (one pytest-xdist worker takes the whole file): the last one stops
+the profile and checks that nothing is left, and the fixture stops it again whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from btc_lifecycle.adapters.feature_store import read_candles
+from btc_lifecycle.defs.automation import EXCHANGE_TAG
+from btc_lifecycle.domain.synthetic import synthetic_candles
+from btc_lifecycle.launch import replay_exchange
+from btc_lifecycle.profile.layout import ProfileLayout
+from btc_lifecycle.profile.processes import group_members, read_record
+from btc_lifecycle.profile.services import services
+from btc_lifecycle_tests.conftest import write_generic_csv
+from btc_lifecycle_tests.e2e import BIN, REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+PARTS = ("postgres", "mlflow", "code-server", "webserver", "daemon")
+CANDLES = synthetic_candles(4 * 1440 + 240, seed=23)  # 2024-01-01 .. 2024-01-04 whole, then 4 hours
+DAYS = ("2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04")
+LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open together while they are picked)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+@dataclass
+class Profile:
+    root: Path
+    env: dict[str, str]  # what `up` ran with; the services inherited it
+    layout: ProfileLayout
+    candles: Path  # four whole UTC days and a bit, served by a replay exchange to the code server
+
+    def command(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "btc_lifecycle.profile", *args],
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def client_env(self) -> dict[str, str]:
+        """A command run against the profile: what `make` passes on from data/profile.env."""
+        return {**self.env, **self.layout.client_environment()}
+
+    def status(self) -> dict[str, dict]:
+        result = self.command("status", "--json", timeout=60)
+        assert result.returncode == 0, result.stderr
+        return {part["name"]: part for part in json.loads(result.stdout)}
+
+    def recorded_pids(self) -> list[int]:
+        pidfiles = [self.layout.state_dir / "postgres.pid"] + [s.pidfile(self.layout) for s in services(self.layout)]
+        return [record.pid for path in pidfiles if (record := read_record(path)) is not None]
+
+    @contextmanager
+    def instance(self) -> Iterator[dg.DagsterInstance]:
+        """The profile's Dagster instance, opened here (its dagster.yaml reads the environment)."""
+        saved = dict(os.environ)
+        os.environ.update(self.layout.client_environment())
+        try:
+            with dg.DagsterInstance.from_config(str(self.layout.dagster_home)) as instance:
+                yield instance
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.layout.dagster_url}/graphql",
+            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+        assert "errors" not in answer, answer
+        return answer["data"]
+
+    def launch(self, job: str, run_config: dict | None = None, assets=(), tags: dict | None = None) -> str:
+        """A run of ``job`` (of ``assets`` only, if given) submitted as the UI does: through the
+        queue, the daemon and the code server."""
+        selector = {
+            **SELECTOR,
+            "jobName": job,
+            **({"assetSelection": [{"path": [a]} for a in assets]} if assets else {}),
+        }
+        metadata = {"tags": [{"key": key, "value": value} for key, value in (tags or {}).items()]}
+        params = {"selector": selector, "runConfigData": run_config or {}, "executionMetadata": metadata}
+        data = self.graphql(LAUNCH, {"params": params})
+        launched = data["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return launched["run"]["runId"]
+
+    def wait_for_run(self, run_id: str, statuses: set[str], timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.graphql(RUN_STATUS % run_id)["runOrError"]["status"]
+            if status in statuses:
+                return status
+            time.sleep(0.5)
+        raise AssertionError(f"run {run_id} not in {statuses} within {timeout:.0f} s (last: {status})")
+
+
+SELECTOR = {"repositoryLocationName": "btc_lifecycle", "repositoryName": "__repository__"}
+LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
+  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } } } }"""
+RUN_STATUS = '{ runOrError(runId: "%s") { ... on Run { status } } }'
+FORCE_RETRAIN = {"ops": {"model": {"config": {"force_retrain": True}}}}
+
+
+def _kill_leftovers(pids: list[int]) -> None:
+    for pid in pids:
+        for member in group_members(pid):
+            try:
+                os.kill(member, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture(scope="module")
+def profile() -> Iterator[Profile]:
+    # Not under pytest's tmp_path: its folders are private to root, and PostgreSQL runs as the
+    # postgres user, which must reach its data folder.
+    root = Path(tempfile.mkdtemp(prefix="btc-profile-"))
+    root.chmod(0o711)
+    candles = write_generic_csv(CANDLES, root / "candles.csv")
+    pg, mlflow, dagster, code = free_ports(4)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DAGSTER_", "PROFILE_"))},
+        "PROFILE_DIR": str(root / "profile"),
+        "PROFILE_PG_PORT": str(pg),
+        "PROFILE_MLFLOW_PORT": str(mlflow),
+        "PROFILE_DAGSTER_PORT": str(dagster),
+        "PROFILE_CODE_SERVER_PORT": str(code),
+        "PROFILE_MLFLOW_WORKERS": "1",
+        # The code server's runs and the launcher's share one store, never the checkout's data/.
+        "FEATURE_DB_PATH": str(root / "store" / "feature_store" / "bitcoin.duckdb"),
+        "BTC_REPORT_DIR": str(root / "store" / "reports"),
+        "BTC_LOG_DIR": str(root / "launcher_logs"),
+    }
+    (root / "profile").mkdir()
+    (root / "profile").chmod(0o711)
+    profile = Profile(root, env, ProfileLayout.from_env(env), candles)
+    pids: list[int] = []
+    exchange = ExitStack()
+    try:
+        # Runs launched through the queue fetch from it (the code server's environment), as
+        # scheduled runs fetch from Binance; `make run` starts its own.
+        url = exchange.enter_context(replay_exchange(candles, env=env, announce=None))
+        env.update({"BINANCE_API_URL": url, "REPLAY_CANDLES": str(candles)})
+        began = time.monotonic()
+        result = profile.command("up")
+        print(f"profile up in {time.monotonic() - began:.1f} s")
+        pids = profile.recorded_pids()
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        yield profile
+    finally:
+        pids = pids or profile.recorded_pids()
+        profile.command("down")
+        _kill_leftovers(pids)
+        exchange.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def graph_run(profile: Profile) -> subprocess.CompletedProcess:
+    """The whole graph, as `make run CANDLES=FILE` under the profile (the launcher, a replay exchange)."""
+    command = [
+        sys.executable,
+        "-m",
+        "btc_lifecycle.launch",
+        "--progress",
+        "--candles",
+        str(profile.candles),
+        "--history",
+        "--",
+        str(BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "btc_lifecycle.definitions",
+        "--select",
+        "*",
+    ]
+    began = time.monotonic()
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=profile.client_env(), capture_output=True, text=True, timeout=600
+    )
+    print(f"graph run under the profile in {time.monotonic() - began:.1f} s")
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+def test_status_reports_every_part_up_with_its_port_and_pid(profile):
+    parts = profile.status()
+    assert list(parts) == list(PARTS)
+    layout = profile.layout
+    expected_ports = {
+        "postgres": layout.pg_port,
+        "mlflow": layout.mlflow_port,
+        "code-server": layout.code_server_port,
+        "webserver": layout.dagster_port,
+    }
+    for name, part in parts.items():
+        assert part["state"] == "up" and part["answers"] and part["pid"], part
+        assert part["port"] == expected_ports.get(name), part
+
+
+def test_up_again_keeps_the_running_parts(profile):
+    before = {name: part["pid"] for name, part in profile.status().items()}
+    result = profile.command("up")
+    assert result.returncode == 0, result.stderr
+    assert {name: part["pid"] for name, part in profile.status().items()} == before
+
+
+def listening_addresses(pids: set[int]) -> dict[int, set[str]]:
+    """Port -> local addresses of the TCP sockets in LISTEN state that ``pids`` hold."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found: dict[int, set[str]] = {}
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            address, port = fields[1].split(":")
+            found.setdefault(int(port, 16), set()).add(_address(address))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    # /proc prints IPv6 as four little-endian 32-bit words
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
+
+
+def test_every_server_listens_on_loopback_only(profile):
+    pids = {member for pid in profile.recorded_pids() for member in group_members(pid)}
+    listening = listening_addresses(pids)
+    layout = profile.layout
+    assert {layout.pg_port, layout.mlflow_port, layout.dagster_port, layout.code_server_port} <= set(listening)
+    assert {port: addresses for port, addresses in listening.items() if addresses - LOOPBACK} == {}
+
+
+def test_four_runs_for_different_days_at_once_leave_an_exact_store(profile):
+    """Launched together through the queue (no exchange tag: the queue starts all four); their
+    DuckDB steps take the pool's one slot in turn. Before the graph run: the store starts empty."""
+    run_ids = [
+        profile.launch("__ASSET_JOB", assets=["raw_candles", "labeled_candles"], tags={"dagster/partition": day})
+        for day in DAYS
+    ]
+    for run_id in run_ids:
+        assert profile.wait_for_run(run_id, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=240) == "SUCCESS"
+    with profile.instance() as instance:
+        ends = [record.end_time for record in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))]
+        launched = [
+            entry.timestamp
+            for run_id in run_ids
+            for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_STARTING)
+        ]
+    assert len(launched) == 4 and max(launched) < min(ends), "the queue did not launch the four runs together"
+    with duckdb.connect(profile.env["FEATURE_DB_PATH"], read_only=True) as conn:
+        stored = read_candles(conn, "candles", "BTC/USDT", "1m")
+        labeled = conn.execute("SELECT count(*) FROM candles_labeled").fetchone()[0]
+    expected = CANDLES[CANDLES["open_time"] < pd.Timestamp("2024-01-05", tz="UTC")].reset_index(drop=True)
+    assert len(stored) == len(expected) == 4 * 1440 and labeled == len(stored)
+    columns = ["open_time", "open", "high", "low", "close", "volume"]
+    pd.testing.assert_frame_equal(stored[columns].reset_index(drop=True), expected[columns], check_dtype=False)
+
+
+def test_the_whole_graph_runs_into_postgres_and_the_mlflow_server(profile, graph_run):
+    with profile.instance() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/asset_partition_range_start": DAYS[0]}))
+        event = instance.get_latest_materialization_event(dg.AssetKey("model"))
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]
+    client = MlflowClient(tracking_uri=profile.layout.mlflow_url, registry_uri=profile.layout.mlflow_url)
+    champion = client.get_model_version_by_alias("btc_direction", "champion")
+    assert str(champion.version) == "1"
+    run = client.get_run(champion.run_id)
+    assert run.data.tags["dagster_run_id"] == runs[0].run_id == event.run_id
+    # The artifacts went through the server into its destination, not to a local folder.
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
+    assert any(profile.layout.mlflow_artifacts.rglob("model_card.html"))
+    # The UI the profile serves shows the run.
+    shown = profile.graphql("{ runsOrError { ... on Runs { results { runId status } } } }")
+    assert {"runId": runs[0].run_id, "status": "SUCCESS"} in shown["runsOrError"]["results"]
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_a_killed_run_worker_fails_its_run_frees_its_slots_and_the_next_run_proceeds(profile, graph_run):
+    # A forced training: the model step lasts seconds, so the kill lands inside it.
+    run_id = profile.launch("retraining_job", FORCE_RETRAIN)
+    with profile.instance() as instance:
+        deadline = time.monotonic() + 120
+        while not any(
+            entry.step_key == "model" for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+        ):
+            assert time.monotonic() < deadline, "the retraining run never reached its model step"
+            time.sleep(0.2)
+        (start,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
+        worker = start.dagster_event.pid
+        # The worker and its step processes, as when a host or container dies under them.
+        for pid in [worker, *_descendants(worker)]:
+            os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert profile.wait_for_run(run_id, {"FAILURE", "SUCCESS", "CANCELED"}, timeout=60) == "FAILURE"
+        detected = time.monotonic() - killed_at
+        deadline = time.monotonic() + 60
+        while instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots:
+            assert time.monotonic() < deadline, "the killed run's duckdb pool slot was never freed"
+            time.sleep(0.5)
+        freed = time.monotonic() - killed_at
+        messages = [entry.message for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
+    print(f"killed run failed after {detected:.1f} s, its slots freed after {freed:.1f} s")
+    assert any("Run execution process for" in (m or "") and "SIGKILL" in (m or "") for m in messages), messages
+    next_run = profile.launch("retraining_job")  # unchanged inputs: no new training, the rest runs
+    assert profile.wait_for_run(next_run, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=180) == "SUCCESS"
+
+
+def test_the_queue_runs_one_run_per_exchange_at_a_time(profile, graph_run):
+    """Runs tagged with the same exchange (as the routine automation tags its runs) never overlap."""
+    tag = {EXCHANGE_TAG: "binance"}
+    run_ids = [profile.launch("__ASSET_JOB", assets=["ingestion_stats"], tags=tag) for _ in range(2)]
+    for run_id in run_ids:
+        assert profile.wait_for_run(run_id, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=120) == "SUCCESS"
+    with profile.instance() as instance:
+        records = sorted(instance.get_run_records(dg.RunsFilter(run_ids=run_ids)), key=lambda r: r.start_time)
+    first, second = records
+    assert first.dagster_run.tags[EXCHANGE_TAG] == second.dagster_run.tags[EXCHANGE_TAG] == "binance"
+    assert second.start_time >= first.end_time
+
+
+def test_no_password_in_logs_files_or_asset_metadata(profile, graph_run):
+    line = next(x for x in profile.layout.passfile.read_text().splitlines() if x and not x.startswith("#"))
+    password = line.rsplit(":", 1)[1]
+    assert len(password) >= 32
+    assert profile.layout.passfile.stat().st_mode & 0o777 == 0o600
+    leaks = [
+        path
+        for folder in (profile.layout.root, profile.root / "launcher_logs", profile.root / "store")
+        for path in folder.rglob("*")
+        if path.is_file() and path != profile.layout.passfile and password.encode() in path.read_bytes()
+    ]
+    # The cluster's own files (owned by the postgres user) hold only the SCRAM verifier.
+    assert leaks == []
+    with profile.instance() as instance:
+        records = [
+            record
+            for key in instance.get_asset_keys()
+            for record in instance.fetch_materializations(key, limit=1000).records
+        ]
+        metadata = [str(record.asset_materialization.metadata) for record in records]
+        tags = [str(run.tags) for run in instance.get_runs()]
+    assert metadata and not any(password in text for text in metadata + tags)
+
+
+def test_down_stops_every_process_postgres_last_and_twice_is_fine(profile):
+    pids = profile.recorded_pids()
+    assert len(pids) == len(PARTS)
+    began = time.monotonic()
+    result = profile.command("down")
+    print(f"profile down in {time.monotonic() - began:.1f} s")
+    assert result.returncode == 0, result.stderr
+    assert [pid for pid in pids if group_members(pid)] == []
+    assert not profile.layout.profile_env.exists()
+    assert {part["state"] for part in profile.status().values()} == {"down"}
+    last_stop = {
+        path.name.removeprefix("profile-").removesuffix(".log"): max(
+            line.split()[1]
+            for line in path.read_text(errors="replace").splitlines()
+            if line.startswith("=== ") and " stopped (pid " in line
+        )
+        for path in profile.layout.log_dir.glob("profile-*.log")
+        if path.name != "profile.log"
+    }
+    assert set(last_stop) == set(PARTS)
+    assert max(last_stop.values()) == last_stop["postgres"]
+    assert profile.command("down").returncode == 0
