@@ -7,6 +7,11 @@ BIN := $(VENV)/bin
 CANDLES ?=
 PYTEST_ARGS ?=
 
+# The production profile (make up; docs/deployment.md): while its profile.env exists, every target
+# runs against the profile's PostgreSQL instance and MLflow server; make down removes the file.
+PROFILE_ENV := $(or $(PROFILE_DIR),$(CURDIR)/data)/profile.env
+-include $(PROFILE_ENV)
+
 # SIMULATION=data/simulations/<stamp>: open a replayed month's stores instead of the project's
 # (make dev, make mlflow-ui). The folder holds what `make simulate` wrote.
 SIMULATION ?=
@@ -24,7 +29,7 @@ endif
 DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install system-packages run demo ingest test coverage mutate lint dev mlflow-ui serve feast-ui simulate bench lock clean-data
+.PHONY: install system-packages run demo ingest test coverage mutate lint dev mlflow-ui serve feast-ui simulate bench lock clean-data up down status profile-up-check
 
 # The virtualenv and the pinned uv that installs into it (the same version as in uv.lock).
 UV_VERSION := 0.9.30
@@ -43,7 +48,7 @@ $(VENV)/.installed: uv.lock pyproject.toml setup.py | $(BIN)/uv
 
 # Pango for weasyprint and Debian's Chromium for the browser test (Playwright drives it; no
 # browser download): installed with apt when missing and we are root, else named.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 chromium
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 chromium postgresql
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -57,10 +62,18 @@ install: $(VENV)/.installed system-packages
 
 # The instance's SQLite schema is created here, once: processes that open a fresh instance at
 # the same moment race on creating it.
+ifeq ($(BTC_PROFILE),production)
+# Under the profile, make up wrote and migrated the instance (config/dagster.production.yaml):
+# only check that every part answers.
+$(DAGSTER_HOME)/dagster.yaml: profile-up-check
+profile-up-check: | $(VENV)/.installed
+	@$(BIN)/python -m btc_lifecycle.profile status --require-up
+else
 $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml | $(VENV)/.installed
 	@mkdir -p $(DAGSTER_HOME)
 	cp config/dagster.yaml $@
 	$(BIN)/dagster instance migrate >/dev/null
+endif
 
 # The whole asset graph: against live Binance, or against the replay exchange serving CANDLES.
 # The launcher checks config, candle file and dependencies first, shows progress lines, and
@@ -87,18 +100,29 @@ ingest: install $(DAGSTER_HOME)/dagster.yaml
 # Webserver and daemon on 127.0.0.1; starts offline too (browsing needs no exchange; a run that
 # fetches candles then fails in its own log). Ctrl-C or SIGTERM stops every child process.
 DAGSTER_PORT ?= 3000
+ifeq ($(BTC_PROFILE),production)
+# The profile's own webserver and daemon serve the UI: a second daemon would run everything twice.
+dev: $(DAGSTER_HOME)/dagster.yaml
+	@echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (the production profile's webserver; make down, then make dev, for the embedded one)"
+else
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (instance: $(DAGSTER_HOME))"
 	$(BIN)/python -m btc_lifecycle.launch --offline-ok $(if $(CANDLES),--candles "$(CANDLES)") -- \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
+endif
 
 # The MLflow UI on the project's tracking store (or a replayed month's, with SIMULATION=).
 MLFLOW_PORT ?= 5000
+ifeq ($(BTC_PROFILE),production)
+mlflow-ui: $(DAGSTER_HOME)/dagster.yaml
+	@echo "MLflow UI: $(MLFLOW_TRACKING_URI)  (the production profile's tracking server)"
+else
 mlflow-ui: install
 	@mkdir -p data/mlflow
 	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)"
 	$(BIN)/mlflow ui --backend-store-uri "$(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/data/mlflow/mlflow.db)" \
 		--host 127.0.0.1 --port $(MLFLOW_PORT)
+endif
 
 # Online scoring (docs/serving.md): the MLflow champion on Feast's online store, on
 # http://127.0.0.1:8765 by default; SERVE_ARGS passes flags, e.g. SERVE_ARGS='--port 9000'.
@@ -146,6 +170,17 @@ MUTANTS ?=
 mutate: install
 	-OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python benchmarks/mutate.py --survivors
+
+# The production profile on this machine (docs/deployment.md): PostgreSQL, an MLflow server and
+# Dagster's code server, webserver and daemon on 127.0.0.1, files under data/ (PROFILE_DIR).
+up: install
+	$(BIN)/python -m btc_lifecycle.profile up
+
+down: $(VENV)/.installed
+	$(BIN)/python -m btc_lifecycle.profile down
+
+status: $(VENV)/.installed
+	@$(BIN)/python -m btc_lifecycle.profile status
 
 bench: install
 	$(BIN)/python -m benchmarks $(if $(CANDLES),--candles "$(CANDLES)") $(if $(ONLY),--only "$(ONLY)")
