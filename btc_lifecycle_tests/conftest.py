@@ -109,3 +109,24 @@ def stored_days(settings) -> dict[str, str]:
         "dagster/asset_partition_range_start": f"{first:%Y-%m-%d}",
         "dagster/asset_partition_range_end": f"{last:%Y-%m-%d}",
     }
+
+
+# The test files that take minutes (a replayed month, the browser, the production profile):
+# handed to the two xdist workers first, so that the short files fill in beside them instead of
+# leaving one worker alone with a long one at the end (the suite's wall time, not its work).
+LONGEST_FILES = (
+    "test_retraining_loop.py",
+    "test_ui/test_dagster_ui.py",
+    "test_profile_e2e.py",
+    "test_simulation_replay.py",
+    "test_graph_e2e.py",
+    "test_serving_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((at for at, name in enumerate(LONGEST_FILES) if path.endswith(name)), len(LONGEST_FILES))
+
+    items.sort(key=rank)  # stable: the order within each file, and among the rest, is kept
