@@ -147,10 +147,11 @@ simulate: install
 
 # pytest's exit code 5 (no tests collected) counts as a failure. The suite runs on both cores
 # (pytest-xdist), a test file per worker: the tests write only to their own temporary folders and
-# ports. PYTEST_WORKERS=0 runs it in one process.
+# ports. Files go out in collection order (conftest puts the minute-long ones first; xdist would
+# otherwise send the files with the most tests first). PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
 test: install
-	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
 
 # Line coverage of btc_lifecycle/ per module (term-missing) and the total. The fast tier by
