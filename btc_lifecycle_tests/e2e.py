@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,28 @@ from btc_lifecycle.adapters.feature_store import read_candles
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+def launch_command(candles: Path, *launcher_flags: str, selection: str = "*", extra: Sequence[str] = ()) -> list[str]:
+    """``make run``'s command: the launcher (replaying ``candles``, with ``launcher_flags``) around
+    ``dagster asset materialize`` of ``selection``; ``extra`` follows the materialize arguments."""
+    return [
+        sys.executable,
+        "-m",
+        "btc_lifecycle.launch",
+        *launcher_flags,
+        "--candles",
+        str(candles),
+        "--",
+        str(BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "btc_lifecycle.definitions",
+        "--select",
+        selection,
+        *extra,
+    ]
 
 
 @dataclass
@@ -60,24 +83,7 @@ class Workspace:
         """``python -m btc_lifecycle.launch --candles FILE --history -- dagster asset materialize ...``:
         one run over every day the replayed file has up to the replay clock, as ``make run``;
         ``extra`` goes after the command's own arguments (``--config-json ...``)."""
-        command = [
-            sys.executable,
-            "-m",
-            "btc_lifecycle.launch",
-            "--candles",
-            str(candles),
-            *replay,
-            "--history",
-            "--",
-            str(BIN / "dagster"),
-            "asset",
-            "materialize",
-            "-m",
-            "btc_lifecycle.definitions",
-            "--select",
-            selection,
-            *extra,
-        ]
+        command = launch_command(candles, *replay, "--history", selection=selection, extra=extra)
         result = subprocess.run(
             command, cwd=REPO_ROOT, env=self.env(**env), capture_output=True, text=True, timeout=timeout
         )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from btc_lifecycle_tests.e2e import BIN, REPO_ROOT, Workspace
+from btc_lifecycle_tests.e2e import REPO_ROOT, Workspace, launch_command
 
 pytestmark = pytest.mark.e2e
 
@@ -21,24 +20,7 @@ def demo_command() -> list[str]:
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert f"DEMO_CANDLES := {SAMPLE.relative_to(REPO_ROOT)}" in makefile
     assert 'launch --progress --summary --history --candles "$(DEMO_CANDLES)"' in makefile
-    return [
-        sys.executable,
-        "-m",
-        "btc_lifecycle.launch",
-        "--progress",
-        "--summary",
-        "--history",
-        "--candles",
-        str(SAMPLE),
-        "--",
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "btc_lifecycle.definitions",
-        "--select",
-        "*",
-    ]
+    return launch_command(SAMPLE, "--progress", "--summary", "--history")
 
 
 @pytest.fixture(scope="module")

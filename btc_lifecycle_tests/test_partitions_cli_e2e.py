@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle_tests.conftest import write_generic_csv
-from btc_lifecycle_tests.e2e import BIN, REPO_ROOT, Workspace
+from btc_lifecycle_tests.e2e import REPO_ROOT, Workspace, launch_command
 
 pytestmark = pytest.mark.e2e
 
@@ -19,22 +18,7 @@ REPAIRED = pd.Timestamp("2024-01-02", tz="UTC")
 
 def materialize_days(workspace: Workspace, candles_file, selection: str, *partition: str) -> str:
     """``dagster asset materialize`` through the launcher and the replay exchange, one run."""
-    command = [
-        sys.executable,
-        "-m",
-        "btc_lifecycle.launch",
-        "--candles",
-        str(candles_file),
-        "--",
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "btc_lifecycle.definitions",
-        "--select",
-        selection,
-        *partition,
-    ]
+    command = launch_command(candles_file, selection=selection, extra=partition)
     result = subprocess.run(command, cwd=REPO_ROOT, env=workspace.env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return result.stdout + result.stderr

@@ -37,7 +37,7 @@ from btc_lifecycle.profile.layout import ProfileLayout
 from btc_lifecycle.profile.processes import group_members, read_record
 from btc_lifecycle.profile.services import services
 from btc_lifecycle_tests.conftest import write_generic_csv
-from btc_lifecycle_tests.e2e import BIN, REPO_ROOT
+from btc_lifecycle_tests.e2e import REPO_ROOT, launch_command
 
 pytestmark = pytest.mark.e2e
 
@@ -199,23 +199,7 @@ def profile() -> Iterator[Profile]:
 @pytest.fixture(scope="module")
 def graph_run(profile: Profile) -> subprocess.CompletedProcess:
     """The whole graph, as `make run CANDLES=FILE` under the profile (the launcher, a replay exchange)."""
-    command = [
-        sys.executable,
-        "-m",
-        "btc_lifecycle.launch",
-        "--progress",
-        "--candles",
-        str(profile.candles),
-        "--history",
-        "--",
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "btc_lifecycle.definitions",
-        "--select",
-        "*",
-    ]
+    command = launch_command(profile.candles, "--progress", "--history")
     began = time.monotonic()
     result = subprocess.run(
         command, cwd=REPO_ROOT, env=profile.client_env(), capture_output=True, text=True, timeout=600
