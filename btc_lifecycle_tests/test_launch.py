@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from btc_lifecycle.launch import OFFLINE_HINT
+from btc_lifecycle.profile.processes import process_stats
 from btc_lifecycle_tests.e2e import REPO_ROOT
 
 
@@ -183,16 +184,7 @@ def test_the_offline_hint_names_make_demo():
 
 def process_table() -> dict[int, tuple[int, int, str]]:
     """pid -> (parent pid, session id, state) of every process, from /proc."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        table[int(entry.name)] = (int(fields[1]), int(fields[3]), fields[0])
-    return table
+    return {pid: (int(fields[1]), int(fields[3]), fields[0]) for pid, fields in process_stats()}
 
 
 def descendants(root: int) -> set[int]:
