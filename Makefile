@@ -132,10 +132,13 @@ serve: install
 
 # Feast's UI on the generated repository (after make run or make demo: features, entity, view).
 FEAST_PORT ?= 8888
+# The repository is where the settings put it (FEAST_REPO_DIR, else beside FEATURE_DB_PATH, either
+# possibly from .env): asked of the typed config, not guessed here.
 feast-ui: install
-	@test -f "$(or $(FEAST_REPO_DIR),data/feature_store/feast)/feature_store.yaml" || { echo "no Feast repository yet: run make demo or make run first"; exit 2; }
-	@echo "Feast UI: http://127.0.0.1:$(FEAST_PORT)"
-	$(BIN)/feast -c "$(or $(FEAST_REPO_DIR),data/feature_store/feast)" ui --host 127.0.0.1 --port $(FEAST_PORT)
+	@repo=$$($(BIN)/python -c "from btc_lifecycle.config import load_settings; print(load_settings().feast_repo_dir)") || exit 2; \
+	test -f "$$repo/feature_store.yaml" || { echo "no Feast repository in $$repo yet: run make demo or make run first"; exit 2; }; \
+	echo "Feast UI: http://127.0.0.1:$(FEAST_PORT)"; \
+	$(BIN)/feast -c "$$repo" ui --host 127.0.0.1 --port $(FEAST_PORT)
 
 # A replayed month: the real schedules and sensor ticked through CANDLES at accelerated time.
 # Its state stays in data/simulations/<UTC stamp>/ (or STATE=DIR) for make dev / mlflow-ui.
