@@ -44,8 +44,9 @@ def test_the_default_random_walk_is_reproducible():
     assert frame["open"].iloc[1:].tolist() == frame["close"].iloc[:-1].tolist()
 
 
-def test_every_parameter_of_the_walk_is_used():
-    frame = synthetic_candles(
+def every_parameter_set():
+    """A walk with every parameter away from its default: a mutant that drops one shows."""
+    return synthetic_candles(
         300,
         start="2024-05-01 12:00",
         interval="5m",
@@ -55,6 +56,10 @@ def test_every_parameter_of_the_walk_is_used():
         tick=0.5,
         tie_share=0.3,
     )
+
+
+def test_every_parameter_of_the_walk_is_used():
+    frame = every_parameter_set()
     assert fingerprint(frame) == {
         "open": 34340.0,
         "high": 34583.77,
@@ -90,16 +95,7 @@ def test_the_default_thin_venue_is_reproducible():
 
 
 def test_every_parameter_of_the_thin_venue_is_used():
-    liquid = synthetic_candles(
-        300,
-        start="2024-05-01 12:00",
-        interval="5m",
-        seed=3,
-        start_price=100.0,
-        volatility=0.01,
-        tick=0.5,
-        tie_share=0.3,
-    )
+    liquid = every_parameter_set()
     thin = thin_venue_candles(liquid, no_trade_share=0.3, seed=4, interval="5m", price_decimals=1)
     assert fingerprint(thin) == {
         "open": 26002.78,
