@@ -34,6 +34,9 @@ DEFAULT_MLFLOW_DIR = PROJECT_ROOT / "data" / "mlflow"
 DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"  # BTC_ENV_FILE names another (the tests point it away)
 
 SUPPORTED_EXCHANGES = ("binance",)
+# FEATURE_STORE_BACKEND: "duckdb" (one embedded file, one writer at a time) or "parquet" (a file
+# per table and UTC day that DuckDB queries: runs of different days write at the same time).
+FEATURE_STORE_BACKENDS = ("duckdb", "parquet")
 MAX_CANDLES_PER_REQUEST = 1000  # Binance's klines maximum
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
@@ -234,6 +237,18 @@ class Settings:
     serving: ServingConfig = ServingConfig()
     # FEAST_ONLINE_STORE_URL: a server online store's connection; a sqlite file path, if set.
     feast_online_store_url: str | None = field(default=None, repr=False)
+    feature_store_backend: str = "duckdb"  # FEATURE_STORE_BACKEND, one of FEATURE_STORE_BACKENDS
+    feature_parquet_dir: Path | None = None  # FEATURE_PARQUET_DIR, else beside the DuckDB file
+
+    @property
+    def feature_store_parquet_dir(self) -> Path:
+        """Where the Parquet backend keeps its day files."""
+        return self.feature_parquet_dir or self.feature_db_path.parent / "parquet"
+
+    @property
+    def feature_store_location(self) -> Path:
+        """What the store's readers open: the DuckDB file, or the Parquet store's folder."""
+        return self.feature_store_parquet_dir if self.feature_store_backend == "parquet" else self.feature_db_path
 
     @property
     def mlflow_artifact_location(self) -> str:
@@ -519,6 +534,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     api_url = env.get("BINANCE_API_URL") or None
     feature_db_path = Path(env.get("FEATURE_DB_PATH") or DEFAULT_FEATURE_DB_PATH).resolve()
     feast = _parse_feast(str(config_path), raw.get("feast"), env)
+    backend = env.get("FEATURE_STORE_BACKEND") or "duckdb"
+    if backend not in FEATURE_STORE_BACKENDS:
+        raise ConfigError(
+            f"environment: FEATURE_STORE_BACKEND must be one of {', '.join(FEATURE_STORE_BACKENDS)}, got {backend!r}"
+        )
     if api_url is not None and not re.match(r"^https?://[^\s/]+", api_url):
         raise ConfigError(f"environment: BINANCE_API_URL must be an http(s) URL, got {api_url!r}")
     return Settings(
@@ -532,6 +552,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ),
         schedules=_parse_section(str(config_path), "schedules", raw.get("schedules"), ScheduleConfig, _SCHEDULE_RULES),
         feature_db_path=feature_db_path,
+        feature_store_backend=backend,
+        feature_parquet_dir=Path(env["FEATURE_PARQUET_DIR"]).resolve() if env.get("FEATURE_PARQUET_DIR") else None,
         # Beside the DuckDB file it exports from, unless FEAST_REPO_DIR says otherwise: a test's or
         # a simulation's own FEATURE_DB_PATH takes its Feast repository along.
         feast_repo_dir=Path(env.get("FEAST_REPO_DIR") or feature_db_path.parent / "feast").resolve(),

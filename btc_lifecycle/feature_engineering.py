@@ -1,7 +1,8 @@
 """Read access to the feature store: typed candles, counts and frames for modelling.
 
-Defaults come from the project's settings (``FEATURE_DB_PATH``, the config's table, symbol and
-interval); every argument can be given to read another store or series.
+Defaults come from the project's settings (``FEATURE_DB_PATH``, or the Parquet folder when
+``FEATURE_STORE_BACKEND=parquet``; the config's table, symbol and interval); every argument can be
+given to read another store or series. ``db_path`` may name either: a folder is a Parquet store.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from btc_lifecycle.adapters.feature_store import checked_identifier, count_rows, range_clause, read_candles
+from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection
 from btc_lifecycle.config import load_settings
 from btc_lifecycle.domain.candles import CandleSeries
 
@@ -90,15 +92,17 @@ def _resolve(
 ) -> tuple[Path, CandleSeries]:
     if db_path is None or table is None or symbol is None or interval is None:
         settings = load_settings()
-        db_path = db_path or settings.feature_db_path
+        db_path = db_path or settings.feature_store_location
         series = settings.ingest.series
         table, symbol, interval = table or series.table, symbol or series.symbol, interval or series.interval
     return Path(db_path), CandleSeries(table=table, symbol=symbol, interval=interval)
 
 
-def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+def _connect(db_path: Path) -> duckdb.DuckDBPyConnection | ParquetStoreConnection:
     if not db_path.exists():
         raise FileNotFoundError(f"{db_path}: no feature store yet; run `make ingest` first")
+    if db_path.is_dir():  # the Parquet store: no lock, readers never wait on a writer
+        return ParquetStoreConnection(db_path)
     return duckdb.connect(str(db_path), read_only=True)
 
 

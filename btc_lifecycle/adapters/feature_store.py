@@ -2,6 +2,10 @@
 
 Functions take an open DuckDB connection (from dagster-duckdb's ``DuckDBResource``) so the
 caller owns its lifetime. Identifiers are validated; values are always bound parameters.
+
+The same functions serve the day-partitioned Parquet store (``adapters.parquet_store``): its
+connection's tables are views over the day files, so every read runs the same SQL; a write runs
+the same DuckDB write on the days it touches, which the Parquet connection then stores.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ else:  # imported on first use: the code location loads without them
     pd = lazy_module("pandas")
     pa = lazy_module("pyarrow")
 
+from btc_lifecycle.adapters.parquet_store import days_between, is_parquet_store
 from btc_lifecycle.domain.candles import CANDLE_COLUMNS, CandleSeries, interval_ms
 from btc_lifecycle.domain.labels import LABEL_COLUMN
 
@@ -135,6 +140,10 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candle
     Re-ingesting an overlapping page replaces the stored candle instead of duplicating it; any
     failure rolls back, leaving the table as it was.
     """
+    if is_parquet_store(conn):
+        times = candles["open_time"]
+        days = days_between(times.min(), times.max() + pd.Timedelta(microseconds=1)) if len(times) else []
+        return conn.rewrite(series.table, days, lambda scratch: upsert_candles(scratch, series, candles))
     table = checked_identifier(series.table)
     ensure_candle_table(conn, series.table)
     incoming = _arrow_candles(candles)
@@ -218,6 +227,10 @@ def replace_candles_between(
     day touched; a failure rolls back to the table as it was.
     """
     _check_within(candles, start, end, f"candles for {series.table}")
+    if is_parquet_store(conn):
+        return conn.rewrite(
+            series.table, days_between(start, end), lambda s: replace_candles_between(s, series, candles, start, end)
+        )
     ensure_candle_table(conn, series.table)
     values = ", ".join(CANDLE_COLUMNS)
     return _replace_window(
@@ -236,6 +249,12 @@ def replace_labeled_between(
 ) -> WindowWrite:
     """Make the labeled candles in [start, end) exactly ``labeled``, in one transaction."""
     _check_within(labeled, start, end, f"labeled candles for {series.labeled_table}")
+    if is_parquet_store(conn):
+        return conn.rewrite(
+            series.labeled_table,
+            days_between(start, end),
+            lambda scratch: replace_labeled_between(scratch, series, labeled, start, end),
+        )
     ensure_labeled_table(conn, series.labeled_table)
     frame = _naive_utc_columns(labeled[list(CANDLE_COLUMNS)])
     frame[LABEL_COLUMN] = labeled[LABEL_COLUMN].astype("Int8").to_numpy()
@@ -261,6 +280,12 @@ def replace_features_between(
     other days must be materialized again (derived rows; the candles are untouched).
     """
     _check_within(features, start, end, f"features for {series.features_table}")
+    if is_parquet_store(conn):
+        return conn.rewrite(
+            series.features_table,
+            days_between(start, end),
+            lambda scratch: replace_features_between(scratch, series, features, start, end),
+        )
     name = checked_identifier(series.features_table)
     frame = _naive_utc_columns(features)
     frame.insert(0, "interval", series.interval)
@@ -339,6 +364,9 @@ def read_candles(
 
 def replace_labeled_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, labeled: pd.DataFrame) -> None:
     """Swap the labeled series for ``labeled`` atomically."""
+    if is_parquet_store(conn):
+        conn.rewrite(series.labeled_table, None, lambda scratch: replace_labeled_candles(scratch, series, labeled))
+        return
     table = checked_identifier(series.labeled_table)
     ensure_labeled_table(conn, series.labeled_table)
     frame = _to_store_frame(series, labeled)
@@ -361,6 +389,9 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
     """Swap the whole table for ``frame`` in one transaction (derived tables: features)."""
+    if is_parquet_store(conn):
+        conn.rewrite(table, None, lambda scratch: replace_table(scratch, table, frame))
+        return
     name = checked_identifier(table)
     with _transaction_over(conn, "replacement_rows", _naive_utc_columns(frame)):
         conn.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM replacement_rows")

@@ -37,4 +37,4 @@ LABELED_SCHEMA = _columns(
 
 def table_metadata(settings: Settings, table: str, rows: int) -> dict[str, object]:
     """``dagster/row_count`` (rows this materialization wrote) and ``dagster/table_name``."""
-    return {"dagster/row_count": int(rows), "dagster/table_name": f"{settings.feature_db_path.name}:{table}"}
+    return {"dagster/row_count": int(rows), "dagster/table_name": f"{settings.feature_store_location.name}:{table}"}

@@ -21,6 +21,10 @@ DAILY = dg.DailyPartitionsDefinition(
     start_date=project_settings().ingest.history_start, end_offset=1, timezone="UTC", fmt="%Y-%m-%d"
 )
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# The pool of the steps that write days: the DuckDB file takes one writer at a time ("duckdb",
+# limit 1 in dagster.yaml); the Parquet store (FEATURE_STORE_BACKEND=parquet) writes each day to
+# its own files, so runs of different days take no pool and write at the same time.
+DAY_WRITES_POOL = "duckdb" if project_settings().feature_store_backend == "duckdb" else None
 # A day's first label compares with the previous day's last close.
 WITH_PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1)
 # A day's features read the previous day's last hour (windows, gap filling), and its last row's

@@ -19,7 +19,7 @@ def resources() -> dg.Definitions:
         resources={
             "settings": settings,
             "exchange": CandleExchangeResource.from_settings(settings),
-            "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
+            "feature_store": FeatureStoreResource.from_settings(settings),
             "feast_store": FeastStoreResource(settings=settings),
             "mlflow": ModelRegistryResource.from_settings(settings),
             "report_worker": ReportWorkerResource(),

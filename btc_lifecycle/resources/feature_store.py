@@ -1,4 +1,4 @@
-"""The DuckDB feature store as a Dagster resource."""
+"""The feature store as a Dagster resource: the DuckDB file, or day-partitioned Parquet."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pydantic import Field
 
 if TYPE_CHECKING:
     import duckdb
+
+    from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection
+    from btc_lifecycle.config import Settings
 
 
 class FeatureStoreLocked(RuntimeError):
@@ -32,6 +35,20 @@ class FeatureStoreResource(dg.ConfigurableResource):
     connection_config: dict[str, Any] = Field(
         default={}, description="DuckDB connection configuration options (duckdb.connect's config)."
     )
+    backend: str = Field(
+        default="duckdb",
+        description="'duckdb': the database file, one writer at a time; 'parquet': a file per table and "
+        "UTC day under parquet_dir, queried by DuckDB, so runs of different days write at the same time.",
+    )
+    parquet_dir: str = Field(default="", description="The Parquet backend's folder.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeatureStoreResource:
+        return cls(
+            database=str(settings.feature_db_path),
+            backend=settings.feature_store_backend,
+            parquet_dir=str(settings.feature_store_parquet_dir),
+        )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Here, not in a sensor: `make run` and `dagster asset materialize` run without a daemon,
@@ -40,7 +57,13 @@ class FeatureStoreResource(dg.ConfigurableResource):
             release_slots_of_dead_runs(context.instance, context.log)
 
     @contextmanager
-    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection | ParquetStoreConnection]:
+        if self.backend == "parquet":  # no lock to wait for: each write swaps its own days' files
+            from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection
+
+            with ParquetStoreConnection(self.parquet_dir) as conn:
+                yield conn
+            return
         import duckdb
         from dagster._utils.backoff import backoff
 

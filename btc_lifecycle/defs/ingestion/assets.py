@@ -18,7 +18,7 @@ from btc_lifecycle.adapters.feature_store import (
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import ROUTINE_INGEST, UPDATE_AFTER_UPSTREAM
 from btc_lifecycle.defs.metadata import CANDLE_SCHEMA, LABELED_SCHEMA, table_metadata
-from btc_lifecycle.defs.partitions import DAILY, SINGLE_RUN, WITH_PREVIOUS_DAY, window_of
+from btc_lifecycle.defs.partitions import DAILY, DAY_WRITES_POOL, SINGLE_RUN, WITH_PREVIOUS_DAY, window_of
 from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.domain.ingestion import day_summaries, days_table
 from btc_lifecycle.domain.labels import label_candles
@@ -63,7 +63,7 @@ class FetchFacts:
     automation_condition=ROUTINE_INGEST,
     # The newest candles: stale when no ingest succeeded for a while (the routine is off, or failing).
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1), warn_window=timedelta(minutes=15)),
-    pool="duckdb",
+    pool=DAY_WRITES_POOL,
     kinds={"ccxt", "duckdb"},
     description=(
         "BTC/USDT candles of one UTC day from Binance (or the replay exchange) via ccxt; "
@@ -122,7 +122,7 @@ def raw_candles(
     partitions_def=DAILY,
     backfill_policy=SINGLE_RUN,
     automation_condition=UPDATE_AFTER_UPSTREAM,
-    pool="duckdb",
+    pool=DAY_WRITES_POOL,
     deps=[dg.AssetDep(raw_candles, partition_mapping=WITH_PREVIOUS_DAY)],
     kinds={"duckdb", "pandas"},
     description=(

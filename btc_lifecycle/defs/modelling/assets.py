@@ -16,7 +16,7 @@ from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import HOURLY_MONITORING, UPDATE_AFTER_UPSTREAM
 from btc_lifecycle.defs.ingestion.assets import labeled_candles
 from btc_lifecycle.defs.metadata import table_metadata
-from btc_lifecycle.defs.partitions import DAILY, SINGLE_RUN, WITH_NEIGHBOUR_DAYS, window_of
+from btc_lifecycle.defs.partitions import DAILY, DAY_WRITES_POOL, SINGLE_RUN, WITH_NEIGHBOUR_DAYS, window_of
 from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, GapFillSummary, gap_fill_summary
 from btc_lifecycle.lazy import lazy_module
@@ -64,7 +64,7 @@ def feature_inputs(conn, series, start, end, max_fill_minutes: int, with_next_ca
     partitions_def=DAILY,
     backfill_policy=SINGLE_RUN,
     automation_condition=UPDATE_AFTER_UPSTREAM,
-    pool="duckdb",
+    pool=DAY_WRITES_POOL,
     deps=[dg.AssetDep(labeled_candles, partition_mapping=WITH_NEIGHBOUR_DAYS)],
     kinds={"duckdb", "pandas"},
     description="A day's stationary features, known at each candle's close, and the next candle's direction as "
