@@ -29,6 +29,7 @@ MODULES = (
     ("drift", 3, 1),
     ("serving", 3, 1),
     ("partitions", 3, 1),
+    ("parallel_days", 3, 1),
     ("graph", 3, 1),
     ("graph_year", 3, 1),
 )

@@ -289,5 +289,35 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(duckdb_lock()))
 
 
+def run(options: argparse.Namespace) -> list:
+    """Figures 11a/11b for ``python -m benchmarks``: one day per run, both backends."""
+    from benchmarks.harness import Figure
+
+    figures = []
+    for key, backend in (("11a", "duckdb"), ("11b", "parquet")):
+        result = measure(backend, 1, options.runs)
+        ratio = result["parallel_s"] / result["sequential_s"]
+        figures.append(
+            Figure(
+                key=key,
+                name=f"two day-backfills at once (raw, labels, features; one day each) on the {backend} store",
+                runs=result["all_parallel"],
+                target="-" if backend == "duckdb" else "< 1× one run of both days",
+                met=None if backend == "duckdb" else ratio < 1.0 and bool(result["equal"]),
+                ratio=f"{ratio:.2f}× one run of both days ({result['sequential_s']:.2f} s); "
+                f"both runs inside the store at once {result['together_s']:.2f} s; same rows: {result['equal']}",
+                notes="FEATURE_STORE_BACKEND="
+                + backend
+                + ": each day written as the daily assets write it, without Dagster (docs/deployment.md)",
+            )
+        )
+    return figures
+
+
 if __name__ == "__main__":
-    main()
+    if "--json" in sys.argv:  # as a figure module of `python -m benchmarks`
+        from benchmarks.harness import figure_main
+
+        figure_main(run)
+    else:
+        main()
