@@ -148,3 +148,47 @@ def test_without_minutes_drops_exactly_those_positions_and_renumbers():
     rest = without_minutes(frame, [1, 4])
     assert rest["open_time"].tolist() == frame["open_time"].iloc[[0, 2, 3, 5]].tolist()
     assert list(rest.index) == [0, 1, 2, 3]
+
+
+def test_without_minutes_adds_no_index_column():
+    frame = synthetic_candles(6)
+    assert list(without_minutes(frame, [1, 4]).columns) == list(frame.columns)
+
+
+def liquid_with_volumes(volumes: np.ndarray) -> pd.DataFrame:
+    frame = synthetic_candles(len(volumes), seed=3)
+    frame["volume"] = volumes
+    return frame
+
+
+def test_a_thin_venue_trades_more_in_busier_minutes_whatever_the_volume_unit():
+    volumes = np.tile([0.1, 0.9], 1_000)  # mean 0.5: below one unit
+    thin = thin_venue_candles(liquid_with_volumes(volumes), seed=5)
+    busy = pd.Series(volumes, index=synthetic_candles(len(volumes), seed=3)["open_time"])
+    traded = busy.loc[thin["open_time"]]
+    assert (traded == 0.9).sum() > 3 * (traded == 0.1).sum()
+
+
+def test_thin_trade_sizes_scale_with_the_liquid_volume_below_one_unit():
+    volumes = np.full(2_000, 0.5)
+    thin = thin_venue_candles(liquid_with_volumes(volumes), seed=5)
+    # About 0.48 trades a minute of 0.5 / 4 each: an eighth of the liquid volume, not all of it.
+    assert 0.05 < thin["volume"].sum() / volumes.sum() < 0.25
+
+
+def test_trade_sizes_come_from_the_minutes_that_had_volume():
+    volumes = np.tile([0.0] * 11 + [2.0] * 9, 100)  # most minutes without volume, fewer than the share
+    thin = thin_venue_candles(liquid_with_volumes(volumes), seed=5)
+    assert len(thin) > 0 and (thin["volume"] > 0).all()
+
+
+def test_without_liquid_volume_a_trade_has_a_size_of_one_on_average():
+    thin = thin_venue_candles(liquid_with_volumes(np.zeros(2_000)), seed=5)
+    # A traded minute holds 1.26 trades on average at the default share (0.48 / (1 - 0.62)).
+    assert 1.0 < thin["volume"].mean() < 1.6
+
+
+def test_thin_volumes_are_rounded_to_eight_decimals():
+    thin = thin_venue_candles(synthetic_candles(500, seed=2), seed=5)
+    assert (thin["volume"] == thin["volume"].round(8)).all()
+    assert not (thin["volume"] == thin["volume"].round(7)).all()
