@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import matplotlib
 import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
@@ -176,3 +177,22 @@ def test_the_importance_chart_puts_the_largest_gain_on_top(monkeypatch):
     assert all(mcolors.same_color(bar.get_facecolor(), "#4477aa") for bar in bars)
     assert axes.get_xlabel() == "total gain" and axes.get_title() == "Feature importance (final model)"
     assert tuple(figures[0].get_size_inches()) == (7, 4.5)
+
+
+def test_a_probability_on_a_bin_edge_opens_the_next_bin(drawn):
+    # 21 evenly spaced probabilities: the deciles fall on every second one, which starts a bin.
+    probability = np.linspace(0.30, 0.70, 21)
+    model = drawn(heldout(probability, np.arange(21) % 2)).axes[0].get_lines()[1]
+    expected = [probability[2 * k : 2 * k + 2].mean() for k in range(9)] + [probability[18:].mean()]
+    assert list(model.get_xdata()) == pytest.approx(expected)
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_the_chart_is_a_500_pixel_square_png_whatever_matplotlibs_savefig_settings():
+    with matplotlib.rc_context({"savefig.dpi": 50, "savefig.format": "svg"}):
+        png = calibration_png(heldout(PROBABILITY, TARGET))
+    assert png_size(png) == (500, 500)  # 5 inches at 100 dpi

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from btc_lifecycle.modelling import decide_promotion
-from btc_lifecycle.modelling.champion import REPLACE_INCOMPARABLE, replace_incomparable
-from btc_lifecycle.modelling.paired_test import log_losses
+from btc_lifecycle.modelling.champion import (
+    FIRST_CHAMPION,
+    KEEP_CHAMPION,
+    PROMOTE,
+    REPLACE_INCOMPARABLE,
+    replace_incomparable,
+)
+from btc_lifecycle.modelling.paired_test import compare_losses, log_losses
 
 CANDLES = 2_000
 
@@ -85,3 +91,96 @@ def test_a_decision_against_a_champion_records_the_champion_log_loss():
     decision = decide_promotion(challenger, prior, prior)
     assert decision.champion_log_loss == pytest.approx(prior.mean())
     assert decision.numbers["champion_log_loss"] == pytest.approx(prior.mean())
+
+
+def sharp_losses(outcome: np.ndarray, confidence: float = 0.8) -> np.ndarray:
+    """A challenger that puts ``confidence`` on the right outcome every time: it beats the prior."""
+    return log_losses(outcome, np.where(outcome == 1, confidence, 1 - confidence))
+
+
+def test_a_refused_challenger_keeps_the_champion_with_an_exact_reason():
+    outcome = outcomes()
+    prior = prior_losses(outcome)
+    challenger = noisy_losses(outcome)
+    challenger[3] = np.inf
+    decision = decide_promotion(challenger, prior, prior)
+    assert decision.promote is False
+    assert decision.decision == KEEP_CHAMPION
+    assert decision.reason == "challenger log loss is not finite: it is refused"
+
+
+def prior_note(prior: np.ndarray, versus_prior, verdict: str) -> str:
+    return f"versus the constant prior ({prior.mean():.5f}): {versus_prior.describe()}, {verdict} it at alpha=0.05"
+
+
+def test_a_first_champion_that_beats_the_prior_says_so_and_nothing_more():
+    outcome = outcomes()
+    challenger, prior = sharp_losses(outcome), prior_losses(outcome)
+    decision = decide_promotion(challenger, None, prior)
+    assert decision.decision == FIRST_CHAMPION and decision.promote is True
+    assert decision.versus_prior == compare_losses(challenger, prior)
+    assert decision.reason == (
+        "no champion yet: the first model becomes champion; " + prior_note(prior, decision.versus_prior, "beats")
+    )
+
+
+def test_a_first_champion_that_does_not_beat_the_prior_serves_and_says_so():
+    outcome = outcomes()
+    challenger, prior = noisy_losses(outcome), prior_losses(outcome)
+    decision = decide_promotion(challenger, None, prior)
+    assert decision.versus_prior == compare_losses(challenger, prior)
+    assert decision.reason == (
+        "no champion yet: the first model becomes champion; "
+        + prior_note(prior, decision.versus_prior, "does not beat")
+        + "; no model beats the prior yet: it serves as the least-bad answer and says so"
+    )
+
+
+def keep_or_promote_reason(decision, prior: np.ndarray, verdict: str, why: str, champion_note: str) -> str:
+    return (
+        f"{verdict}: {why}. Challenger {decision.challenger_log_loss:.5f} vs "
+        f"champion {decision.champion_log_loss:.5f} on the same {CANDLES} held-out candles: "
+        f"{decision.versus_champion.describe()}; challenger "
+        + prior_note(prior, decision.versus_prior, "beats" if decision.challenger_beats_prior else "does not beat")
+        + champion_note
+    )
+
+
+NOT_EITHER = "; the champion does not beat the prior on this window either"
+
+
+def test_a_promotion_reason_names_the_gain_over_champion_and_prior():
+    outcome = outcomes()
+    challenger, prior = sharp_losses(outcome), prior_losses(outcome)
+    decision = decide_promotion(challenger, noisy_losses(outcome), prior)
+    assert decision.promote is True and decision.decision == PROMOTE
+    assert decision.reason == keep_or_promote_reason(
+        decision, prior, "promote", "it beats the champion and the prior beyond noise", NOT_EITHER
+    )
+
+
+def test_keeping_a_champion_that_beats_the_prior_names_the_missing_gain_and_no_champion_note():
+    outcome = outcomes()
+    challenger, prior = noisy_losses(outcome), prior_losses(outcome)
+    decision = decide_promotion(challenger, sharp_losses(outcome), prior, margin=0.01)
+    assert decision.promote is False and decision.decision == KEEP_CHAMPION
+    assert decision.champion_beats_prior is True
+    assert decision.reason == keep_or_promote_reason(
+        decision,
+        prior,
+        "keep champion",
+        "its gain over the champion is not beyond noise (needs p < 0.05 and more than 0.01)",
+        "",
+    )
+
+
+def test_a_challenger_that_beats_only_the_champion_is_not_promoted():
+    outcome = outcomes()
+    challenger, prior = noisy_losses(outcome), prior_losses(outcome)
+    bad_champion = sharp_losses(outcome, confidence=0.3)
+    decision = decide_promotion(challenger, bad_champion, prior)
+    assert decision.versus_champion.significant(0.05) and not decision.challenger_beats_prior
+    assert decision.promote is False
+    assert decision.reason == keep_or_promote_reason(
+        decision, prior, "keep champion", "it beats the champion but not the constant prior", NOT_EITHER
+    )
