@@ -30,6 +30,7 @@ import gc
 import importlib
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -41,26 +42,22 @@ KILLED = {1, 3}
 SURVIVED = {0, 5, 33}
 TIMEOUT = {36, -24, 24, 152, 255}
 
-# Survivors that behave exactly like the original (the reason of each in docs/mutation.md).
-EQUIVALENT: set[str] = {
-    f"btc_lifecycle.{name}"
-    for name in (
-        "domain.ingestion.x_fetch_start__mutmut_12",  # tz "utc" is "UTC"
-        "domain.ingestion.x_day_summaries__mutmut_8",  # floor("d") is floor("D")
-        *(f"modelling.features.x_training_exclusions__mutmut_{n}" for n in (24, 27, 28)),  # zip strict
-        "modelling.predictions.x_with_realized_labels__mutmut_17",  # Int8 fillna casts the fill
-        *(f"modelling.model_card.x_calibration_png__mutmut_{n}" for n in (6, 29, 77, 97)),
-        *(f"monitoring.performance.x_snapshot_metrics__mutmut_{n}" for n in (8, 9, 13)),  # one "("
-        "monitoring.performance.x_realized_by_version__mutmut_8",  # sort=True is the default
-        *(f"domain.candle_files.x__iso_times__mutmut_{n}" for n in (4, 6, 8, 10, 41)),
-        *(f"domain.candle_files.x__epoch_ms__mutmut_{n}" for n in (30, 44, 46)),
-        "domain.candle_files.x__parse_vision__mutmut_82",  # complete_candle_frame orders columns
-        *(f"modelling.quality.x_no_nan_in_trainable__mutmut_{n}" for n in (12, 15, 17, 25, 26, 27, 28, 29, 42)),
-        *(f"modelling.walk_forward.x_input_fingerprint__mutmut_{n}" for n in (7, 17, 23, 24, 29)),
-        *(f"domain.candles.x_empty_candle_frame__mutmut_{n}" for n in (11, 18)),  # "UTC" is "utc"
-        "modelling.model_card.x_feature_importance_png__mutmut_16",  # hex colours ignore case
-    )
-}
+# Survivors that behave exactly like the original: the table of docs/mutation_equivalents.md, each
+# with the reason no input can tell it from the original. (mutmut copies benchmarks/ but not docs/
+# into mutants/: the plugin does not need the list, only the score table does.)
+EQUIVALENTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "mutation_equivalents.md"
+_EQUIVALENT_ROW = re.compile(r"^\| `(btc_lifecycle\.[^`]+__mutmut_\d+)` \| (.+) \|$")
+
+
+def equivalent_mutants(path: Path = EQUIVALENTS_DOC) -> dict[str, str]:
+    """Each equivalent mutant's name and reason, from the table in ``path``."""
+    if not path.exists():
+        return {}
+    rows = (_EQUIVALENT_ROW.match(line) for line in path.read_text().splitlines())
+    return {row.group(1): row.group(2) for row in rows if row}
+
+
+EQUIVALENT: set[str] = set(equivalent_mutants())
 
 
 def module_results(root: Path) -> dict[str, dict[str, int | None]]:
