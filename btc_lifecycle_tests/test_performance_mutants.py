@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.modelling.baselines import HARD_VOTE_CLIP
-from btc_lifecycle.monitoring.performance import judged_predictions, realized_by_version, realized_performance
+from btc_lifecycle.modelling.metrics import DECISION_THRESHOLD
+from btc_lifecycle.monitoring.performance import (
+    classification_snapshot,
+    judged_predictions,
+    realized_by_version,
+    realized_pairs,
+    realized_performance,
+    with_online_predictions,
+)
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -87,3 +95,115 @@ def test_a_prior_of_one_half_votes_down():
     judged = realized_by_version(realized_rows("1", [0.6, 0.4], [1, 1]), {"1": 0.5})["1"]
     # The majority vote of a 0.5 prior is "down": both up candles are scored as clipped misses.
     assert judged.majority_log_loss == pytest.approx(-np.log(HARD_VOTE_CLIP))
+
+
+# realized_pairs
+
+
+def test_probabilities_come_back_as_floats_even_when_given_as_integers():
+    probability, outcome = realized_pairs([0, 1, 1], [0, 1, 0])
+    assert probability.dtype == np.float64 and probability.tolist() == [0.0, 1.0, 1.0]
+    assert outcome.dtype == np.int64 and outcome.tolist() == [0, 1, 0]
+
+
+def test_nullable_boolean_outcomes_count_as_0_and_1_and_their_gaps_as_unknown():
+    probability, outcome = realized_pairs([0.6, 0.4, 0.5], pd.array([True, pd.NA, False], dtype="boolean"))
+    assert probability.tolist() == [0.6, 0.5] and outcome.tolist() == [1, 0]
+
+
+def test_a_value_that_is_not_a_number_is_an_unknown_pair_not_an_error():
+    probability, outcome = realized_pairs([0.6, "n/a", 0.4], [1, 0, "?"])
+    assert probability.tolist() == [0.6] and outcome.tolist() == [1]
+
+
+def test_probabilities_of_exactly_0_and_1_are_valid():
+    probability, outcome = realized_pairs([0.0, 1.0], [0, 1])
+    assert probability.tolist() == [0.0, 1.0] and outcome.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("probability", [-0.1, 1.5, 1.0001])
+def test_a_probability_outside_0_to_1_is_rejected_with_the_range(probability):
+    with pytest.raises(ValueError) as raised:
+        realized_pairs([0.5, probability], [1, 0])
+    assert str(raised.value) == "probabilities must lie in [0, 1]"
+
+
+def test_an_outcome_other_than_0_or_1_is_rejected():
+    with pytest.raises(ValueError) as raised:
+        realized_pairs([0.5, 0.5], [1, 2])
+    assert str(raised.value) == "outcomes must be 0 or 1"
+
+
+def test_realized_performance_reports_the_brier_score_and_the_up_share():
+    performance = realized_performance([0.9, 0.2, 0.4, 0.6, 0.7], [1, 0, 1, 0, 1])
+    assert performance.brier == pytest.approx((0.01 + 0.04 + 0.36 + 0.36 + 0.09) / 5)
+    assert performance.up_share == pytest.approx(3 / 5)
+
+
+# judged_predictions keeps the source column
+
+
+def test_the_judged_window_keeps_the_source_column_when_there_is_one():
+    rows = realized_rows("2", [0.6, 0.4], [1, 0]).assign(source=["batch", "online"])
+    window = judged_predictions(rows, START, champion_version="1", champion_validated_until=START)
+    assert list(window.columns) == ["open_time", "up_probability", "model_version", "realized_label", "source"]
+    assert window["source"].tolist() == ["batch", "online"]
+
+
+# classification_snapshot
+
+
+def test_the_classification_report_refuses_outcomes_of_one_class():
+    with pytest.raises(ValueError) as raised:
+        classification_snapshot([0.6, 0.7], [1, 1])
+    assert str(raised.value) == "the classification report needs both up and not-up outcomes"
+
+
+# with_online_predictions
+
+
+def truth(minutes: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"open_time": [minute(n) for n in range(minutes)], "target": pd.array([n % 2 for n in range(minutes)], "Int8")}
+    )
+
+
+def answers(candles: list[int], version: str, served_at: list[pd.Timestamp]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "served_at": served_at,
+            "open_time": [minute(n) for n in candles],
+            "model_version": version,
+            "up_probability": [0.5 + n / 100 for n in range(len(candles))],
+        }
+    )
+
+
+ONLINE_COLUMNS = ["open_time", "up_probability", "model_version", "predicted_at", "realized_label", "source"]
+
+
+def test_answers_served_in_the_same_instant_count_in_the_order_they_were_logged():
+    # 20 answers in one second for two candles: the first logged for each candle counts.
+    served = answers([n % 2 for n in range(20)], "1", [minute(30)] * 20)
+    combined = with_online_predictions(None, served, truth(5))
+    assert combined["open_time"].tolist() == [minute(0), minute(1)]
+    assert combined["up_probability"].tolist() == [0.5, 0.51]
+    assert list(combined.columns) == ONLINE_COLUMNS and list(combined.index) == [0, 1]
+    assert combined["predicted_at"].tolist() == [minute(30)] * 2
+    assert combined["realized_label"].tolist() == [0, 1]
+
+
+def test_batch_rows_come_before_online_rows_of_the_same_candle():
+    stored = realized_rows("1", [0.6] * 10, [n % 2 for n in range(10)]).assign(predicted_at=minute(30))
+    served = answers(list(range(10)), "2", [minute(n) for n in range(10)])
+    combined = with_online_predictions(stored, served, truth(10))
+    assert list(combined.columns) == [*stored.columns, "source"] and list(combined.index) == list(range(20))
+    assert combined["open_time"].tolist() == [minute(n // 2) for n in range(20)]
+    assert combined["source"].tolist() == ["batch", "online"] * 10
+    assert combined["model_version"].tolist() == ["1", "2"] * 10
+
+
+def test_the_classification_report_classifies_at_the_projects_decision_threshold():
+    snapshot = classification_snapshot([0.9, 0.2, 0.4, 0.6, 0.7, 0.3], [1, 0, 1, 0, 1, 0]).dict()
+    thresholds = {metric["config"].get("probas_threshold", "absent") for metric in snapshot["metrics"]}
+    assert thresholds - {"absent"} == {DECISION_THRESHOLD}

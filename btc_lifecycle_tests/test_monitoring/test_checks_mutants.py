@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btc_lifecycle.monitoring import MonitoringConfig, evaluate_realized_performance
+from btc_lifecycle.monitoring import MonitoringConfig, evaluate_drift_share, evaluate_realized_performance
+from btc_lifecycle.monitoring.drift import ColumnDrift, DataDriftResult
 from btc_lifecycle.monitoring.performance import realized_by_version
 
 CONFIG = MonitoringConfig(min_realized_labels=500, performance_margin=0.01)
@@ -82,3 +83,64 @@ def test_the_skip_reason_without_a_version():
     outcome = evaluate_realized_performance(judged(499), CONFIG)
     assert outcome.description.startswith("skipped: the champion has 499 realized label(s)")
     assert evaluate_realized_performance(None, CONFIG).metadata["champion_version"] == ""
+
+
+# evaluate_drift_share
+
+
+def drift_result(scores: dict[str, float], threshold: float = 0.4) -> DataDriftResult:
+    per_column = {
+        name: ColumnDrift(score=score, threshold=threshold, drifted=score >= threshold, stattest="wasserstein")
+        for name, score in scores.items()
+    }
+    drifted = tuple(name for name, column in per_column.items() if column.drifted)
+    return DataDriftResult(
+        drift_share=len(drifted) / len(per_column),
+        drifted_columns=drifted,
+        per_column=per_column,
+        reference_rows=4320,
+        current_rows=1440,
+    )
+
+
+DRIFT_CONFIG = MonitoringConfig(drift_share_threshold=0.5, stattest_threshold=0.4)
+
+
+def test_a_drift_share_exactly_at_the_threshold_passes():
+    outcome = evaluate_drift_share(drift_result({"rsi_14": 0.9, "volatility_60": 0.1}), DRIFT_CONFIG)
+    assert outcome.passed is True
+    assert outcome.description == (
+        "1 of 2 monitored columns drifted (share 0.50, at most the threshold 0.50); drifted: rsi_14"
+    )
+
+
+def test_a_failed_drift_check_says_above_and_names_every_drifted_column():
+    result = drift_result({"rsi_14": 0.9, "volatility_60": 0.5, "log_return_1": 0.1})
+    outcome = evaluate_drift_share(result, DRIFT_CONFIG)
+    assert outcome.passed is False
+    assert outcome.description == (
+        "2 of 3 monitored columns drifted (share 0.67, above the threshold 0.50); drifted: rsi_14, volatility_60"
+    )
+    assert outcome.metadata == {
+        "drift_share": pytest.approx(2 / 3),
+        "drift_share_threshold": 0.5,
+        "drifted_count": 2,
+        "monitored_count": 3,
+        "drifted_columns": "rsi_14, volatility_60",
+        "stattest": "wasserstein",
+        "stattest_threshold": 0.4,
+        "reference_rows": 4320,
+        "current_rows": 1440,
+        "score_rsi_14": 0.9,
+        "score_volatility_60": 0.5,
+        "score_log_return_1": 0.1,
+    }
+
+
+def test_a_quiet_window_passes_and_says_none_drifted():
+    outcome = evaluate_drift_share(drift_result({"rsi_14": 0.1, "volatility_60": 0.2}), DRIFT_CONFIG)
+    assert outcome.passed is True
+    assert outcome.description == (
+        "0 of 2 monitored columns drifted (share 0.00, at most the threshold 0.50); drifted: none"
+    )
+    assert outcome.metadata["drifted_columns"] == "none"
