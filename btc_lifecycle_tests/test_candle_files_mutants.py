@@ -281,6 +281,13 @@ def test_a_first_row_longer_than_the_header_is_refused_with_both_widths(tmp_path
     assert refusal(path) == f"{path}, line 2: 7 fields, but the first line has 6"
 
 
+def test_a_quoted_comma_is_inside_a_field_when_the_widths_are_counted(tmp_path):
+    header = GENERIC_HEADER + ',"note, free text"'
+    rows = [generic_row(0) + ',"a, b",7', generic_row(1) + ',"c, d"']
+    path = write(tmp_path / "c.csv", "\n".join([header, *rows]) + "\n")
+    assert refusal(path) == f"{path}, line 2: 8 fields, but the first line has 7"
+
+
 def test_a_malformed_csv_quotes_the_parser(tmp_path):
     path = write(tmp_path / "c.csv", "\n".join([GENERIC_HEADER, generic_row(0), '"' + generic_row(1)]) + "\n")
     assert (

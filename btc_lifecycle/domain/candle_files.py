@@ -7,6 +7,7 @@ that every error names the file and the line (1-based, counting a header) or the
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import warnings
@@ -105,6 +106,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _field_count(line: str) -> int:
+    """The fields of one csv line as pandas reads them: a quoted comma is inside a field."""
+    return len(next(csv.reader([line])))
+
+
 def _read_table(source: str, text: str, **options) -> pd.DataFrame:
     # Blank lines are kept as empty rows so that row index + offset is the line in the file.
     # index_col=False: a first row longer than the header is an error, not an index column.
@@ -114,10 +120,10 @@ def _read_table(source: str, text: str, **options) -> pd.DataFrame:
             table = pd.read_csv(io.StringIO(text), skip_blank_lines=False, index_col=False, **options)
     except pd.errors.ParserWarning:
         lines = text.split("\n")
-        width = lines[0].count(",")
-        line = next((n for n, row in enumerate(lines, 1) if row.strip() and row.count(",") != width), 1)
+        width = _field_count(lines[0])
+        line = next((n for n, row in enumerate(lines, 1) if row.strip() and _field_count(row) != width), 1)
         raise CandleFileError(
-            f"{source}, line {line}: {lines[line - 1].count(',') + 1} fields, but the first line has {width + 1}"
+            f"{source}, line {line}: {_field_count(lines[line - 1])} fields, but the first line has {width}"
         ) from None
     except (pd.errors.ParserError, ValueError) as error:
         raise CandleFileError(f"{source}: malformed csv: {str(error).strip()}") from None
