@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from btc_lifecycle.adapters.sql_text import is_plain_identifier
 from btc_lifecycle.domain.candles import INTERVAL_MS, CandleSeries
 from btc_lifecycle.monitoring.drift import MonitoringConfig
 
@@ -38,7 +39,6 @@ SUPPORTED_EXCHANGES = ("binance",)
 # per table and UTC day that DuckDB queries: runs of different days write at the same time).
 FEATURE_STORE_BACKENDS = ("duckdb", "parquet")
 MAX_CANDLES_PER_REQUEST = 1000  # Binance's klines maximum
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
 
 
@@ -321,7 +321,7 @@ def _parse_ingest(source: str, raw: dict[str, Any]) -> IngestConfig:
         raise ConfigError(f"{source}: field 'limit' must be between 1 and {MAX_CANDLES_PER_REQUEST}, got {limit}")
     table = raw["table"]
     _check_type(source, "table", table, str)
-    if not _IDENTIFIER.match(table):
+    if not is_plain_identifier(table):
         raise ConfigError(
             f"{source}: field 'table' must be a plain SQL identifier "
             f"(letters, digits, underscore; not starting with a digit), got {table!r}"

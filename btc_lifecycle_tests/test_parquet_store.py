@@ -380,3 +380,16 @@ def test_a_table_name_that_is_not_an_identifier_is_refused_before_any_file_is_wr
         replace_table(conn, "../outside", pd.DataFrame({"open_time": [FIRST.tz_localize(None)]}))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["store"]
     assert list((tmp_path / "store").iterdir()) == []
+
+
+def test_a_store_folder_whose_path_holds_a_quote_is_read_and_written_like_any_other(tmp_path):
+    # The views and COPY's target hold the path as a SQL literal: a quote in it must stay text.
+    root = tmp_path / "it's; DROP TABLE candles; --"
+    candles = candles_of_days(2)
+    with ParquetStoreConnection(root) as conn:
+        write_day(conn, candles, FIRST)
+        write_day(conn, candles, FIRST + DAY)
+    with ParquetStoreConnection(root) as conn:
+        stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
+    assert len(stored) == len(candles) == 2 * 1440
+    assert sorted(path.name for path in (root / SERIES.table).iterdir()) == ["2024-01-01.parquet", "2024-01-02.parquet"]

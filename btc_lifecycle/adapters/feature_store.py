@@ -10,7 +10,6 @@ the same DuckDB write on the days it touches, which the Parquet connection then 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,11 +27,9 @@ else:  # imported on first use: the code location loads without them
     pa = lazy_module("pyarrow")
 
 from btc_lifecycle.adapters.parquet_store import days_between, is_parquet_store
+from btc_lifecycle.adapters.sql_text import checked_identifier
 from btc_lifecycle.domain.candles import CANDLE_COLUMNS, CandleSeries, interval_ms
 from btc_lifecycle.domain.labels import LABEL_COLUMN
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-KEY_COLUMNS = ("symbol", "interval", "open_time")
 
 _CANDLE_SCHEMA = """
     symbol VARCHAR NOT NULL,
@@ -54,13 +51,6 @@ _CANDLE_SCHEMA = """
 _VALUE_COLUMNS = tuple(name for name in CANDLE_COLUMNS if name != "open_time")
 _REVISED_VALUES = ", ".join(f"{name} = i.{name}" for name in _VALUE_COLUMNS)
 _VALUES_DIFFER = " OR ".join(f"t.{name} IS DISTINCT FROM i.{name}" for name in _VALUE_COLUMNS)
-
-
-def checked_identifier(name: str) -> str:
-    """``name`` quoted for SQL, after checking it is a plain identifier."""
-    if not _IDENTIFIER.match(name):
-        raise ValueError(f"table name {name!r} is not a plain SQL identifier")
-    return f'"{name}"'
 
 
 def ensure_candle_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:

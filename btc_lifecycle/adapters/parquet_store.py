@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from btc_lifecycle.adapters.sql_text import KEY_COLUMNS, checked_identifier, is_plain_identifier, string_literal
 from btc_lifecycle.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -34,18 +35,6 @@ else:
 
 T = TypeVar("T")
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.parquet$")
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")  # as adapters.feature_store checks: a folder name too
-
-
-def _table_name(table: str) -> str:
-    """``table`` quoted for SQL, after checking it is a plain identifier (it names a folder)."""
-    if not _TABLE.match(table):
-        raise ValueError(f"table name {table!r} is not a plain SQL identifier")
-    return f'"{table}"'
-
-
-def _quoted(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def days_between(start, end) -> list[pd.Timestamp]:
@@ -96,12 +85,13 @@ class ParquetStoreConnection:
         """A view per table folder holding day files (a glob: days written later are seen too)."""
         kinds = dict(self._conn.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall())
         for folder in sorted(self.root.iterdir()):
-            if not _TABLE.match(folder.name) or not self.day_files(folder.name):
+            if not is_plain_identifier(folder.name) or not self.day_files(folder.name):
                 continue
-            name = _table_name(folder.name)
+            name = checked_identifier(folder.name)
             if kinds.get(folder.name) == "BASE TABLE":  # an empty stand-in made before any file existed
                 self._conn.execute(f"DROP TABLE {name}")
-            files = _quoted(folder / "*.parquet")
+            # A view's definition cannot hold a parameter: the glob is a quoted literal.
+            files = string_literal(folder / "*.parquet")
             self._conn.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({files})")
 
     def rewrite(
@@ -109,23 +99,22 @@ class ParquetStoreConnection:
     ) -> T:
         """Run ``write`` on a scratch DuckDB holding ``table``'s rows of ``days`` (None: all days),
         then store each of those days (and any new day the write produced) as its own file."""
-        name = _table_name(table)
+        name = checked_identifier(table)
         folder = self.root / table
         existing = self.day_files(table)
         scratch = duckdb.connect()
         try:
             layout = None
             if existing:
-                scratch.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet({_quoted(existing[0])}) LIMIT 0")
+                scratch.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?) LIMIT 0", [str(existing[0])])
                 layout = scratch.execute(f"DESCRIBE {name}").fetchall()
                 wanted = {f"{day.date().isoformat()}.parquet" for day in days} if days is not None else None
                 loaded = [path for path in existing if wanted is None or path.name in wanted]
                 if loaded:
-                    files = "[" + ", ".join(_quoted(path) for path in loaded) + "]"
-                    scratch.execute(f"INSERT INTO {name} SELECT * FROM read_parquet({files})")
+                    scratch.execute(f"INSERT INTO {name} SELECT * FROM read_parquet(?)", [[str(p) for p in loaded]])
             result = write(scratch)
             rebuilt = layout is not None and scratch.execute(f"DESCRIBE {name}").fetchall() != layout
-            written = self._swap_days(scratch, name, folder, days)
+            written = self._swap_days(scratch, table, folder, days)
             if rebuilt or days is None:  # the table holds only what the scratch held
                 for path in existing:
                     if path.name not in written:
@@ -135,14 +124,15 @@ class ParquetStoreConnection:
         self.refresh_views()
         return result
 
-    def _swap_days(self, scratch, name: str, folder: Path, days: list[pd.Timestamp] | None) -> set[str]:
+    def _swap_days(self, scratch, table: str, folder: Path, days: list[pd.Timestamp] | None) -> set[str]:
+        name = checked_identifier(table)
         present = [
             pd.Timestamp(day)
             for (day,) in scratch.execute(f"SELECT DISTINCT date_trunc('day', open_time) FROM {name}").fetchall()
         ]
         targets = sorted({*(days or []), *present})
         columns = {row[0] for row in scratch.execute(f"DESCRIBE {name}").fetchall()}
-        order = ", ".join(column for column in ("symbol", "interval", "open_time") if column in columns)
+        order = ", ".join(column for column in KEY_COLUMNS if column in columns)
         folder.mkdir(parents=True, exist_ok=True)
         staged: list[tuple[Path, Path]] = []
         try:
@@ -151,7 +141,7 @@ class ParquetStoreConnection:
                 partial = folder / f".{final.name}.{uuid.uuid4().hex}.partial"
                 scratch.execute(
                     f"COPY (SELECT * FROM {name} WHERE open_time >= ? AND open_time < ? "
-                    f"ORDER BY {order}) TO {_quoted(partial)} (FORMAT parquet)",
+                    f"ORDER BY {order}) TO {string_literal(partial)} (FORMAT parquet)",  # COPY's target: no parameter
                     [day, day + pd.Timedelta(days=1)],
                 )
                 staged.append((partial, final))
