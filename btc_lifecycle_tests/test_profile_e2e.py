@@ -1,6 +1,7 @@
 """The production profile end to end (``python -m btc_lifecycle.profile up|down|status``): its own
 PostgreSQL cluster, MLflow server, code server, webserver and daemon on free loopback ports in a
-temporary folder; the whole graph through the launcher into them; a killed run worker; down.
+temporary folder; the whole graph through the launcher into them; a killed run worker; the
+queue; a drift failure the daemon's sensor retrains on; a daemon killed mid-tick; down.
 
 The tests run in file order (one pytest-xdist worker takes the whole file): the last one stops
 the profile and checks that nothing is left, and the fixture stops it again whatever happened.
@@ -26,11 +27,15 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pandas as pd
+import psycopg2
 import pytest
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from mlflow.tracking import MlflowClient
 
 from btc_lifecycle.adapters.feature_store import read_candles
 from btc_lifecycle.defs.automation import EXCHANGE_TAG
+from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, DRIFT_CHECK_KEYS, DRIFT_CHECKS
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.launch import replay_exchange
 from btc_lifecycle.profile.layout import ProfileLayout
@@ -377,6 +382,156 @@ def test_the_queue_runs_one_run_per_exchange_at_a_time(profile, graph_run):
     first, second = records
     assert first.dagster_run.tags[EXCHANGE_TAG] == second.dagster_run.tags[EXCHANGE_TAG] == "binance"
     assert second.start_time >= first.end_time
+
+
+SENSOR = "retrain_on_drift_sensor"
+MONITORED = "raw_candles,labeled_candles,features,ingestion_stats,predictions,drift_report"
+
+
+def sensor_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    return list(instance.get_runs(dg.RunsFilter(tags={SENSOR_NAME_TAG: SENSOR})))
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.25):
+    """Poll ``condition`` until it returns something truthy (returned), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(interval)
+    return value
+
+
+def test_under_the_profile_a_drift_failure_makes_the_sensor_launch_a_retraining_that_the_queue_runs(profile, graph_run):
+    """A volatile regime after the champion's calm days fails the real data-drift check; the
+    daemon's sensor (running by default) queues one retraining, which trains a new version into
+    the MLflow server."""
+    client = MlflowClient(tracking_uri=profile.layout.mlflow_url, registry_uri=profile.layout.mlflow_url)
+    versions_before = {int(v.version) for v in client.search_model_versions("name='btc_direction'")}
+    with profile.instance() as instance:
+        assert sensor_runs(instance) == []  # nothing failed drift so far: no retraining launched
+    last = CANDLES.iloc[-1]
+    volatile = synthetic_candles(
+        1_600, seed=29, volatility=0.004, start=last["open_time"] + pd.Timedelta(minutes=1), start_price=last["close"]
+    )
+    extended = write_generic_csv(pd.concat([CANDLES, volatile], ignore_index=True), profile.root / "volatile.csv")
+    # The routine's hourly monitoring: the new days in, then predictions and the drift report
+    # (no model: the champion stays the calm-trained one).
+    command = launch_command(
+        extended, "--progress", selection=MONITORED, extra=["--partition-range", "2024-01-05...2024-01-06"]
+    )
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=profile.client_env(), capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    with profile.instance() as instance:
+        drift = instance.get_latest_asset_check_evaluation_record(DRIFT_CHECK_KEYS[0])
+        assert drift.status.value == "FAILED"
+        (run,) = wait_until(lambda: sensor_runs(instance), 120, "the sensor launched no retraining")
+        assert run.job_name == "retraining_job"
+        assert run.tags[RUN_KEY_TAG] == f"retrain-after-{drift.run_id}"
+        assert run.tags["btc_lifecycle/drift_run_id"] == drift.run_id
+        assert profile.wait_for_run(run.run_id, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=300) == "SUCCESS"
+        # Through the queued run coordinator and the daemon, once.
+        assert len(instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED)) == 1
+        assert len(instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_STARTING)) == 1
+        assert [r.run_id for r in sensor_runs(instance)] == [run.run_id]
+    new = [v for v in client.search_model_versions("name='btc_direction'") if int(v.version) not in versions_before]
+    (version,) = new
+    assert int(version.version) == max(versions_before) + 1 and version.status == "READY"
+    assert client.get_run(version.run_id).data.tags["dagster_run_id"] == run.run_id
+
+
+def sensor_ticks(instance: dg.DagsterInstance) -> list:
+    (state,) = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR) if s.name == SENSOR]
+    return instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
+
+
+@dg.asset(
+    name="drift_report",
+    check_specs=[dg.AssetCheckSpec(name, asset="drift_report") for name in DRIFT_CHECKS],
+)
+def failing_drift_report():
+    """Stands in for the report (as in test_sensors.py): a failed data-drift evaluation, written
+    into the profile's instance."""
+    yield dg.MaterializeResult()
+    for name in DRIFT_CHECKS:
+        yield dg.AssetCheckResult(
+            check_name=name, passed=name != DATA_DRIFT_CHECK, severity=dg.AssetCheckSeverity.ERROR
+        )
+
+
+def lock_table(profile: Profile, table: str) -> psycopg2.extensions.connection:
+    """A connection holding an EXCLUSIVE lock on one of the instance's tables (reads pass, writes
+    wait) until it is rolled back."""
+    conn = psycopg2.connect(
+        host="127.0.0.1",
+        port=profile.layout.pg_port,
+        user="btc_lifecycle",
+        dbname="dagster",
+        passfile=str(profile.layout.passfile),
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+    return conn
+
+
+def waiting_for(conn, table: str) -> list[int]:
+    """Backends waiting for ``table``'s lock."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_locks WHERE relation = %s::regclass AND NOT granted", [table])
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def test_a_daemon_killed_mid_tick_resumes_the_tick_after_up_and_nothing_runs_twice(profile, graph_run):
+    """The sensor's tick is held (by PostgreSQL locks, not by timing) after it reserved the run's
+    id and before the run exists; the daemon's process group is killed there. `up` restarts the
+    daemon, which resumes the tick: the one retraining is launched once, under its run key."""
+    daemon = next(s for s in services(profile.layout) if s.name == "daemon")
+    killed = read_record(daemon.pidfile(profile.layout))
+    with profile.instance() as instance, ExitStack() as locks:
+        before = {run.run_id for run in sensor_runs(instance)}
+        # No sensor tick starts while the failure is written (its state update waits); then the
+        # run's creation waits, and the tick goes ahead up to it.
+        instigators = lock_table(profile, "instigators")
+        locks.callback(instigators.close)
+        locks.callback(instigators.rollback)
+        drift_run = dg.materialize([failing_drift_report], instance=instance).run_id
+        key = f"retrain-after-{drift_run}"
+        failure_id = instance.get_latest_asset_check_evaluation_record(DRIFT_CHECK_KEYS[0]).id
+        runs = lock_table(profile, "runs")
+        locks.callback(runs.close)
+        locks.callback(runs.rollback)
+        instigators.rollback()
+        blocked = wait_until(lambda: waiting_for(runs, "runs"), 120, "the sensor's tick never reached the run")
+        (tick,) = [t for t in sensor_ticks(instance) if t.status == TickStatus.STARTED]
+        ((reserved, request),) = tick.unsubmitted_run_ids_with_requests
+        assert request.run_key == key and tick.run_ids == []
+        assert instance.get_runs(dg.RunsFilter(tags={RUN_KEY_TAG: key})) == []
+        os.killpg(killed.pid, signal.SIGKILL)
+        wait_until(lambda: not group_members(killed.pid), 10, "the killed daemon's group is still there")
+        # Its connection waits for the lock: end it as the kernel would have ended a statement in
+        # flight (the server notices a dead client only once it reads from it).
+        with runs.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [blocked])
+        wait_until(lambda: not waiting_for(runs, "runs"), 10, "the dead daemon's statement still waits")
+        runs.rollback()
+        locks.close()
+        result = profile.command("up")
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        assert read_record(daemon.pidfile(profile.layout)).pid != killed.pid
+        (run,) = wait_until(
+            lambda: instance.get_runs(dg.RunsFilter(tags={RUN_KEY_TAG: key})), 120, "the resumed tick launched nothing"
+        )
+        assert run.run_id == reserved
+        assert profile.wait_for_run(run.run_id, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=240) == "SUCCESS"
+        resumed = next(t for t in sensor_ticks(instance) if t.tick_id == tick.tick_id)
+        assert resumed.status == TickStatus.SUCCESS and list(resumed.run_ids) == [reserved]
+        assert {r.run_id for r in sensor_runs(instance)} == before | {reserved}
+        assert len(instance.get_runs(dg.RunsFilter(tags={RUN_KEY_TAG: key}))) == 1
+        assert len(instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)) == 1
+        # The cursor moved past the failure: no later tick takes it up again.
+        state = instance.get_instigator_state(tick.instigator_origin_id, tick.selector_id)
+        assert json.loads(state.instigator_data.cursor)["handled_up_to"] >= failure_id
 
 
 def test_no_password_in_logs_files_or_asset_metadata(profile, graph_run):

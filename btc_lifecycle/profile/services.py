@@ -28,6 +28,7 @@ from btc_lifecycle.profile.processes import (
     log_line,
     port_is_free,
     spawn,
+    start_time,
     stop_group,
     wait_for,
     write_record,
@@ -259,6 +260,8 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
         say(f"postgres:    up on {HOST}:{layout.pg_port} (pid {record.pid})")
         env = service_environment(layout, environ)
         write_instance(layout)
+        if pg_started and any(live_record(s.pidfile(layout)) for s in services(layout) if s.name != "mlflow"):
+            recover_after_outage(layout, env, say, log)
         pending = [s for s in services(layout) if live_record(s.pidfile(layout)) is None]
         for service in pending:
             if service.port is not None and not port_is_free(HOST, service.port):
@@ -294,6 +297,58 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
         say(f"{service.name + ':':<12} up {where} (pid {record.pid if record else '?'})")
     say(f"profile.env: {layout.profile_env} (make uses the profile while it exists)")
     log_line(log, "up: every part answers")
+
+
+ORPHAN_MESSAGE = (
+    "btc_lifecycle.profile: the run's process (pid {pids}) is gone and its end was never recorded: "
+    "PostgreSQL was down under the running profile (the database was unreachable). `up` restarted "
+    "PostgreSQL and marks the run failed; launch it again."
+)
+
+
+def fail_orphaned_runs(layout: ProfileLayout, env: dict[str, str]) -> list[str]:
+    """Mark failed the runs the instance holds as started whose process is gone (a run worker, or
+    a `make run`, that ended while the database was unreachable and so never recorded its end);
+    their ids. Run monitoring then frees their pool slots."""
+    import dagster as dg
+
+    saved = dict(os.environ)
+    os.environ.update(env)  # the instance's dagster.yaml reads the database's address from it
+    try:
+        with dg.DagsterInstance.from_config(str(layout.dagster_home)) as instance:
+            failed = []
+            for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+                starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+                pids = sorted({entry.dagster_event.pid for entry in starts if entry.dagster_event} - {None})
+                # A live pid (ours, or a recycled one) keeps the run: never fail a run that may run.
+                if not pids or any(start_time(pid) is not None for pid in pids):
+                    continue
+                instance.report_engine_event(ORPHAN_MESSAGE.format(pids=", ".join(map(str, pids))), run)
+                instance.report_run_failed(run)
+                failed.append(run.run_id)
+            return failed
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def recover_after_outage(layout: ProfileLayout, env: dict[str, str], say: Callable[[str], None], log: Path) -> None:
+    """PostgreSQL came back under running Dagster parts: fail the runs whose process ended during
+    the outage, and stop the daemon and the webserver, which ``up`` then starts again (after an
+    outage the webserver answers a launch with an internal error).
+
+    Nothing else fails those runs: the code server's run-cleanup thread (which fails the run of a
+    dead run worker) ends at the first database error it meets, and run monitoring does not
+    check the workers of this launcher."""
+    failed = fail_orphaned_runs(layout, env)
+    log_line(log, f"postgres was down under the running profile: marked {len(failed)} run(s) failed {failed}")
+    if failed:
+        say(f"runs:        marked failed (their process ended while PostgreSQL was down): {', '.join(failed)}")
+    for service in reversed(services(layout)):
+        record = live_record(service.pidfile(layout))
+        if service.name in ("daemon", "webserver") and record is not None:
+            say(f"{service.name + ':':<12} restarting (PostgreSQL was down under it)")
+            _stop(layout, service, record)
 
 
 def _port_variable(service: Service) -> str:
