@@ -76,6 +76,9 @@ class MonitoringConfig:
             fail("retrain_cooldown_hours", "must not be negative")
         if not self.columns or len(set(self.columns)) != len(self.columns):
             fail("columns", "must name at least one column, each once")
+        # None would make evidently pick a test from the data, silently, instead of the one named.
+        if not isinstance(self.stattest, str) or not self.stattest:
+            fail("stattest", "must name one of evidently's stattests")
 
 
 @dataclass(frozen=True)

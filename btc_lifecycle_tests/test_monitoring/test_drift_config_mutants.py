@@ -20,6 +20,8 @@ REJECTED = [
     ("retrain_cooldown_hours", -0.5, "must not be negative"),
     ("columns", (), "must name at least one column, each once"),
     ("columns", ("rsi_14", "rsi_14"), "must name at least one column, each once"),
+    ("stattest", None, "must name one of evidently's stattests"),
+    ("stattest", "", "must name one of evidently's stattests"),
 ]
 
 
