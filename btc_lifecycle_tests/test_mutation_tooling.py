@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from benchmarks.mutate import EQUIVALENTS_DOC, equivalent_mutants, owns
+from benchmarks.mutate import EQUIVALENTS_DOC, equivalent_mutants, owns, whole_owned_files
 
 
 def test_a_mutant_runs_the_test_files_named_after_its_module():
@@ -42,3 +42,19 @@ def test_a_row_that_is_not_a_mutant_is_not_read_as_one(tmp_path):
         "btc_lifecycle.domain.labels.x__share__mutmut_6": 'float("NAN") is float("nan")'
     }
     assert equivalent_mutants(tmp_path / "missing.md") == {}
+
+
+def test_a_mutant_runs_its_modules_own_test_files_whole_not_only_the_tests_mutmut_saw_calling_it():
+    # mutmut credits a module fixture's call to the first test using it; its neighbours must run too.
+    mutant = "btc_lifecycle.modelling.features.x_compute_features__mutmut_98"
+    args = [
+        "btc_lifecycle_tests/test_features_mutants.py::test_candle_shape_features_are_ratios_of_the_candles_prices",
+        "btc_lifecycle_tests/test_features_mutants.py::test_the_filled_flag_is_a_float_column",
+        "btc_lifecycle_tests/test_monitoring/test_drift_mutants.py::test_the_reference_is_the_feature_complete_tail",
+        "btc_lifecycle_tests/test_modelling/test_features.py::test_x",
+    ]
+    assert whole_owned_files(mutant, args) == [
+        "btc_lifecycle_tests/test_features_mutants.py",
+        "btc_lifecycle_tests/test_modelling/test_features.py",
+        "btc_lifecycle_tests/test_monitoring/test_drift_mutants.py::test_the_reference_is_the_feature_complete_tail",
+    ]
