@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,12 @@ def pytest_collection_modifyitems(config, items):
         return next((at for at, name in enumerate(LONGEST_FILES) if path.endswith(name)), len(LONGEST_FILES))
 
     items.sort(key=rank)  # stable: the order within each file, and among the rest, is kept
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open together while they are picked)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]

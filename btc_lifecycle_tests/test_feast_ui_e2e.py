@@ -16,7 +16,7 @@ from btc_lifecycle.adapters.feast_repo import FEATURE_VIEW, apply, export_days, 
 from btc_lifecycle.config import load_settings
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS, compute_features
-from btc_lifecycle_tests.test_ui.dagster_dev import free_port
+from btc_lifecycle_tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 STARTUP_DEADLINE_SECONDS = 90  # the UI imports Feast and builds its registry view first
@@ -34,7 +34,7 @@ def test_feast_ui_lists_the_generated_feature_view_with_every_feature(tmp_path):
     export_days(repo, table, table["open_time"].min().floor("D"), table["open_time"].max().ceil("D"))
     apply(open_store(repo), repo)
 
-    port = free_port()
+    (port,) = free_ports(1)
     feast = Path(sys.executable).parent / "feast"
     command = [str(feast), "-c", str(settings.feast_repo_dir), "ui", "--host", "127.0.0.1", "--port", str(port)]
     log = (tmp_path / "feast-ui.log").open("w")

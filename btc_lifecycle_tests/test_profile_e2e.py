@@ -41,7 +41,7 @@ from btc_lifecycle.launch import replay_exchange
 from btc_lifecycle.profile.layout import ProfileLayout
 from btc_lifecycle.profile.processes import group_members, read_record
 from btc_lifecycle.profile.services import services
-from btc_lifecycle_tests.conftest import write_generic_csv
+from btc_lifecycle_tests.conftest import free_ports, write_generic_csv
 from btc_lifecycle_tests.e2e import REPO_ROOT, launch_command
 
 pytestmark = pytest.mark.e2e
@@ -50,15 +50,6 @@ PARTS = ("postgres", "mlflow", "code-server", "webserver", "daemon")
 CANDLES = synthetic_candles(4 * 1440 + 240, seed=23)  # 2024-01-01 .. 2024-01-04 whole, then 4 hours
 DAYS = ("2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04")
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (held open together while they are picked)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 @dataclass

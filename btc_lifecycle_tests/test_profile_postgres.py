@@ -12,7 +12,6 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg2
@@ -22,17 +21,9 @@ from btc_lifecycle.profile import postgres
 from btc_lifecycle.profile.layout import ProfileLayout
 from btc_lifecycle.profile.postgres import ProfileError
 from btc_lifecycle.profile.processes import group_members, read_record
+from btc_lifecycle_tests.conftest import free_ports
 
 NO_ENV_FILE = {"BTC_ENV_FILE": "/nonexistent/.env"}
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (held open together while they are picked)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 def profile_environment(root: Path) -> dict[str, str]:

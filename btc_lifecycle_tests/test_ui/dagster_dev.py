@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from btc_lifecycle.launch import live_group_members
+from btc_lifecycle_tests.conftest import free_ports
 from btc_lifecycle_tests.e2e import BIN, REPO_ROOT, Workspace
 
 READY_QUERY = """{
@@ -22,18 +22,12 @@ READY_QUERY = """{
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class DagsterDev:
     """``python -m btc_lifecycle.launch --candles FILE -- dagster dev ...``: webserver, daemon, replay exchange."""
 
     def __init__(self, workspace: Workspace, candles: Path, log_path: Path) -> None:
         self.workspace = workspace
-        self.port = free_port()
+        (self.port,) = free_ports(1)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         command = [
