@@ -7,7 +7,7 @@ import itertools
 import pandas as pd
 
 from btc_lifecycle.domain.candles import complete_candle_frame
-from btc_lifecycle.domain.labels import LABEL_COLUMN, label_candles
+from btc_lifecycle.domain.labels import LABEL_COLUMN, label_balance, label_candles
 
 
 def candles(closes: list[float], minutes: list[int] | None = None) -> pd.DataFrame:
@@ -56,3 +56,10 @@ def test_labels_match_an_independent_row_by_row_computation(generated_candles):
         adjacent = current.open_time - previous.open_time == pd.Timedelta(minutes=1)
         expected.append(int(current.close > previous.close) if adjacent else None)
     assert [None if pd.isna(v) else int(v) for v in labeled[LABEL_COLUMN]] == expected
+
+
+def test_the_label_balance_counts_every_candle_and_shares_the_unlabeled_among_them():
+    frame = label_candles(candles([100, 101, 101, 100, 102], minutes=[0, 1, 2, 3, 9]), "1m")
+    balance = label_balance(frame)
+    assert (balance.candles, balance.up, balance.not_up, balance.unlabeled) == (5, 1, 2, 2)
+    assert balance.unlabeled_share == 2 / 5

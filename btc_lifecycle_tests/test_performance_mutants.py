@@ -203,6 +203,23 @@ def test_batch_rows_come_before_online_rows_of_the_same_candle():
     assert combined["model_version"].tolist() == ["1", "2"] * 10
 
 
+def test_without_any_answer_served_the_batch_rows_are_judged_alone_or_nothing_is():
+    stored = realized_rows("1", [0.6] * 4, [1, 0, 1, 0])
+    for served in (None, answers([], "1", [])):
+        alone = with_online_predictions(stored, served, truth(4))
+        pd.testing.assert_frame_equal(alone, stored.assign(source="batch"))
+        assert with_online_predictions(None, served, truth(4)) is None
+
+
+def test_an_answer_for_a_candle_its_version_scored_in_batch_counts_once_as_the_batch_row():
+    # The batch log holds versions as integers here, the service as text: the same version.
+    stored = realized_rows("1", [0.6] * 4, [1, 0, 1, 0]).assign(model_version=1)
+    served = answers([2, 3], "1", [minute(10), minute(11)])
+    combined = with_online_predictions(stored, served, truth(4))
+    assert combined["source"].tolist() == ["batch"] * 4
+    assert combined["open_time"].tolist() == [minute(n) for n in range(4)]
+
+
 def test_the_classification_report_classifies_at_the_projects_decision_threshold():
     snapshot = classification_snapshot([0.9, 0.2, 0.4, 0.6, 0.7, 0.3], [1, 0, 1, 0, 1, 0]).dict()
     thresholds = {metric["config"].get("probas_threshold", "absent") for metric in snapshot["metrics"]}
