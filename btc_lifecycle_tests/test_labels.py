@@ -61,5 +61,5 @@ def test_labels_match_an_independent_row_by_row_computation(generated_candles):
 def test_the_label_balance_counts_every_candle_and_shares_the_unlabeled_among_them():
     frame = label_candles(candles([100, 101, 101, 100, 102], minutes=[0, 1, 2, 3, 9]), "1m")
     balance = label_balance(frame)
-    assert (balance.candles, balance.up, balance.not_up, balance.unlabeled) == (5, 1, 2, 2)
+    assert (balance.candles, balance.up, balance.not_up, balance.unlabeled, balance.ties) == (5, 1, 2, 2, 1)
     assert balance.unlabeled_share == 2 / 5
