@@ -21,16 +21,20 @@ import subprocess
 from pathlib import Path
 
 from btc_lifecycle.profile.layout import DAGSTER_DB, DB_USER, HOST, MLFLOW_DB, ProfileLayout
-from btc_lifecycle.profile.processes import Record, live_record, log_line, spawn, wait_for, write_record
+from btc_lifecycle.profile.processes import (
+    ProfileError,
+    Record,
+    live_record,
+    log_line,
+    spawn,
+    wait_for,
+    write_record,
+)
 
 SYSTEM_USER = "postgres"  # who runs the server when we are root
 SUPERUSER = "postgres"  # the cluster's bootstrap role, reachable only over the Unix socket
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
-
-
-class ProfileError(RuntimeError):
-    """Something the person has to fix; the message says what."""
 
 
 def binary(name: str) -> Path:

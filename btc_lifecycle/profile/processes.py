@@ -80,6 +80,10 @@ def read_record(pidfile: Path) -> Record | None:
         return None
 
 
+class ProfileError(RuntimeError):
+    """Something the person has to fix; the message says what."""
+
+
 def write_record(pidfile: Path, pid: int, port: int | None) -> Record:
     """Remember ``pid`` (waiting, briefly, for /proc to show it)."""
     deadline = time.monotonic() + 5
@@ -88,7 +92,8 @@ def write_record(pidfile: Path, pid: int, port: int | None) -> Record:
         time.sleep(0.01)
         started = start_time(pid)
     if started is None:
-        raise RuntimeError(f"process {pid} exited as soon as it started")
+        # A ProfileError, so that `make up` ends with this line, not a traceback.
+        raise ProfileError(f"{pidfile.stem}: process {pid} exited as soon as it started (its log says why)")
     record = Record(pid, started, port, stamp())
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     staging = pidfile.with_suffix(".tmp")
