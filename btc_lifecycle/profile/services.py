@@ -28,7 +28,6 @@ from btc_lifecycle.profile.processes import (
     log_line,
     port_is_free,
     spawn,
-    start_time,
     stop_group,
     wait_for,
     write_record,
@@ -312,17 +311,14 @@ def fail_orphaned_runs(layout: ProfileLayout, env: dict[str, str]) -> list[str]:
     their ids. Run monitoring then frees their pool slots."""
     import dagster as dg
 
+    from btc_lifecycle.resources.feature_store import started_runs_without_a_process
+
     saved = dict(os.environ)
     os.environ.update(env)  # the instance's dagster.yaml reads the database's address from it
     try:
         with dg.DagsterInstance.from_config(str(layout.dagster_home)) as instance:
             failed = []
-            for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-                starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
-                pids = sorted({entry.dagster_event.pid for entry in starts if entry.dagster_event} - {None})
-                # A live pid (ours, or a recycled one) keeps the run: never fail a run that may run.
-                if not pids or any(start_time(pid) is not None for pid in pids):
-                    continue
+            for run, pids in started_runs_without_a_process(instance):
                 instance.report_engine_event(ORPHAN_MESSAGE.format(pids=", ".join(map(str, pids))), run)
                 instance.report_run_failed(run)
                 failed.append(run.run_id)

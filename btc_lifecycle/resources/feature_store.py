@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
+
+from btc_lifecycle.profile.processes import start_time
 
 if TYPE_CHECKING:
     import duckdb
@@ -106,12 +107,8 @@ def release_slots_of_dead_runs(instance: dg.DagsterInstance, log=None) -> list[s
     if not _runs_stored_in_sqlite(instance):
         return []
     released = []
-    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
-        pids = {entry.dagster_event.pid for entry in starts if entry.dagster_event is not None}
-        if not pids or None in pids or any(_alive(pid) for pid in pids):
-            continue
-        message = f"the process of this run (pid {', '.join(map(str, sorted(pids)))}) is gone: killed"
+    for run, pids in started_runs_without_a_process(instance):
+        message = f"the process of this run (pid {', '.join(map(str, pids))}) is gone: killed"
         instance.report_run_failed(run, message)
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released.append(run.run_id)
@@ -129,11 +126,14 @@ def _runs_stored_in_sqlite(instance: dg.DagsterInstance) -> bool:
     return instance.get_ref().run_storage_data.class_name == "SqliteRunStorage"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
+def started_runs_without_a_process(instance: dg.DagsterInstance) -> list[tuple[dg.DagsterRun, list[int]]]:
+    """The runs ``instance`` holds as started whose every process (the pids of their RUN_START
+    events) is gone or a zombie, with those pids. A run with an unknown pid, or any live one
+    (ours, or a recycled pid), is left out: never fail a run that may still run."""
+    orphaned = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+        pids = {entry.dagster_event.pid for entry in starts if entry.dagster_event is not None}
+        if pids and None not in pids and all(start_time(pid) is None for pid in pids):
+            orphaned.append((run, sorted(pids)))
+    return orphaned
