@@ -8,8 +8,10 @@ online materialization and its parity check import Feast (about 4 s). The
 ``report_worker`` resource (``btc_lifecycle.resources.report_worker``) starts this helper when
 the run's resources are set up, before the first step: it does those on the other core while
 the first steps ingest, label and train, then builds the two reports when their steps hand them
-over (``run_in``): the same functions, the same arguments, the same files. Without a helper, or
-when it has died, they run in the step's own process.
+over (``run_in``): the same functions, the same arguments, the same files. The warm-ups run in
+a thread of their own, so a call that arrives in the middle of one (Feast's import, when the
+ingestion report's step comes) does not wait for it. Without a helper, or when it has died,
+they run in the step's own process.
 
 The helper is ``python -m btc_lifecycle.warmup FD FD WARMUP...``: it reads calls (a function by
 module and name, with pickled arguments) from one pipe and writes results or exceptions to the
@@ -42,9 +44,9 @@ WARMUPS: dict[str, tuple[str, ...]] = {
         "btc_lifecycle.reporting.ingestion_report",
         "weasyprint",
     ),
-    "drift_report": ("btc_lifecycle.monitoring.report", "evidently", "evidently.presets"),
     # Feast's online materialization and its parity check (about 4 s of import).
     "feast_online_features": ("btc_lifecycle.adapters.feast_repo", "feast", "feast.infra.online_stores.sqlite"),
+    "drift_report": ("btc_lifecycle.monitoring.report", "evidently", "evidently.presets"),
 }
 CLOSE_TIMEOUT_SECONDS = 5.0
 
@@ -166,20 +168,33 @@ def warm(item: str) -> None:
 
 
 def serve(requests: Connection, replies: Connection, warmups: Iterable[str]) -> None:
-    """Warm up, answering any call that arrives meanwhile first; then answer calls until EOF."""
-    pending = list(warmups)
-    while True:
-        if pending and not requests.poll():
-            item = pending.pop(0)
+    """Answer calls until EOF, warming up in a thread meanwhile.
+
+    A call never waits for a warm-up: one that arrives in the middle of an import shares the
+    CPU with it (or waits only for the modules it needs itself), and no further warm-up starts
+    until the call is answered. A call waiting when the helper starts is answered first.
+    """
+    idle = threading.Event()  # set while no call is running
+    items = list(warmups)
+
+    def warm_all() -> None:
+        for item in items:
+            idle.wait()
             try:
                 warm(item)
             except Exception:  # noqa: BLE001 - a real call that needs it fails with its own error
                 pass
-            continue
+
+    warming = threading.Thread(target=warm_all, name="warm-ups", daemon=True)
+    warming.start()
+    while True:
+        if not requests.poll():
+            idle.set()
         try:
             module, qualname, args, kwargs = requests.recv()
         except EOFError:
             return
+        idle.clear()
         try:
             reply = ("ok", _resolve(module, qualname)(*args, **kwargs), "")
         except BaseException as error:  # noqa: BLE001 - every failure goes back to the caller

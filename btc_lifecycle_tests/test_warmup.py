@@ -57,6 +57,16 @@ def record(text: str) -> str:
     return text
 
 
+CALL_RUNNING, CALL_GATE = threading.Event(), threading.Event()
+
+
+def record_when_let_through(text: str) -> str:
+    """A call that runs until the test lets it through (a report being built)."""
+    CALL_RUNNING.set()
+    assert CALL_GATE.wait(timeout=60)
+    return record(text)
+
+
 @pytest.fixture
 def helper():
     started = warmup.WarmHelper(["colorsys"])
@@ -117,6 +127,45 @@ def test_a_call_waiting_when_the_helper_starts_is_answered_before_the_warmups(mo
     requests.close()
     server.join(timeout=60)
     assert order == ["early", "warm a", "warm b"]
+
+
+def test_a_call_arriving_in_the_middle_of_a_warmup_is_answered_before_that_warmup_ends(monkeypatch):
+    RECORDED.clear()
+    CALL_RUNNING.clear()
+    CALL_GATE.clear()
+    slow_started, slow_gate, slow_done = threading.Event(), threading.Event(), threading.Event()
+    next_warmed = threading.Event()
+
+    def warm(item):  # "slow" stands for a long import (Feast's, evidently's)
+        RECORDED.append(f"warm {item}")
+        if item == "next":
+            next_warmed.set()
+        if item == "slow":
+            slow_started.set()
+            assert slow_gate.wait(timeout=60)
+            slow_done.set()
+
+    monkeypatch.setattr(warmup, "warm", warm)
+    requests_out, requests = multiprocessing.Pipe(duplex=False)
+    replies, replies_in = multiprocessing.Pipe(duplex=False)
+    server = threading.Thread(target=warmup.serve, args=(requests_out, replies_in, ["slow", "next"]), daemon=True)
+    server.start()
+    assert slow_started.wait(timeout=60)
+    requests.send((__name__, "record", ("first call",), {}))
+    assert replies.poll(timeout=60), "the call waited for the warm-up"
+    assert replies.recv() == ("ok", "first call", "")
+    # No warm-up starts while a call runs: the slow one ends while this call is held.
+    requests.send((__name__, "record_when_let_through", ("second call",), {}))
+    assert CALL_RUNNING.wait(timeout=60)
+    slow_gate.set()
+    assert slow_done.wait(timeout=60)
+    CALL_GATE.set()
+    assert replies.recv() == ("ok", "second call", "")
+    assert next_warmed.wait(timeout=60)
+    requests.close()
+    server.join(timeout=60)
+    assert not server.is_alive()
+    assert RECORDED == ["warm slow", "first call", "second call", "warm next"]
 
 
 def test_an_exception_in_the_helper_is_raised_here_as_itself(helper):
