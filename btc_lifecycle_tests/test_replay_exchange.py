@@ -7,6 +7,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -394,6 +396,47 @@ def test_delay_longer_than_the_client_timeout_is_a_ccxt_request_timeout(candles)
             client.fetch_time()
 
 
+def test_a_held_request_is_answered_once_released_and_only_then(exchange):
+    """A hold fault: the request waits, visibly, until a release; later requests pass."""
+    post(exchange.base_url + "/replay/faults", {"add": ["ping:hold"]})
+    answers: list[int] = []
+    waiting = threading.Thread(target=lambda: answers.append(get(exchange.base_url + "/api/v3/ping")[0]))
+    waiting.start()
+    deadline = time.monotonic() + 60
+    while get(exchange.base_url + "/replay/faults")[2]["held"] != 1:
+        assert time.monotonic() < deadline, "the ping was never held"
+        time.sleep(0.02)
+    assert answers == [] and waiting.is_alive()
+    assert get(exchange.base_url + "/api/v3/time")[0] == 200  # other endpoints answer meanwhile
+    assert post(exchange.base_url + "/replay/faults", {"release": True})["faults"][0]["kind"] == "hold"
+    waiting.join(timeout=60)
+    assert answers == [200]
+    assert get(exchange.base_url + "/replay/faults")[2]["held"] == 0
+    assert get(exchange.base_url + "/api/v3/ping")[0] == 200  # the fault held one request
+
+
+def test_stopping_the_exchange_lets_go_of_a_held_request(candles):
+    exchange = ReplayExchange(candles, speed=0, faults=[Fault("ping", "hold")])
+    exchange.start()
+    outcome: list[object] = []
+
+    def ask() -> None:
+        try:
+            outcome.append(get(exchange.base_url + "/api/v3/ping")[0])
+        except (urllib.error.URLError, ConnectionError, OSError) as error:
+            outcome.append(type(error).__name__)
+
+    waiting = threading.Thread(target=ask)
+    waiting.start()
+    deadline = time.monotonic() + 60
+    while exchange.held != 1:
+        assert time.monotonic() < deadline, "the ping was never held"
+        time.sleep(0.02)
+    exchange.stop()
+    waiting.join(timeout=60)
+    assert not waiting.is_alive() and len(outcome) == 1 and outcome != [200]
+
+
 def test_faults_can_be_added_over_http(exchange):
     post(exchange.base_url + "/replay/faults", {"add": ["ping:503"]})
     assert get(exchange.base_url + "/api/v3/ping")[0] == 503
@@ -449,6 +492,7 @@ def test_cli_prints_its_url_writes_the_ready_file_and_stops_on_sigterm(tmp_path,
         ("klines:empty:1:3", Fault("klines", "empty", count=1, after=3)),
         ("klines:shuffle", Fault("klines", "shuffle")),
         ("klines:truncate", Fault("klines", "truncate")),
+        ("klines:hold:1:5", Fault("klines", "hold", count=1, after=5)),
     ],
 )
 def test_cli_fault_flag_accepts_every_documented_form(spec, fault):

@@ -8,6 +8,8 @@ matching requests it hits, optionally after letting ``after`` of them through:
 - ``status:5xx`` (500, 502, 503, 504): an HTML error page, as a gateway returns it, so clients
   map it by HTTP status (ccxt: ExchangeNotAvailable, RequestTimeout for 504);
 - ``delay:SECONDS``: answer normally, that much later (a slow exchange; client timeouts);
+- ``hold``: answer normally once released (``POST /replay/faults`` with ``{"release": true}``):
+  an exchange that stops answering until a test has done something meanwhile;
 - ``truncate``: answer 200 with the JSON body cut in half.
 
 Bad data, for klines (other endpoints answer normally):
@@ -21,7 +23,7 @@ Bad data, for klines (other endpoints answer normally):
 
 CLI syntax, one ``--fault`` per fault: ``ENDPOINT:KIND[:COUNT[:AFTER]]`` where KIND is
 ``429``, ``429=RETRY_AFTER_S``, ``418``, ``500``, ``502``, ``503``, ``504``, ``delay=SECONDS``,
-``truncate``, ``empty``, ``overlap=N``, ``duplicate``, ``shuffle``, ``corrupt`` or ``conflict``.
+``hold``, ``truncate``, ``empty``, ``overlap=N``, ``duplicate``, ``shuffle``, ``corrupt`` or ``conflict``.
 Examples: ``klines:429:2`` (first two klines requests get 429, Retry-After 1),
 ``klines:429=30``, ``*:503:1:5`` (the sixth request of any endpoint gets 503),
 ``klines:delay=2.5:3``.
@@ -53,10 +55,10 @@ class Fault:
             pass
         elif name == "overlap" and argument.isdigit() and int(argument) >= 1:
             pass
-        elif self.kind != "truncate" and self.kind not in DATA_FAULTS:
+        elif self.kind not in ("truncate", "hold") and self.kind not in DATA_FAULTS:
             raise ValueError(
                 f"fault kind {self.kind!r} is not one of "
-                f"status:{{{','.join(map(str, STATUSES))}}}, delay:SECONDS, truncate, "
+                f"status:{{{','.join(map(str, STATUSES))}}}, delay:SECONDS, hold, truncate, "
                 f"overlap:N, {', '.join(DATA_FAULTS)}"
             )
         if self.count < 1 or self.after < 0 or self.retry_after_s < 0:
@@ -69,6 +71,10 @@ class Fault:
     @property
     def delay_s(self) -> float:
         return float(self.kind.split(":")[1]) if self.kind.startswith("delay:") else 0.0
+
+    @property
+    def holds(self) -> bool:
+        return self.kind == "hold"
 
     @property
     def overlap(self) -> int:
@@ -100,7 +106,7 @@ def parse_fault(spec: str) -> Fault:
             return Fault(endpoint, f"delay:{value}", count, after)
         if name == "overlap":
             return Fault(endpoint, f"overlap:{int(value)}", count, after)
-        if name in ("truncate", *DATA_FAULTS) and not value:
+        if name in ("truncate", "hold", *DATA_FAULTS) and not value:
             return Fault(endpoint, name, count, after)
         retry_after_s = int(value) if value else 1
         return Fault(endpoint, f"status:{int(name)}", count, after, retry_after_s)

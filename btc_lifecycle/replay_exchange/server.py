@@ -10,8 +10,9 @@ Control endpoints for tests and simulations (never faulted):
   "last_close", "candles"}}}``
 - ``POST /replay/clock`` with any of ``{"now": ms or ISO string, "advance_ms": n, "speed": x}``
   (applied in that order) -> the new clock state
-- ``GET /replay/faults`` -> the fault plan; ``POST /replay/faults`` with ``{"clear": true}``
-  and/or ``{"add": ["klines:429:2", ...]}`` (syntax in ``faults.py``).
+- ``GET /replay/faults`` -> the fault plan and how many requests a ``hold`` fault holds now
+  (``"held"``); ``POST /replay/faults`` with ``{"clear": true}``, ``{"add": ["klines:429:2",
+  ...]}`` (syntax in ``faults.py``) and/or ``{"release": true}`` (the held requests go on).
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class ReplayExchange(BackgroundHTTPServer):
         self.request_counts: Counter[str] = Counter()
         self.log_requests = log_requests
         self.stopping = threading.Event()
+        self._releases = threading.Condition()
+        self._released = 0  # how many releases so far: a held request waits for the next one
+        self.held = 0
         super().__init__(host, port)
 
     thread_name = "replay-exchange"
@@ -100,7 +104,30 @@ class ReplayExchange(BackgroundHTTPServer):
 
     def stop(self) -> None:
         self.stopping.set()  # wakes requests sleeping in a delay fault
+        self.release()  # and those held
         super().stop()
+
+    def hold(self) -> bool:
+        """Wait until the next release (``hold`` fault); False when the exchange stops meanwhile."""
+        with self._releases:
+            releases = self._released
+            self.held += 1
+            try:
+                self._releases.wait_for(lambda: self._released != releases)
+            finally:
+                self.held -= 1
+        return not self.stopping.is_set()
+
+    def release(self) -> None:
+        """Let every held request go on."""
+        with self._releases:
+            self._released += 1
+            self._releases.notify_all()
+
+    def fault_state(self) -> dict:
+        with self._releases:
+            held = self.held
+        return {"faults": self.faults.describe(), "held": held}
 
     def count_request(self, path: str) -> None:
         with self._lock:
@@ -151,7 +178,9 @@ class ReplayExchange(BackgroundHTTPServer):
                 self.faults.clear()
             for spec in request.get("add", []):
                 self.faults.add(parse_fault(spec))
-            return {"faults": self.faults.describe()}
+            if request.get("release"):
+                self.release()
+            return self.fault_state()
         raise LookupError(path)
 
 
@@ -186,10 +215,12 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         if url.path == "/replay/clock":
             return self._send_json(200, self.exchange.clock_state())
         if url.path == "/replay/faults":
-            return self._send_json(200, {"faults": self.exchange.faults.describe()})
+            return self._send_json(200, self.exchange.fault_state())
         faults = self.exchange.faults.faults_for(url.path)
         for fault in faults:
             if fault.delay_s and self.exchange.stopping.wait(fault.delay_s):
+                return None
+            if fault.holds and not self.exchange.hold():
                 return None
         failing = next((f for f in faults if f.status is not None), None)
         if failing is not None:
