@@ -1,7 +1,8 @@
 """The production profile end to end (``python -m btc_lifecycle.profile up|down|status``): its own
 PostgreSQL cluster, MLflow server, code server, webserver and daemon on free loopback ports in a
 temporary folder; the whole graph through the launcher into them; a killed run worker; the
-queue; a drift failure the daemon's sensor retrains on; a daemon killed mid-tick; down.
+queue; a drift failure the daemon's sensor retrains on; a daemon killed mid-tick; PostgreSQL
+stopped mid-run; down.
 
 The tests run in file order (one pytest-xdist worker takes the whole file): the last one stops
 the profile and checks that nothing is left, and the fixture stops it again whatever happened.
@@ -38,8 +39,9 @@ from btc_lifecycle.defs.automation import EXCHANGE_TAG
 from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, DRIFT_CHECK_KEYS, DRIFT_CHECKS
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.launch import replay_exchange
+from btc_lifecycle.profile import postgres
 from btc_lifecycle.profile.layout import ProfileLayout
-from btc_lifecycle.profile.processes import group_members, read_record
+from btc_lifecycle.profile.processes import group_members, read_record, start_time
 from btc_lifecycle.profile.services import services
 from btc_lifecycle_tests.conftest import free_ports, write_generic_csv
 from btc_lifecycle_tests.e2e import REPO_ROOT, launch_command
@@ -534,6 +536,82 @@ def test_a_daemon_killed_mid_tick_resumes_the_tick_after_up_and_nothing_runs_twi
         # The cursor moved past the failure: no later tick takes it up again.
         state = instance.get_instigator_state(tick.instigator_origin_id, tick.selector_id)
         assert json.loads(state.instigator_data.cursor)["handled_up_to"] >= failure_id
+
+
+def replay_control(profile: Profile, payload: dict | None = None) -> dict:
+    """The fault plan of the replay exchange the code server's runs fetch from (POST if ``payload``)."""
+    request = urllib.request.Request(
+        f"{profile.env['BINANCE_API_URL']}/replay/faults",
+        data=json.dumps(payload).encode() if payload is not None else None,
+        method="POST" if payload is not None else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def store_fingerprint(path: str) -> dict[str, tuple]:
+    """Rows and a hash of the whole content of each table the day's run writes."""
+    with duckdb.connect(path, read_only=True) as conn:
+        return {
+            table: conn.execute(
+                f"SELECT count(*), md5(string_agg(CAST(t AS VARCHAR), '|' ORDER BY symbol, interval, open_time)) "
+                f"FROM {table} t"
+            ).fetchone()
+            for table in ("candles", "candles_labeled")
+        }
+
+
+def test_postgresql_stopped_mid_run_fails_the_run_naming_it_and_after_up_the_next_run_leaves_exact_stores(
+    profile, graph_run
+):
+    """PostgreSQL stops (a fast shutdown) while a queued day's run is inside its fetch, held there
+    by the replay exchange. The worker cannot record anything more and ends; after `up` the run
+    is failed once, with an engine event that says why. The same day's next run succeeds, and
+    the candle tables hold exactly what they held before."""
+    layout = profile.layout
+    before = store_fingerprint(profile.env["FEATURE_DB_PATH"])
+    replay_control(profile, {"clear": True, "add": ["klines:hold:1"]})
+    run_id = profile.launch(
+        "__ASSET_JOB", assets=["raw_candles", "labeled_candles"], tags={"dagster/partition": DAYS[1]}
+    )
+    try:
+        wait_until(lambda: replay_control(profile)["held"] == 1, 120, "the run's fetch was never held")
+        with profile.instance() as instance:
+            (start,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
+        worker = start.dagster_event.pid
+        assert postgres.stop(layout, layout.log_dir / "profile-postgres.log") is not None
+    finally:
+        replay_control(profile, {"clear": True, "release": True})
+    wait_until(lambda: start_time(worker) is None, 180, "the run worker outlived the database")
+    result = profile.command("up")
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    with profile.instance() as instance:
+        # Whoever reaches the database first once it is back fails the run: `up`, naming
+        # PostgreSQL, or the code server's run-cleanup thread, naming the worker's exit (its
+        # database client retries the connection for a while, and survives a short outage).
+        wait_until(
+            lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE, 60, "the run never failed"
+        )
+        messages = [e.message or "" for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
+        by_up = [m for m in messages if f"(pid {worker}) is gone" in m and "PostgreSQL was down" in m]
+        by_code_server = [m for m in messages if f"Run execution process for {run_id} unexpectedly exited" in m]
+        assert by_up or by_code_server, messages
+        said = f"marked failed (their process ended while PostgreSQL was down): {run_id}"
+        assert (said in result.stdout) == bool(by_up), result.stdout
+        print(f"the run was failed by {'up' if by_up else 'the code server'}")
+        # The worker's own last words (in the code server's log, where its output goes): the database.
+        assert "psycopg2.OperationalError" in (layout.log_dir / "profile-code-server.log").read_text(errors="replace")
+        # Run monitoring frees the dead run's duckdb slot; the next run would wait for it.
+        wait_until(
+            lambda: not instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots,
+            60,
+            "the failed run's duckdb pool slot was never freed",
+        )
+    next_run = profile.launch(
+        "__ASSET_JOB", assets=["raw_candles", "labeled_candles"], tags={"dagster/partition": DAYS[1]}
+    )
+    assert profile.wait_for_run(next_run, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=240) == "SUCCESS"
+    assert store_fingerprint(profile.env["FEATURE_DB_PATH"]) == before
 
 
 def test_no_password_in_logs_files_or_asset_metadata(profile, graph_run):
