@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,13 +28,16 @@ class ReportWorkerResource(dg.ConfigurableResource):
 
     enabled: bool = Field(default=True, description="Start the warm helper process (else build here).")
     _helper: warmup.WarmHelper | None = PrivateAttr(default=None)
+    _imports_meanwhile: tuple[str, ...] = PrivateAttr(default=())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if not self.enabled:
             return
-        warmups = warmup.warmups_for(_targeted_steps(context.dagster_run))
+        steps = _targeted_steps(context.dagster_run)
+        warmups = warmup.warmups_for(steps)
         if not warmups or _already_warm(warmups):
             return
+        self._imports_meanwhile = warmup.warmups_for(steps, warmup.IN_PROCESS_WARMUPS)
         try:
             self._helper = warmup.WarmHelper(warmups)
         except OSError as error:  # no helper: the reports are built in the step's process
@@ -45,8 +49,22 @@ class ReportWorkerResource(dg.ConfigurableResource):
             self._helper = None
 
     def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``function(*args, **kwargs)`` in the warm helper, or here without one."""
-        return warmup.run_in(self._helper, function, *args, **kwargs)
+        """``function(*args, **kwargs)`` in the warm helper, or here without one.
+
+        While the first call waits for the helper, this process imports what the run's later
+        in-process steps need (``warmup.IN_PROCESS_WARMUPS``); the call returns once both are
+        done, so the step's own code never runs beside those imports.
+        """
+        pending = [m for m in self._imports_meanwhile if m not in sys.modules]
+        self._imports_meanwhile = ()
+        if not pending or self._helper is None or not self._helper.alive:
+            return warmup.run_in(self._helper, function, *args, **kwargs)
+        importer = threading.Thread(target=warmup.import_quietly, args=(pending,), name="imports-meanwhile")
+        importer.start()
+        try:
+            return warmup.run_in(self._helper, function, *args, **kwargs)
+        finally:
+            importer.join()
 
 
 def _targeted_steps(run: dg.DagsterRun | None) -> list[str]:
