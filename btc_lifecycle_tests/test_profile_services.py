@@ -426,14 +426,16 @@ def test_a_taken_port_fails_up_naming_the_part_and_its_variable(profile):
 
 
 def test_a_failed_migration_fails_up_and_stops_the_mlflow_server_it_had_started(profile):
+    mlflow_log = profile.layout.log_dir / "profile-mlflow.log"
+    logged_before = mlflow_log.stat().st_size if mlflow_log.exists() else 0
     with pytest.raises(ProfileError, match=re.escape("`dagster instance migrate` failed (exit code 3): see ")):
         profile.up(STANDIN_MIGRATE="3")
     # The MLflow stand-in may be stopped before its interpreter got as far as recording its call,
     # so its pid is read from what `up` logged on starting and on stopping it.
     assert [call["kind"] for call in profile.calls() if call["kind"] != "mlflow"] == ["migrate"]
-    mlflow_log = (profile.layout.log_dir / "profile-mlflow.log").read_text()
-    started = re.findall(r"mlflow started \(pid (\d+)\)", mlflow_log)
-    stopped = re.findall(r"mlflow stopped \(pid (\d+)", mlflow_log)
+    logged = mlflow_log.read_bytes()[logged_before:].decode()
+    started = re.findall(r"mlflow started \(pid (\d+)\)", logged)
+    stopped = re.findall(r"mlflow stopped \(pid (\d+)", logged)
     assert len(started) == 1 and stopped == started
     assert_nothing_runs(profile, [int(started[0])])
 
@@ -643,17 +645,19 @@ def test_a_code_server_that_is_not_listening_is_not_loaded_and_a_closed_port_is_
 # -- PostgreSQL down under running parts -------------------------------------------------------
 
 
-def add_orphaned_run(layout: ProfileLayout, monkeypatch) -> str:
+def add_orphaned_run(layout: ProfileLayout, monkeypatch, pid: int | None = None) -> str:
     """A run the instance holds as started, whose process has ended (as when it died while the
-    database was unreachable and never recorded its end); its id."""
+    database was unreachable and never recorded its end), or is ``pid``; its id."""
     import subprocess
 
     import dagster as dg
     from dagster._core.events import DagsterEvent
     from dagster._core.utils import make_new_run_id
 
-    gone = subprocess.Popen(["true"])
-    gone.wait()
+    if pid is None:
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        pid = gone.pid
     with monkeypatch.context() as patch:
         for key, value in layout.client_environment().items():
             patch.setenv(key, value)
@@ -661,7 +665,7 @@ def add_orphaned_run(layout: ProfileLayout, monkeypatch) -> str:
             run = instance.add_run(
                 dg.DagsterRun(job_name="retraining_job", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED)
             )
-            start = DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name="retraining_job", pid=gone.pid)
+            start = DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name="retraining_job", pid=pid)
             instance.report_dagster_event(start, run.run_id)
     return run.run_id
 
@@ -689,9 +693,55 @@ def test_postgres_down_under_running_parts_is_restarted_with_the_parts_it_names_
     profile.up()
     after, said = profile.pids(), profile.said[said_before:]
     restarted = {line.split(":")[0] for line in said if line.endswith("restarting (PostgreSQL was down under it)")}
-    assert restarted and restarted <= {"code-server", "webserver", "daemon"}  # never MLflow, which has no Dagster state
+    # Never MLflow, which has no Dagster state; the code server too, as no run is in progress.
+    assert restarted == {"code-server", "webserver", "daemon"}
     assert after["postgres"] != before["postgres"]
     assert {name: after[name] != before[name] for name in PARTS[1:]} == {name: name in restarted for name in PARTS[1:]}
     assert f"runs:        marked failed (their process ended while PostgreSQL was down): {run_id}" in said
     assert [part["answers"] for part in services.status(profile.layout)] == [True] * len(PARTS)
     assert run_status(profile.layout, run_id, monkeypatch) == dg.DagsterRunStatus.FAILURE
+
+
+def test_after_postgres_was_down_a_code_server_with_a_run_in_progress_is_kept(profile, monkeypatch):
+    """Its run workers would go with it: the run in progress here is this test's own process."""
+    import dagster as dg
+
+    profile.up()
+    before = profile.pids()
+    running = add_orphaned_run(profile.layout, monkeypatch, pid=os.getpid())
+    postgres.stop(profile.layout, profile.layout.log_dir / "profile-postgres.log")
+    said_before = len(profile.said)
+    profile.up()
+    after, said = profile.pids(), profile.said[said_before:]
+    assert f"code-server: kept (runs in progress: {running})" in said
+    assert after["code-server"] == before["code-server"]
+    assert {name for name in ("webserver", "daemon") if after[name] != before[name]} == {"webserver", "daemon"}
+    assert run_status(profile.layout, running, monkeypatch) == dg.DagsterRunStatus.STARTED
+    assert [part["answers"] for part in services.status(profile.layout)] == [True] * len(PARTS)
+    with monkeypatch.context() as patch:  # the run ends, as this test does: none in progress after it
+        for key, value in profile.layout.client_environment().items():
+            patch.setenv(key, value)
+        with dg.DagsterInstance.from_config(str(profile.layout.dagster_home)) as instance:
+            instance.report_run_failed(instance.get_run_by_id(running))
+
+
+def test_a_part_restarted_after_postgres_was_down_waits_for_its_port_to_be_released(profile, monkeypatch):
+    """The port of a part `up` has just stopped may stay taken a moment after its process is gone:
+    `up` waits for it (bounded) instead of refusing, and logs how long it took."""
+    profile.up()
+    port = profile.layout.code_server_port
+    checks = {"taken": 2}
+    real_port_is_free = services.port_is_free
+
+    def released_after_two_checks(host: str, number: int) -> bool:
+        if number == port and checks["taken"]:
+            checks["taken"] -= 1
+            return False
+        return real_port_is_free(host, number)
+
+    monkeypatch.setattr(services, "port_is_free", released_after_two_checks)
+    postgres.stop(profile.layout, profile.layout.log_dir / "profile-postgres.log")
+    profile.up()
+    assert checks["taken"] == 0
+    assert "code-server: its port was free" in (profile.layout.log_dir / "profile.log").read_text()
+    assert [part["answers"] for part in services.status(profile.layout)] == [True] * len(PARTS)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from btc_lifecycle.profile.processes import (
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 180.0  # a cold MLflow server on Postgres creates its schema first (≈ 10-20 s)
+PORT_RELEASE_TIMEOUT = 30.0  # how long a part stopped by `up` itself may leave its port taken
 CODE_LOCATION_MODULE = "btc_lifecycle.definitions"
 
 
@@ -259,15 +261,24 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
         say(f"postgres:    up on {HOST}:{layout.pg_port} (pid {record.pid})")
         env = service_environment(layout, environ)
         write_instance(layout)
+        restarting: list[str] = []
         if pg_started and any(live_record(s.pidfile(layout)) for s in services(layout) if s.name != "mlflow"):
-            recover_after_outage(layout, env, say, log)
+            restarting = recover_after_outage(layout, env, say, log)
         pending = [s for s in services(layout) if live_record(s.pidfile(layout)) is None]
         for service in pending:
-            if service.port is not None and not port_is_free(HOST, service.port):
-                raise ProfileError(
-                    f"{service.name}: port {service.port} on {HOST} is taken by another process "
-                    f"(set {_port_variable(service)} to another port)"
-                )
+            if service.port is None or port_is_free(HOST, service.port):
+                continue
+            # A part stopped just now may leave its port taken for a moment after its process is gone.
+            if service.name in restarting:
+                began = time.monotonic()
+                if wait_for(lambda port=service.port: port_is_free(HOST, port), PORT_RELEASE_TIMEOUT):
+                    waited = time.monotonic() - began
+                    log_line(log, f"{service.name}: its port was free {waited:.1f} s after it stopped")
+                    continue
+            raise ProfileError(
+                f"{service.name}: port {service.port} on {HOST} is taken by another process "
+                f"(set {_port_variable(service)} to another port)"
+            )
         by_name = {s.name: s for s in pending}
         # MLflow first: it takes the longest to answer, and needs nothing of Dagster.
         if "mlflow" in by_name:
@@ -305,10 +316,11 @@ ORPHAN_MESSAGE = (
 )
 
 
-def fail_orphaned_runs(layout: ProfileLayout, env: dict[str, str]) -> list[str]:
+def fail_orphaned_runs(layout: ProfileLayout, env: dict[str, str]) -> tuple[list[str], list[str]]:
     """Mark failed the runs the instance holds as started whose process is gone (a run worker, or
-    a `make run`, that ended while the database was unreachable and so never recorded its end);
-    their ids. Run monitoring then frees their pool slots."""
+    a `make run`, that ended while the database was unreachable and so never recorded its end).
+    Their ids, and the ids of the runs still in progress. Run monitoring then frees the failed
+    runs' pool slots."""
     import dagster as dg
 
     from btc_lifecycle.resources.feature_store import started_runs_without_a_process
@@ -322,29 +334,49 @@ def fail_orphaned_runs(layout: ProfileLayout, env: dict[str, str]) -> list[str]:
                 instance.report_engine_event(ORPHAN_MESSAGE.format(pids=", ".join(map(str, pids))), run)
                 instance.report_run_failed(run)
                 failed.append(run.run_id)
-            return failed
+            statuses = [dg.DagsterRunStatus[name] for name in IN_PROGRESS]
+            in_progress = instance.get_runs(dg.RunsFilter(statuses=statuses))
+            return failed, [run.run_id for run in in_progress]
     finally:
         os.environ.clear()
         os.environ.update(saved)
 
 
-def recover_after_outage(layout: ProfileLayout, env: dict[str, str], say: Callable[[str], None], log: Path) -> None:
-    """PostgreSQL came back under running Dagster parts: fail the runs whose process ended during
-    the outage, and stop the daemon and the webserver, which ``up`` then starts again (after an
-    outage the webserver answers a launch with an internal error).
+# Run statuses whose run may have a live process under the code server.
+IN_PROGRESS = ("STARTING", "STARTED", "CANCELING")
 
-    Nothing else fails those runs: the code server's run-cleanup thread (which fails the run of a
-    dead run worker) ends at the first database error it meets, and run monitoring does not
-    check the workers of this launcher."""
-    failed = fail_orphaned_runs(layout, env)
+
+def recover_after_outage(
+    layout: ProfileLayout, env: dict[str, str], say: Callable[[str], None], log: Path
+) -> list[str]:
+    """PostgreSQL came back under running Dagster parts: fail the runs whose process ended during
+    the outage, and stop the daemon, the webserver and, when no run is in progress, the code
+    server, which ``up`` then starts again (after an outage the webserver answers a launch with
+    an internal error).
+
+    Two things in Dagster would fail those runs, and neither may still work: the code server's
+    run-cleanup thread (which fails the run of a dead run worker) ends at the first database
+    error it meets once its client's retries are spent, and run monitoring does not check the
+    workers of this launcher. Restarting the code server starts a new cleanup thread; it is
+    kept while a run is in progress, because its run workers would go with it. The names of the
+    parts it stopped."""
+    failed, in_progress = fail_orphaned_runs(layout, env)
     log_line(log, f"postgres was down under the running profile: marked {len(failed)} run(s) failed {failed}")
     if failed:
         say(f"runs:        marked failed (their process ended while PostgreSQL was down): {', '.join(failed)}")
+    restart = ["daemon", "webserver"] + ([] if in_progress else ["code-server"])
+    stopped = []
     for service in reversed(services(layout)):
         record = live_record(service.pidfile(layout))
-        if service.name in ("daemon", "webserver") and record is not None:
+        if record is None:
+            continue
+        if service.name in restart:
             say(f"{service.name + ':':<12} restarting (PostgreSQL was down under it)")
             _stop(layout, service, record)
+            stopped.append(service.name)
+        elif service.name == "code-server":
+            say(f"{'code-server:':<12} kept (runs in progress: {', '.join(in_progress)})")
+    return stopped
 
 
 def _port_variable(service: Service) -> str:
