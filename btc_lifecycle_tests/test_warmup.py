@@ -351,42 +351,37 @@ def test_a_process_that_already_loaded_what_the_helper_would_starts_none(monkeyp
     assert built_by == step_pid
 
 
-def test_while_a_report_step_waits_for_the_helper_the_run_imports_what_its_later_steps_need(cold_process, monkeypatch):
-    """The model step comes after the ingestion report in the same process: its imports are done
-    while the report step waits for the helper, and are finished when that step returns."""
-    monkeypatch.setitem(warmup.IN_PROCESS_WARMUPS, "model", ("wave", "no_such_module_for_the_model"))
-    monkeypatch.delitem(sys.modules, "wave", raising=False)
-    imported_by_then = {}
+def imported_when_the_report_step_ended(module: str, worker: ReportWorkerResource) -> bool:
+    """Run a report step and a model step after it; whether ``module`` was imported in this
+    process by the time the report step returned."""
+    imported = {}
 
     @dg.asset(name="ingestion_report")
     def report(report_worker: ReportWorkerResource) -> None:
         report_worker.run(process_id)
-        imported_by_then["report"] = "wave" in sys.modules
+        imported["then"] = module in sys.modules
 
     @dg.asset(name="model", deps=[report])
     def model() -> None:
         pass
 
-    dg.materialize([report, model], resources={"report_worker": ReportWorkerResource()})
-    assert imported_by_then == {"report": True}  # and the module that does not exist broke nothing
+    dg.materialize([report, model], resources={"report_worker": worker})
+    return imported["then"]
+
+
+def test_while_a_report_step_waits_for_the_helper_the_run_imports_what_its_later_steps_need(cold_process, monkeypatch):
+    """The model step comes after the ingestion report in the same process: its imports are done
+    while the report step waits for the helper, and are finished when that step returns (and a
+    module that does not exist breaks nothing)."""
+    monkeypatch.setitem(warmup.IN_PROCESS_WARMUPS, "model", ("wave", "no_such_module_for_the_model"))
+    monkeypatch.delitem(sys.modules, "wave", raising=False)
+    assert imported_when_the_report_step_ended("wave", ReportWorkerResource())
 
 
 def test_without_a_helper_nothing_is_imported_ahead(monkeypatch):
     monkeypatch.setitem(warmup.IN_PROCESS_WARMUPS, "model", ("wave",))
     monkeypatch.delitem(sys.modules, "wave", raising=False)
-    imported_by_then = {}
-
-    @dg.asset(name="ingestion_report")
-    def report(report_worker: ReportWorkerResource) -> None:
-        report_worker.run(process_id)
-        imported_by_then["report"] = "wave" in sys.modules
-
-    @dg.asset(name="model", deps=[report])
-    def model() -> None:
-        pass
-
-    dg.materialize([report, model], resources={"report_worker": ReportWorkerResource(enabled=False)})
-    assert imported_by_then == {"report": False}
+    assert not imported_when_the_report_step_ended("wave", ReportWorkerResource(enabled=False))
 
 
 def test_in_process_warmups_name_modules_of_the_project_that_import():
