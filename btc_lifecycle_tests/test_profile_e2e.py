@@ -273,17 +273,20 @@ def test_every_server_listens_on_loopback_only(profile):
 
 
 def test_four_runs_for_different_days_at_once_leave_an_exact_store(profile):
-    """Submitted together to the queue (no exchange tag, four runs allowed); their DuckDB steps
-    take the pool's one slot in turn, never two at once. When the queue launches each run is the
-    daemon's business (it holds back a run whose steps would only wait for the slot), so only
-    the pool's guarantee is asserted. Before the graph run: the store starts empty."""
-    run_ids = [
-        profile.launch("__ASSET_JOB", assets=["raw_candles", "labeled_candles"], tags={"dagster/partition": day})
-        for day in DAYS
-    ]
-    for run_id in run_ids:
-        assert profile.wait_for_run(run_id, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=240) == "SUCCESS"
-    steps = []  # (start, end, run, step) of every DuckDB step of the four runs
+    """Submitted together to the queue (no exchange tag, four runs allowed): the four days'
+    candles, then the four days' labels (a day's first label reads the previous day's last
+    candle, so labels come after the candles they read, as a backfill from the UI orders them).
+    Their DuckDB steps take the pool's one slot in turn, never two at once. When the queue
+    launches each run is the daemon's business (it holds back a run whose steps would only wait
+    for the slot), so only the pool's guarantee is asserted. Before the graph run: the store
+    starts empty."""
+    run_ids = []
+    for asset in ("raw_candles", "labeled_candles"):
+        wave = [profile.launch("__ASSET_JOB", assets=[asset], tags={"dagster/partition": day}) for day in DAYS]
+        for run_id in wave:
+            assert profile.wait_for_run(run_id, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=240) == "SUCCESS"
+        run_ids += wave
+    steps = []  # (start, end, run, step) of every DuckDB step of the eight runs
     with profile.instance() as instance:
         for run_id in run_ids:
             started, ended = {}, {}
@@ -294,19 +297,105 @@ def test_four_runs_for_different_days_at_once_leave_an_exact_store(profile):
                 (started if event.event_type == dg.DagsterEventType.STEP_START else ended)[event.step_key] = (
                     entry.timestamp
                 )
-            writers = {"raw_candles", "labeled_candles"}  # the steps in the duckdb pool (checks only read)
-            assert writers <= set(started) and writers <= set(ended), (run_id, started, ended)
+            # The steps in the duckdb pool (checks only read).
+            writers = {"raw_candles", "labeled_candles"} & set(started)
+            assert len(writers) == 1 and writers <= set(ended), (run_id, started, ended)
             steps += [(started[key], ended[key], run_id, key) for key in writers]
     steps.sort()
     overlapping = [(a[2:], b[2:]) for a, b in zip(steps, steps[1:], strict=False) if b[0] < a[1]]
     assert overlapping == [], "two DuckDB steps held the store at once"
     with duckdb.connect(profile.env["FEATURE_DB_PATH"], read_only=True) as conn:
         stored = read_candles(conn, "candles", "BTC/USDT", "1m")
-        labeled = conn.execute("SELECT count(*) FROM candles_labeled").fetchone()[0]
+        labeled = read_candles(conn, "candles_labeled", "BTC/USDT", "1m")
+    assert_exact_days(stored, labeled)
+
+
+def assert_exact_days(stored: pd.DataFrame, labeled: pd.DataFrame) -> None:
+    """The four days' candles as the file has them, and their labels as one pass over them gives."""
+    from btc_lifecycle.domain.labels import label_candles
+
     expected = CANDLES[CANDLES["open_time"] < pd.Timestamp("2024-01-05", tz="UTC")].reset_index(drop=True)
-    assert len(stored) == len(expected) == 4 * 1440 and labeled == len(stored)
+    assert len(stored) == len(labeled) == 4 * 1440
     columns = ["open_time", "open", "high", "low", "close", "volume"]
     pd.testing.assert_frame_equal(stored[columns].reset_index(drop=True), expected[columns], check_dtype=False)
+    pd.testing.assert_series_equal(
+        labeled["price_increase_label"].reset_index(drop=True),
+        label_candles(expected, "1m")["price_increase_label"],
+        check_dtype=False,
+        check_names=False,
+    )
+
+
+def materialize_each_day(env: dict[str, str], asset: str) -> list[subprocess.Popen]:
+    """One `dagster asset materialize` process per day of ``asset``, all started at once."""
+    dagster = Path(sys.executable).parent / "dagster"
+    return [
+        subprocess.Popen(
+            [
+                str(dagster),
+                "asset",
+                "materialize",
+                "-m",
+                "btc_lifecycle.definitions",
+                "--select",
+                asset,
+                "--partition",
+                day,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for day in DAYS
+    ]
+
+
+def assert_all_succeed(processes: list[subprocess.Popen]) -> None:
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    failed = [output[-3000:] for process, output in zip(processes, outputs, strict=True) if process.returncode]
+    assert failed == [], failed[0]
+
+
+def test_on_the_parquet_store_four_runs_for_different_days_write_at_the_same_time_and_leave_an_exact_store(profile):
+    """The point of the Parquet backend: its day writers leave the one-writer pool. Four
+    `dagster asset materialize` processes, one day each, recorded in the profile's instance; the
+    replay exchange holds each one's first klines request until all four are inside raw_candles
+    at once (impossible on the DuckDB file, whose pool lets one in), then lets them go. Then the
+    four days' labels, at once too: a day's first label reads the previous day's last candle, so
+    labels come after the candles they read (as a backfill from the UI orders them)."""
+    parquet = profile.root / "parquet_store"
+    config = profile.root / "ingest_patient.json"
+    settings = json.loads((REPO_ROOT / "config" / "bitcoin_ingest.json").read_text())
+    config.write_text(json.dumps({**settings, "request_timeout_seconds": 300}))  # held, not timed out
+    env = {
+        **profile.client_env(),
+        "FEATURE_STORE_BACKEND": "parquet",
+        "FEATURE_PARQUET_DIR": str(parquet),
+        "INGEST_CONFIG": str(config),
+    }
+    replay_control(profile, {"clear": True, "add": [f"klines:hold:{len(DAYS)}"]})
+    processes = []
+    try:
+        processes = materialize_each_day(env, "raw_candles")
+        wait_until(
+            lambda: replay_control(profile)["held"] == len(DAYS) or any(p.poll() is not None for p in processes),
+            240,
+            "the four runs never fetched",
+        )
+        assert replay_control(profile)["held"] == len(DAYS), "the four runs were not inside raw_candles at once"
+    finally:
+        replay_control(profile, {"clear": True, "release": True})
+    assert_all_succeed(processes)
+    assert_all_succeed(materialize_each_day(env, "labeled_candles"))
+    from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection
+
+    with ParquetStoreConnection(parquet) as conn:
+        stored = read_candles(conn, "candles", "BTC/USDT", "1m")
+        labeled = read_candles(conn, "candles_labeled", "BTC/USDT", "1m")
+    assert_exact_days(stored, labeled)
+    assert sorted(path.name for path in (parquet / "candles").iterdir()) == [f"{day}.parquet" for day in DAYS]
 
 
 def test_the_whole_graph_runs_into_postgres_and_the_mlflow_server(profile, graph_run):

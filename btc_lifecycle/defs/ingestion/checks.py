@@ -15,13 +15,12 @@ from btc_lifecycle.resources import FeatureStoreResource
 pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
 
 
-def _judged_candles(context, feature_store: FeatureStoreResource, settings: Settings, table: str, before: int = 0):
-    """The window the run wrote and the candles of ``table`` in it (with ``before`` earlier ones)."""
+def _judged_candles(context, feature_store: FeatureStoreResource, settings: Settings, table: str):
+    """The window the run wrote and the candles of ``table`` in it."""
     series = settings.ingest.series
     with feature_store.get_connection() as conn:
         window = judged_window(context, conn, series)
-        step = pd.Timedelta(milliseconds=interval_ms(series.interval))
-        candles = read_candles(conn, table, series.symbol, series.interval, window[0] - step * before, window[1])
+        candles = read_candles(conn, table, series.symbol, series.interval, window[0], window[1])
     return window, candles
 
 
@@ -97,7 +96,10 @@ def labels_recompute(
     context: dg.AssetCheckExecutionContext, feature_store: FeatureStoreResource, settings: dg.ResourceParam[Settings]
 ) -> dg.AssetCheckResult:
     series = settings.ingest.series
-    window, labeled = _judged_candles(context, feature_store, settings, series.labeled_table, before=1)
-    judged = labeled.loc[labeled["open_time"] >= window[0]]
-    context_rows = labeled.loc[labeled["open_time"] < window[0]]
-    return check_result(labels_match(judged, series.interval, context=context_rows), window)
+    window, labeled = _judged_candles(context, feature_store, settings, series.labeled_table)
+    # The minute before the window from the candle table, as labeled_candles read it (it depends
+    # on raw_candles' previous day): the previous day's labels may be written later, or at once.
+    step = pd.Timedelta(milliseconds=interval_ms(series.interval))
+    with feature_store.get_connection() as conn:
+        previous = read_candles(conn, series.table, series.symbol, series.interval, window[0] - step, window[0])
+    return check_result(labels_match(labeled, series.interval, context=previous), window)
