@@ -20,17 +20,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def launch_command(candles: Path, *launcher_flags: str, selection: str = "*", extra: Sequence[str] = ()) -> list[str]:
-    """``make run``'s command: the launcher (replaying ``candles``, with ``launcher_flags``) around
-    ``dagster asset materialize`` of ``selection``; ``extra`` follows the materialize arguments."""
+def materialize_command(selection: str = "*", extra: Sequence[str] = ()) -> list[str]:
+    """``dagster asset materialize`` of ``selection`` from the code location; ``extra`` after it."""
     return [
-        sys.executable,
-        "-m",
-        "btc_lifecycle.launch",
-        *launcher_flags,
-        "--candles",
-        str(candles),
-        "--",
         str(BIN / "dagster"),
         "asset",
         "materialize",
@@ -40,6 +32,13 @@ def launch_command(candles: Path, *launcher_flags: str, selection: str = "*", ex
         selection,
         *extra,
     ]
+
+
+def launch_command(candles: Path, *launcher_flags: str, selection: str = "*", extra: Sequence[str] = ()) -> list[str]:
+    """``make run``'s command: the launcher (replaying ``candles``, with ``launcher_flags``) around
+    ``dagster asset materialize`` of ``selection``; ``extra`` follows the materialize arguments."""
+    launcher = [sys.executable, "-m", "btc_lifecycle.launch", *launcher_flags, "--candles", str(candles), "--"]
+    return [*launcher, *materialize_command(selection, extra)]
 
 
 @dataclass

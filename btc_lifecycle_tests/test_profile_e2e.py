@@ -44,7 +44,7 @@ from btc_lifecycle.profile.layout import ProfileLayout
 from btc_lifecycle.profile.processes import group_members, read_record, start_time
 from btc_lifecycle.profile.services import services
 from btc_lifecycle_tests.conftest import free_ports, write_generic_csv
-from btc_lifecycle_tests.e2e import REPO_ROOT, launch_command
+from btc_lifecycle_tests.e2e import REPO_ROOT, launch_command, materialize_command
 
 pytestmark = pytest.mark.e2e
 
@@ -328,20 +328,9 @@ def assert_exact_days(stored: pd.DataFrame, labeled: pd.DataFrame) -> None:
 
 def materialize_each_day(env: dict[str, str], asset: str) -> list[subprocess.Popen]:
     """One `dagster asset materialize` process per day of ``asset``, all started at once."""
-    dagster = Path(sys.executable).parent / "dagster"
     return [
         subprocess.Popen(
-            [
-                str(dagster),
-                "asset",
-                "materialize",
-                "-m",
-                "btc_lifecycle.definitions",
-                "--select",
-                asset,
-                "--partition",
-                day,
-            ],
+            materialize_command(asset, ["--partition", day]),
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.PIPE,
