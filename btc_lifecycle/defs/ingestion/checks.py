@@ -96,10 +96,11 @@ def labels_recompute(
     context: dg.AssetCheckExecutionContext, feature_store: FeatureStoreResource, settings: dg.ResourceParam[Settings]
 ) -> dg.AssetCheckResult:
     series = settings.ingest.series
-    window, labeled = _judged_candles(context, feature_store, settings, series.labeled_table)
-    # The minute before the window from the candle table, as labeled_candles read it (it depends
-    # on raw_candles' previous day): the previous day's labels may be written later, or at once.
     step = pd.Timedelta(milliseconds=interval_ms(series.interval))
-    with feature_store.get_connection() as conn:
+    with feature_store.get_connection() as conn:  # one connection: the window and both reads
+        window = judged_window(context, conn, series)
+        labeled = read_candles(conn, series.labeled_table, series.symbol, series.interval, window[0], window[1])
+        # The minute before the window from the candle table, as labeled_candles read it (it
+        # depends on raw_candles' previous day): that day's labels may be written later, or at once.
         previous = read_candles(conn, series.table, series.symbol, series.interval, window[0] - step, window[0])
     return check_result(labels_match(labeled, series.interval, context=previous), window)
