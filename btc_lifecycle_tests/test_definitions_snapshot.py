@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import dagster as dg
 
-from btc_lifecycle.definitions import defs
+from btc_lifecycle.definitions import DEFS_MODULE, PROJECT_ROOT, defs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -106,3 +109,32 @@ def test_the_snapshot_sees_a_changed_partition_mapping():
     changed = describe(defs)
     changed["assets"]["features"]["deps"]["labeled_candles"] = _mapping(dg.TimeWindowPartitionMapping())
     assert changed != json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+
+
+def test_the_code_location_holds_what_dagsters_own_defs_folder_loader_finds():
+    """definitions.py loads the defs folder without load_from_defs_folder's extras: the same graph,
+    checks, jobs, sensors, schedules and resources, and the component tree attached."""
+    reference = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
+    assert describe(defs) == describe(reference)
+    assert sorted(defs.resources or {}) == sorted(reference.resources or {})
+    assert defs.component_tree is not None
+    assert defs.component_tree.defs_module_name == reference.component_tree.defs_module_name
+
+
+def test_the_defs_module_is_the_one_pyproject_names_for_dg():
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["dg"]["project"]
+    assert DEFS_MODULE == project["defs_module"]
+    assert project["code_location_target_module"] == "btc_lifecycle.definitions"
+
+
+def test_loading_the_code_location_prints_no_warning():
+    loaded = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import btc_lifecycle.definitions"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stderr == ""
