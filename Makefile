@@ -67,7 +67,7 @@ ifeq ($(BTC_PROFILE),production)
 # only check that every part answers.
 $(DAGSTER_HOME)/dagster.yaml: profile-up-check
 profile-up-check: | $(VENV)/.installed
-	@$(BIN)/python -m btc_lifecycle.profile status --require-up
+	@$(BIN)/python -m btc_lifecycle.production status --require-up
 else
 $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml | $(VENV)/.installed
 	@mkdir -p $(DAGSTER_HOME)
@@ -178,13 +178,13 @@ mutate: install
 # The production profile on this machine (docs/deployment.md): PostgreSQL, an MLflow server and
 # Dagster's code server, webserver and daemon on 127.0.0.1, files under data/ (PROFILE_DIR).
 up: install
-	$(BIN)/python -m btc_lifecycle.profile up
+	$(BIN)/python -m btc_lifecycle.production up
 
 down: $(VENV)/.installed
-	$(BIN)/python -m btc_lifecycle.profile down
+	$(BIN)/python -m btc_lifecycle.production down
 
 status: $(VENV)/.installed
-	@$(BIN)/python -m btc_lifecycle.profile status
+	@$(BIN)/python -m btc_lifecycle.production status
 
 bench: install
 	$(BIN)/python -m benchmarks $(if $(CANDLES),--candles "$(CANDLES)") $(if $(ONLY),--only "$(ONLY)")

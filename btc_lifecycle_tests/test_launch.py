@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from btc_lifecycle.launch import OFFLINE_HINT
-from btc_lifecycle.profile.processes import process_stats
-from btc_lifecycle_tests.e2e import REPO_ROOT
+from btc_lifecycle.production.processes import process_stats
+from btc_lifecycle_tests.e2e.workspace import REPO_ROOT
 
 
 def closed_port() -> int:
@@ -223,7 +223,7 @@ def server_info_answers(url: str) -> bool:
 @pytest.mark.e2e
 def test_sigterm_to_the_launcher_stops_dagster_dev_and_every_child_within_15_seconds(tmp_path, generated_candles):
     from btc_lifecycle_tests.conftest import write_generic_csv
-    from btc_lifecycle_tests.e2e import BIN, Workspace
+    from btc_lifecycle_tests.e2e.workspace import BIN, Workspace
 
     workspace = Workspace(tmp_path / "state")
     path = write_generic_csv(generated_candles.iloc[:500], tmp_path / "c.csv")

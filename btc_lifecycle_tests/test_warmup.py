@@ -21,8 +21,8 @@ from btc_lifecycle.monitoring import MonitoringConfig, write_drift_report
 from btc_lifecycle.monitoring.report import write_drift_report_without_snapshot
 from btc_lifecycle.reporting import ReportFacts, build_ingestion_report
 from btc_lifecycle.resources import ReportWorkerResource
-from btc_lifecycle_tests.test_monitoring.conftest import feature_window
-from btc_lifecycle_tests.test_reporting.conftest import seeded_labeled_candles
+from btc_lifecycle_tests.monitoring.conftest import feature_window
+from btc_lifecycle_tests.reporting.conftest import seeded_labeled_candles
 
 NOW = datetime(2024, 1, 6, 3, 0, tzinfo=UTC)
 

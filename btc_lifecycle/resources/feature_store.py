@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from btc_lifecycle.profile.processes import start_time
+from btc_lifecycle.production.processes import start_time
 
 if TYPE_CHECKING:
     import duckdb

@@ -1,0 +1,395 @@
+"""The day-partitioned Parquet store (FEATURE_STORE_BACKEND=parquet): runs of different days write
+at the same time, a day's write replaces that day alone, and every reader gives what the DuckDB
+file gives for the same writes."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from btc_lifecycle.adapters.feature_store import (
+    WindowWrite,
+    last_open_time,
+    read_candles,
+    read_features,
+    read_predictions,
+    read_table,
+    replace_candles_between,
+    replace_features_between,
+    replace_labeled_between,
+    replace_table,
+    stored_label_summary,
+    stored_summary,
+    table_exists,
+    upsert_candles,
+)
+from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection, days_between
+from btc_lifecycle.config import ConfigError, load_settings
+from btc_lifecycle.defs.modelling.assets import features
+from btc_lifecycle.domain.candles import CandleSeries
+from btc_lifecycle.domain.labels import label_candles
+from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
+from btc_lifecycle.feature_engineering import count_candles, load_candle_frame, load_candles_from_duckdb
+from btc_lifecycle.modelling.features import LONGEST_WINDOW, compute_features
+from btc_lifecycle.replay_exchange import ReplayExchange
+from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
+from btc_lifecycle_tests.e2e.reliability.conftest import INGESTION_ASSETS, Store, partition_range_tags
+
+SERIES = CandleSeries(table="candles", symbol="BTC/USDT", interval="1m")
+OTHER = CandleSeries(table="candles", symbol="ETH/USDT", interval="1m")
+DAY = pd.Timedelta(days=1)
+FIRST = pd.Timestamp("2024-01-01", tz="UTC")
+TABLES = (SERIES.table, SERIES.labeled_table, SERIES.features_table)
+BACKENDS = ("duckdb", "parquet")
+
+
+def candles_of_days(days: int = 6, seed: int = 7) -> pd.DataFrame:
+    return synthetic_candles(days * 1440, start=FIRST, seed=seed)
+
+
+def within(frame: pd.DataFrame, start, end) -> pd.DataFrame:
+    return frame.loc[(frame["open_time"] >= start) & (frame["open_time"] < end)].reset_index(drop=True)
+
+
+def write_day(conn, candles: pd.DataFrame, start: pd.Timestamp) -> None:
+    """What raw_candles, labeled_candles and features do for one day, on one connection each."""
+    end = start + DAY
+    replace_candles_between(conn, SERIES, within(candles, start, end), start, end)
+    stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval, start - pd.Timedelta(minutes=1), end)
+    labeled = label_candles(stored, SERIES.interval)
+    replace_labeled_between(conn, SERIES, labeled.loc[labeled["open_time"] >= start], start, end)
+    context = read_candles(
+        conn,
+        SERIES.labeled_table,
+        SERIES.symbol,
+        SERIES.interval,
+        start - pd.Timedelta(minutes=LONGEST_WINDOW + 1),
+        end + pd.Timedelta(minutes=1),
+    )
+    replace_features_between(conn, SERIES, within(compute_features(context, SERIES.interval), start, end), start, end)
+
+
+def _write_days_process(root: str, days: list[str], barrier) -> None:
+    candles = candles_of_days()
+    barrier.wait()
+    for day in days:
+        with ParquetStoreConnection(root) as conn:
+            write_day(conn, candles, pd.Timestamp(day, tz="UTC"))
+
+
+def _write_one_day_process(root: str, day: str) -> None:
+    with ParquetStoreConnection(root) as conn:
+        write_day(conn, candles_of_days(), pd.Timestamp(day, tz="UTC"))
+
+
+def all_rows(conn) -> dict[str, pd.DataFrame]:
+    return {
+        table: read_table(conn, table).sort_values(["symbol", "interval", "open_time"]).reset_index(drop=True)
+        for table in TABLES
+    }
+
+
+def test_two_processes_write_different_days_at_once_and_store_what_one_sequential_run_stores(tmp_path):
+    # Days two apart: neither day's labels or features read the other's candles.
+    days = ["2024-01-02", "2024-01-04"]
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(2)
+    writers = [
+        spawn.Process(target=_write_days_process, args=(str(tmp_path / "parallel"), [day], barrier)) for day in days
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert [writer.exitcode for writer in writers] == [0, 0]
+
+    candles = candles_of_days()
+    with ParquetStoreConnection(tmp_path / "sequential") as conn:
+        for day in days:
+            write_day(conn, candles, pd.Timestamp(day, tz="UTC"))
+        sequential = all_rows(conn)
+    with ParquetStoreConnection(tmp_path / "parallel") as conn:
+        parallel = all_rows(conn)
+    for table in TABLES:
+        pd.testing.assert_frame_equal(parallel[table], sequential[table])
+    assert len(parallel[SERIES.table]) == 2 * 1440
+    assert sorted(path.name for path in (tmp_path / "parallel" / SERIES.table).iterdir()) == [
+        "2024-01-02.parquet",
+        "2024-01-04.parquet",
+    ]
+
+
+def test_a_day_is_written_while_another_process_is_in_the_middle_of_writing_another_day(tmp_path):
+    """The DuckDB file would make the second writer wait (or fail); here it finishes first."""
+    spawn = multiprocessing.get_context("spawn")
+    candles = candles_of_days()
+    start = pd.Timestamp("2024-01-02", tz="UTC")
+    finished = {}
+
+    def write_while_the_other_runs(scratch):
+        other = spawn.Process(target=_write_one_day_process, args=(str(tmp_path), "2024-01-04"))
+        other.start()
+        other.join(timeout=120)
+        finished["exitcode"] = other.exitcode
+        return replace_candles_between(scratch, SERIES, within(candles, start, start + DAY), start, start + DAY)
+
+    with ParquetStoreConnection(tmp_path) as conn:
+        conn.rewrite(SERIES.table, days_between(start, start + DAY), write_while_the_other_runs)
+        assert finished == {"exitcode": 0}
+        stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
+    assert sorted(stored["open_time"].dt.strftime("%Y-%m-%d").unique()) == ["2024-01-02", "2024-01-04"]
+    assert len(stored) == 2 * 1440
+
+
+def test_rewriting_a_day_replaces_exactly_that_day_and_leaves_the_other_days_files_untouched(tmp_path):
+    candles = candles_of_days()
+    with ParquetStoreConnection(tmp_path) as conn:
+        for offset in (1, 2, 3):
+            write_day(conn, candles, FIRST + offset * DAY)
+        folder = tmp_path / SERIES.table
+        before = {path.name: path.read_bytes() for path in folder.iterdir()}
+        day = FIRST + 2 * DAY
+        revised = without_minutes(within(candles, day, day + DAY), range(100, 160))
+        revised["close"] = revised["close"] + 1.0
+        write = replace_candles_between(conn, SERIES, revised, day, day + DAY)
+        after = {path.name: path.read_bytes() for path in folder.iterdir()}
+        stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
+
+    assert write == WindowWrite(rows=1380, new=0, removed=60)
+    assert sorted(after) == ["2024-01-02.parquet", "2024-01-03.parquet", "2024-01-04.parquet"]
+    assert after["2024-01-02.parquet"] == before["2024-01-02.parquet"]
+    assert after["2024-01-04.parquet"] == before["2024-01-04.parquet"]
+    assert after["2024-01-03.parquet"] != before["2024-01-03.parquet"]
+    expected = pd.concat(
+        [within(candles, FIRST + DAY, day), revised, within(candles, day + DAY, day + 2 * DAY)], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(stored, expected[stored.columns], check_dtype=False)
+
+
+def _writes(conn, candles: pd.DataFrame) -> dict[str, object]:
+    """One sequence of writes of every kind the assets make; what each returned."""
+    results = {}
+    for offset in (1, 2, 3):
+        write_day(conn, candles, FIRST + offset * DAY)
+    day = FIRST + 2 * DAY
+    # a gap of 30 minutes, and an exchange that stopped answering at noon (the window ends there)
+    gapped = without_minutes(within(candles, day, day + pd.Timedelta(hours=12)), range(600, 630))
+    results["stopped"] = replace_candles_between(conn, SERIES, gapped, day, day + pd.Timedelta(hours=12))
+    results["upsert"] = upsert_candles(conn, OTHER, candles.iloc[1000:1100])
+    results["upsert_again"] = upsert_candles(conn, OTHER, candles.iloc[1050:1200])
+    labeled = label_candles(read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval), SERIES.interval)
+    results["labeled"] = replace_labeled_between(
+        conn, SERIES, within(labeled, FIRST + DAY, FIRST + 4 * DAY), FIRST + DAY, FIRST + 4 * DAY
+    )
+    predictions = within(candles, day, day + pd.Timedelta(minutes=90))[["open_time", "close"]].assign(version=3)
+    replace_table(conn, SERIES.predictions_table, predictions)
+    return results
+
+
+def _readers(conn) -> dict[str, object]:
+    start, end = FIRST + DAY + pd.Timedelta(hours=20), FIRST + 2 * DAY + pd.Timedelta(hours=13)
+    return {
+        "candles": read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval),
+        "window": read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval, start, end, limit=500),
+        "other": read_candles(conn, OTHER.table, OTHER.symbol, OTHER.interval),
+        "labeled": read_candles(conn, SERIES.labeled_table, SERIES.symbol, SERIES.interval),
+        "summary": stored_summary(conn, SERIES.table, SERIES),
+        "labeled_summary": stored_summary(conn, SERIES.labeled_table, SERIES),
+        "labels": stored_label_summary(conn, SERIES),
+        "last": last_open_time(conn, SERIES),
+        "features": read_features(conn, SERIES),
+        "features_from": read_features(conn, SERIES, FIRST + 3 * DAY),
+        "predictions": read_predictions(conn, SERIES),
+        "no_such_table": table_exists(conn, "nothing_here"),
+    }
+
+
+def assert_same(left, right) -> None:
+    assert left.keys() == right.keys()
+    for key in left:
+        if isinstance(left[key], pd.DataFrame):
+            pd.testing.assert_frame_equal(left[key], right[key], obj=key)
+        else:
+            assert left[key] == right[key], key
+
+
+def test_every_reader_gives_the_same_answer_on_both_backends_for_the_same_writes(tmp_path):
+    candles = candles_of_days()
+    with duckdb.connect(str(tmp_path / "store.duckdb")) as conn:
+        duckdb_writes = _writes(conn, candles)
+        duckdb_reads = _readers(conn)
+    with ParquetStoreConnection(tmp_path / "parquet") as conn:
+        parquet_writes = _writes(conn, candles)
+        parquet_reads = _readers(conn)
+
+    assert parquet_writes == duckdb_writes
+    assert duckdb_writes["stopped"] == WindowWrite(rows=690, new=0, removed=30)
+    assert duckdb_reads["summary"]["missing_minutes"] == 30
+    assert len(duckdb_reads["candles"]) == 3 * 1440 - 30
+    assert len(duckdb_reads["other"]) == 200
+    assert_same(parquet_reads, duckdb_reads)
+    typed = {
+        name: (
+            load_candles_from_duckdb(location, start=FIRST + 2 * DAY, limit=50),
+            count_candles(location),
+            load_candle_frame(location, end=FIRST + 2 * DAY),
+        )
+        for name, location in (("duckdb", tmp_path / "store.duckdb"), ("parquet", tmp_path / "parquet"))
+    }
+    assert typed["parquet"][:2] == typed["duckdb"][:2]
+    assert typed["duckdb"][1] == 3 * 1440 - 30
+    pd.testing.assert_frame_equal(typed["parquet"][2], typed["duckdb"][2])
+
+
+def test_features_of_another_column_layout_rebuild_the_table_with_these_days_only_as_duckdb_does(tmp_path):
+    candles = candles_of_days()
+    outcomes = {}
+    for name, conn in (
+        ("duckdb", duckdb.connect(str(tmp_path / "store.duckdb"))),
+        ("parquet", ParquetStoreConnection(tmp_path / "parquet")),
+    ):
+        with conn:
+            for offset in (1, 2):
+                write_day(conn, candles, FIRST + offset * DAY)
+            day = FIRST + 3 * DAY
+            newer = within(candles, day, day + DAY)[["open_time", "close"]].rename(columns={"close": "new_feature"})
+            write, rebuilt = replace_features_between(conn, SERIES, newer, day, day + DAY)
+            outcomes[name] = (write, rebuilt, read_features(conn, SERIES))
+    assert outcomes["parquet"][:2] == outcomes["duckdb"][:2] == (WindowWrite(rows=1440, new=1440, removed=0), True)
+    pd.testing.assert_frame_equal(outcomes["parquet"][2], outcomes["duckdb"][2])
+    assert list(outcomes["duckdb"][2].columns) == ["open_time", "new_feature"]
+    assert sorted(path.name for path in (tmp_path / "parquet" / SERIES.features_table).iterdir()) == [
+        "2024-01-04.parquet"
+    ]
+
+
+def test_the_backend_is_chosen_by_the_environment_and_defaults_to_the_duckdb_file(tmp_path):
+    base = {"FEATURE_DB_PATH": str(tmp_path / "store" / "bitcoin.duckdb")}
+    default = load_settings(base)
+    assert default.feature_store_backend == "duckdb"
+    assert default.feature_store_location == tmp_path / "store" / "bitcoin.duckdb"
+    assert FeatureStoreResource.from_settings(default).backend == "duckdb"
+
+    parquet = load_settings({**base, "FEATURE_STORE_BACKEND": "parquet"})
+    assert parquet.feature_store_location == tmp_path / "store" / "parquet"
+    moved = load_settings({**base, "FEATURE_STORE_BACKEND": "parquet", "FEATURE_PARQUET_DIR": str(tmp_path / "days")})
+    resource = FeatureStoreResource.from_settings(moved)
+    assert (resource.backend, resource.parquet_dir) == ("parquet", str(tmp_path / "days"))
+    with resource.get_connection() as conn:
+        assert isinstance(conn, ParquetStoreConnection)
+        assert Path(conn.root) == tmp_path / "days"
+
+    with pytest.raises(ConfigError, match="FEATURE_STORE_BACKEND must be one of duckdb, parquet, got 'postgres'"):
+        load_settings({**base, "FEATURE_STORE_BACKEND": "postgres"})
+
+
+def test_days_between_lists_every_utc_day_a_window_touches():
+    assert days_between(FIRST, FIRST + DAY) == [pd.Timestamp("2024-01-01")]
+    assert days_between(FIRST + pd.Timedelta(hours=23), FIRST + DAY + pd.Timedelta(minutes=1)) == [
+        pd.Timestamp("2024-01-01"),
+        pd.Timestamp("2024-01-02"),
+    ]
+    assert days_between(FIRST, FIRST) == []
+
+
+def _materialize_days(root: Path, api_url: str, backend: str) -> dict[str, pd.DataFrame]:
+    """raw_candles → labeled_candles → ingestion_stats and features over every day, as one run."""
+    store = Store(root)
+    settings = load_settings({**store.env(api_url), "FEATURE_STORE_BACKEND": backend})
+    feature_store = FeatureStoreResource.from_settings(settings)
+    result = dg.materialize(
+        [*INGESTION_ASSETS, features],
+        resources={
+            "settings": settings,
+            "exchange": CandleExchangeResource.from_settings(settings),
+            "feature_store": feature_store,
+        },
+        instance=store.instance,
+        tags=partition_range_tags("2024-01-01...2024-01-03"),
+    )
+    assert result.success
+    stats = json.loads(settings.ingestion_stats_path.read_text())
+    with feature_store.get_connection() as conn:
+        tables = all_rows(conn)
+    return {**tables, "stats": {key: stats[key] for key in ("total_rows", "missing_minutes", "gaps", "up_share")}}
+
+
+def test_the_assets_store_the_same_rows_through_either_backend(tmp_path):
+    candles = without_minutes(synthetic_candles(3 * 1440, start=FIRST, seed=5), range(2000, 2010))
+    with ReplayExchange(candles, speed=0) as exchange:
+        stored = {backend: _materialize_days(tmp_path / backend, exchange.base_url, backend) for backend in BACKENDS}
+    assert stored["parquet"]["stats"] == stored["duckdb"]["stats"]
+    assert stored["duckdb"]["stats"]["missing_minutes"] == 10
+    for table in TABLES:
+        pd.testing.assert_frame_equal(stored["parquet"][table], stored["duckdb"][table], obj=table)
+    assert len(stored["duckdb"][SERIES.table]) == 3 * 1440 - 10
+    assert sorted(path.name for path in (tmp_path / "parquet" / "feature_store" / "parquet" / "candles").iterdir()) == [
+        "2024-01-01.parquet",
+        "2024-01-02.parquet",
+        "2024-01-03.parquet",
+    ]
+
+
+def test_with_the_parquet_backend_the_day_writing_assets_leave_the_one_writer_pool(tmp_path):
+    """Their runs then write different days at once; the whole-table assets keep the pool."""
+    script = (
+        "import warnings; warnings.filterwarnings('ignore')\n"
+        "from btc_lifecycle.definitions import defs\n"
+        "graph = defs.resolve_asset_graph()\n"
+        "for name in ('raw_candles', 'labeled_candles', 'features', 'ingestion_stats'):\n"
+        "    print(name, graph.get(dg.AssetKey(name)).pools)\n"
+    )
+    pools = {}
+    for backend in BACKENDS:
+        env = {**os.environ, "FEATURE_STORE_BACKEND": backend, "FEATURE_DB_PATH": str(tmp_path / "bitcoin.duckdb")}
+        done = subprocess.run(
+            [sys.executable, "-c", "import dagster as dg\n" + script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        pools[backend] = done.stdout.splitlines()
+    assert pools["duckdb"] == [
+        "raw_candles {'duckdb'}",
+        "labeled_candles {'duckdb'}",
+        "features {'duckdb'}",
+        "ingestion_stats {'duckdb'}",
+    ]
+    assert pools["parquet"] == [
+        "raw_candles set()",
+        "labeled_candles set()",
+        "features set()",
+        "ingestion_stats {'duckdb'}",
+    ]
+
+
+def test_a_table_name_that_is_not_an_identifier_is_refused_before_any_file_is_written(tmp_path):
+    with ParquetStoreConnection(tmp_path / "store") as conn, pytest.raises(ValueError, match="plain SQL identifier"):
+        replace_table(conn, "../outside", pd.DataFrame({"open_time": [FIRST.tz_localize(None)]}))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["store"]
+    assert list((tmp_path / "store").iterdir()) == []
+
+
+def test_a_store_folder_whose_path_holds_a_quote_is_read_and_written_like_any_other(tmp_path):
+    # The views and COPY's target hold the path as a SQL literal: a quote in it must stay text.
+    root = tmp_path / "it's; DROP TABLE candles; --"
+    candles = candles_of_days(2)
+    with ParquetStoreConnection(root) as conn:
+        write_day(conn, candles, FIRST)
+        write_day(conn, candles, FIRST + DAY)
+    with ParquetStoreConnection(root) as conn:
+        stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
+    assert len(stored) == len(candles) == 2 * 1440
+    assert sorted(path.name for path in (root / SERIES.table).iterdir()) == ["2024-01-01.parquet", "2024-01-02.parquet"]

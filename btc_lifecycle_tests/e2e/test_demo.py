@@ -1,0 +1,54 @@
+"""`make demo`: the shipped sample runs the whole graph offline, quietly, and says where to look."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from btc_lifecycle_tests.e2e.workspace import REPO_ROOT, Workspace, launch_command
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE = REPO_ROOT / "data" / "sample" / "btcusdt_1m_2023-03-07_2023-03-10_binanceus.csv.gz"
+
+
+def demo_command() -> list[str]:
+    """What `make demo` runs (the Makefile's DEMO_CANDLES and launcher flags)."""
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert f"DEMO_CANDLES := {SAMPLE.relative_to(REPO_ROOT)}" in makefile
+    assert 'launch --progress --summary --history --candles "$(DEMO_CANDLES)"' in makefile
+    return launch_command(SAMPLE, "--progress", "--summary", "--history")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    workspace = Workspace(tmp_path_factory.mktemp("demo"))
+    result = subprocess.run(
+        demo_command(), cwd=REPO_ROOT, env=workspace.env(), capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return workspace, result
+
+
+def test_the_demo_stores_every_candle_of_the_sample(demo):
+    workspace, _ = demo
+    stored = workspace.stored()
+    assert len(stored) == 4 * 1440
+    assert str(stored["open_time"].iloc[-1]) == "2023-03-10 23:59:00+00:00"
+
+
+def test_the_demo_ends_by_naming_the_pdf_make_dev_and_make_mlflow_ui(demo):
+    workspace, result = demo
+    pdf = re.search(r"ingestion report: +(\S+\.pdf)", result.stdout)
+    assert pdf and Path(pdf.group(1)).is_file() and Path(pdf.group(1)).is_relative_to(workspace.root)
+    assert "make dev" in result.stdout and "make mlflow-ui" in result.stdout
+
+
+def test_the_demo_console_shows_progress_and_no_library_warnings(demo):
+    _, result = demo
+    console = result.stdout + result.stderr
+    assert 'Finished execution of step "drift_report"' in console
+    assert "Warning" not in console and "Traceback" not in console

@@ -1,0 +1,48 @@
+"""The project as the `dg` CLI sees it: `dg check defs` passes and `dg list defs` shows the graph."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from btc_lifecycle_tests.e2e.workspace import BIN, REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def dg(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "dg"), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_dg_check_defs_passes():
+    result = dg("check", "defs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_dg_list_defs_shows_every_asset_check_and_sensor_of_the_code_location():
+    result = dg("list", "defs", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = json.loads(result.stdout)
+    assets = {asset["asset_key"] for asset in listed["assets"]}
+    assert assets == {
+        "raw_candles",
+        "labeled_candles",
+        "ingestion_stats",
+        "ingestion_report",
+        "features",
+        "model",
+        "predictions",
+        "drift_report",
+        "feast_offline_features",
+        "feast_online_features",
+    }
+    sensors = {sensor["name"] for sensor in listed["sensors"]}
+    assert sensors == {"routine_automation", "retrain_on_drift_sensor"}
+    checks = {check["key"] for check in listed["asset_checks"]}
+    assert "features:features_no_look_ahead" in checks
+    assert "raw_candles:raw_candles_unique_keys" in checks
