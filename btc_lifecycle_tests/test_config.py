@@ -1,12 +1,14 @@
-"""The configuration is read once, validated, and every problem names the file and the field."""
+"""The configuration is read once, validated, and every problem is one line naming the file (or
+environment variable) and the field; the .env file sits under the real environment."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from btc_lifecycle.config import ConfigError, load_settings
+from btc_lifecycle.config import ConfigError, load_settings, read_env_file
 from btc_lifecycle_tests.conftest import REMOVE
 
 
@@ -61,10 +63,11 @@ def test_a_missing_required_field_is_named(write_config, field):
         ("features", {"max_fill": 30}),
     ],
 )
-def test_a_wrong_value_is_named_with_its_file_and_field(write_config, field, value):
+def test_a_wrong_value_is_one_line_naming_its_file_and_field(write_config, field, value):
     path = write_config(**{field: value})
-    with pytest.raises(ConfigError, match=rf"{path}.*'{field}"):
+    with pytest.raises(ConfigError, match=rf"^{path}: .*'{field}") as caught:
         settings_for(path)
+    assert "\n" not in str(caught.value)  # pydantic's own report never reaches the user
 
 
 def test_the_gap_policy_is_read_from_the_features_section(write_config):
@@ -122,3 +125,71 @@ def test_default_mlflow_store_is_sqlite_under_data(write_config):
 def test_a_bad_environment_override_is_named(write_config, name, value):
     with pytest.raises(ConfigError, match=name):
         settings_for(write_config(), **{name: value})
+
+
+def test_settings_are_frozen_and_hashable_as_a_dagster_resource_value(write_config):
+    settings = settings_for(write_config())
+    assert hash(settings) == hash(settings_for(write_config()))
+    with pytest.raises(ValueError):
+        settings.ingest.limit = 5
+
+
+# The .env file: settings a person keeps beside the checkout, under the real environment.
+
+
+def env_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / ".env"
+    path.write_text(text)
+    return path
+
+
+def test_a_feature_db_path_in_the_env_file_moves_the_store(tmp_path):
+    path = env_file(tmp_path, f"# where the store lives\nFEATURE_DB_PATH={tmp_path / 'store.duckdb'}\n")
+    assert load_settings({"BTC_ENV_FILE": str(path)}).feature_db_path == tmp_path / "store.duckdb"
+
+
+def test_the_real_environment_wins_over_the_env_file(tmp_path):
+    path = env_file(tmp_path, f"FEATURE_DB_PATH={tmp_path / 'from_file.duckdb'}\n")
+    settings = load_settings({"BTC_ENV_FILE": str(path), "FEATURE_DB_PATH": str(tmp_path / "from_env.duckdb")})
+    assert settings.feature_db_path == tmp_path / "from_env.duckdb"
+
+
+def test_comments_blank_lines_export_and_quotes_are_understood_in_the_env_file(tmp_path):
+    path = env_file(
+        tmp_path,
+        (
+            "# a comment\n\n"
+            "export BINANCE_API_URL=http://127.0.0.1:8080   # trailing comment\n"
+            'MLFLOW_UI_URL="http://127.0.0.1:5001"\n'
+            "BTC_REPORT_DIR='/reports with spaces'\n"
+            "INGEST_BACKFILL_DAYS=\n"
+        ),
+    )
+    assert read_env_file(path) == {
+        "BINANCE_API_URL": "http://127.0.0.1:8080",
+        "MLFLOW_UI_URL": "http://127.0.0.1:5001",
+        "BTC_REPORT_DIR": "/reports with spaces",
+        "INGEST_BACKFILL_DAYS": "",
+    }
+
+
+def test_a_missing_env_file_is_an_empty_one(tmp_path):
+    assert read_env_file(tmp_path / "absent.env") == {}
+
+
+@pytest.mark.parametrize("line", ["not a setting", "1KEY=value", "KEY='unclosed", "A_KEY_WITHOUT_VALUE"])
+def test_a_malformed_env_line_is_one_error_naming_the_file_and_the_line(tmp_path, line):
+    path = env_file(tmp_path, f"# ok\nFEATURE_DB_PATH=/tmp/x.duckdb\n{line}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}, line 3: ") as caught:
+        load_settings({"BTC_ENV_FILE": str(path)})
+    assert "\n" not in str(caught.value)
+    assert line not in str(caught.value)  # a malformed line may hold a secret: never echoed
+
+
+def test_the_suite_never_reads_the_developers_env_file():
+    assert not Path(os.environ["BTC_ENV_FILE"]).exists()
+
+
+def test_the_committed_env_example_sets_nothing():
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    assert read_env_file(example) == {}
