@@ -44,8 +44,8 @@ def prepare(root: Path, options: argparse.Namespace) -> tuple[dict[str, str], st
     from btc_lifecycle.config import load_settings
     from btc_lifecycle.domain.candle_files import read_candle_file
     from btc_lifecycle.domain.synthetic import synthetic_candles
-    from btc_lifecycle.modelling import compute_features, train_walk_forward
-    from btc_lifecycle.resources.model_registry import seed_sqlite_store
+    from btc_lifecycle.modelling.features import compute_features
+    from btc_lifecycle.modelling.walk_forward import train_walk_forward
 
     path = real_candle_file(options)
     candles = read_candle_file(path, "1m") if path is not None else synthetic_candles(20_000, seed=5)
@@ -59,7 +59,6 @@ def prepare(root: Path, options: argparse.Namespace) -> tuple[dict[str, str], st
     settings = load_settings({key: env[key] for key in ("BTC_ENV_FILE", "FEATURE_DB_PATH", "MLFLOW_TRACKING_URI")})
     features = compute_features(candles, "1m", max_fill_minutes=settings.features.max_fill_minutes)
     began = time.perf_counter()
-    seed_sqlite_store(root / "mlflow" / "mlflow.db")
     registry = ModelRegistry.in_directory(root / "mlflow")
     record = registry.log_training(train_walk_forward(features))
     say(f"  champion version {record.model_version} trained and registered in {time.perf_counter() - began:.1f} s")

@@ -4,10 +4,10 @@ One run per training: params, data range, row counts, fingerprint, metrics besid
 baselines, charts, the model in XGBoost's own format (never pickle), its registration, and the
 promotion decision against the current champion on the same held-out window.
 
-Works inside an MLflow run someone else started (dagster-mlflow's resource, say): it logs into
-that run and leaves ending it to its owner, who must point it at the same tracking URI.
-Otherwise it starts its own run and always ends it, FINISHED on success and FAILED on any
-exception. Note that it sets MLflow's process-wide tracking and registry URIs.
+Works inside an MLflow run someone else started (dagster-mlflow's ``mlflow_tracking``, in the
+Dagster assets): it logs into that run and leaves ending it to its owner, who must point it at the
+same tracking URI. Otherwise it starts its own run and always ends it, FINISHED on success and
+FAILED on any exception. Note that it sets MLflow's process-wide tracking and registry URIs.
 """
 
 from __future__ import annotations
@@ -130,10 +130,7 @@ class ModelRegistry:
 
     def experiment_id(self) -> str:
         """The experiment's id, creating it with the file artifact root on first use."""
-        experiment = self.client.get_experiment_by_name(self.experiment_name)
-        if experiment is not None:
-            return experiment.experiment_id
-        return self.client.create_experiment(self.experiment_name, artifact_location=self.artifact_location)
+        return ensure_experiment(self.tracking_uri, self.experiment_name, self.artifact_location)
 
     @contextlib.contextmanager
     def training_run(self, dagster_run_id: str | None = None):
@@ -225,23 +222,6 @@ class ModelRegistry:
         }
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, champion_version, key, value)
-
-    def end_open_runs(self, dagster_run_id: str, status: str = "FINISHED") -> list[str]:
-        """End every run tagged with ``dagster_run_id`` that is still RUNNING; returns their ids."""
-        experiment = self.client.get_experiment_by_name(self.experiment_name)
-        if experiment is None:
-            return []
-        open_runs = self.client.search_runs(
-            [experiment.experiment_id],
-            filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'",
-        )
-        active = mlflow.active_run()
-        for run in open_runs:
-            if active is not None and active.info.run_id == run.info.run_id:
-                mlflow.end_run(status=status)
-            else:
-                self.client.set_terminated(run.info.run_id, status=status)
-        return [run.info.run_id for run in open_runs]
 
     def fail_abandoned_runs(self, is_alive: Callable[[str], bool]) -> list[str]:
         """Mark FAILED every RUNNING run whose Dagster run is no longer alive (killed mid-training).
@@ -352,6 +332,20 @@ class ModelRegistry:
         }
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, value)
+
+
+def ensure_experiment(tracking_uri: str | None, name: str, artifact_location: str) -> str:
+    """The id of experiment ``name``, created with ``artifact_location`` as its artifact root if missing."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":  # another process created it meanwhile
+            raise
+        return client.get_experiment_by_name(name).experiment_id
 
 
 def load_champion(name: str = DEFAULT_MODEL_NAME, tracking_uri: str | None = None):

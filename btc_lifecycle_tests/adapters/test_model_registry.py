@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from btc_lifecycle.adapters import model_registry
-from btc_lifecycle.adapters.model_registry import ModelRegistry, load_champion
-from btc_lifecycle.modelling import WalkForwardConfig, compute_features, predict_up_probability, train_walk_forward
+from btc_lifecycle.adapters.model_registry import ModelRegistry, ensure_experiment, load_champion
+from btc_lifecycle.modelling.features import compute_features
+from btc_lifecycle.modelling.walk_forward import WalkForwardConfig, predict_up_probability, train_walk_forward
 from btc_lifecycle_tests.modelling.conftest import FAST_CONFIG, mean_reverting_candles
 
 # One tree with a tiny step barely leaves the prior: the "worse" model on the same data.
@@ -128,3 +129,11 @@ def test_a_run_started_by_someone_else_is_used_and_left_to_its_owner(tmp_path):
 
 def test_no_champion_before_the_first_training(tmp_path):
     assert ModelRegistry.in_directory(tmp_path / "mlflow").champion_info() is None
+
+
+def test_a_missing_experiment_is_created_once_with_the_given_artifact_root(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    created = ensure_experiment(uri, "btc_direction", str(tmp_path / "artifacts"))
+    assert ensure_experiment(uri, "btc_direction", str(tmp_path / "elsewhere")) == created
+    experiment = mlflow.MlflowClient(tracking_uri=uri).get_experiment(created)
+    assert experiment.artifact_location.removeprefix("file://") == str(tmp_path / "artifacts")

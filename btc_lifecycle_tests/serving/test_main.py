@@ -17,7 +17,6 @@ from pathlib import Path
 from btc_lifecycle.config import load_settings
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS
 from btc_lifecycle.production.processes import wait_for
-from btc_lifecycle.resources.model_registry import seed_sqlite_store
 from btc_lifecycle.serving.__main__ import FEATURES_HINT, build_service, main, parse_arguments
 from btc_lifecycle.serving.online_features import InMemoryFeatureSource
 from btc_lifecycle.serving.service import Market
@@ -29,7 +28,7 @@ START_SECONDS = 180  # Feast's and MLflow's imports on a loaded two-core machine
 def store_environment(root: Path) -> dict[str, str]:
     """Every store of the service under ``root``: an empty MLflow registry, no Feast registry."""
     database = root / "mlflow" / "mlflow.db"
-    seed_sqlite_store(database)
+    database.parent.mkdir(parents=True, exist_ok=True)
     return {
         "FEATURE_DB_PATH": str(root / "feature_store" / "bitcoin.duckdb"),
         "BTC_REPORT_DIR": str(root / "reports"),
