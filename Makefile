@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CANDLES ?=
 PYTEST_ARGS ?=
 
-# The production profile (make up; docs/deployment.md): while its profile.env exists, every target
+# The production profile (make up; docs/operations.md): while its profile.env exists, every target
 # runs against the profile's PostgreSQL instance and MLflow server; make down removes the file.
 PROFILE_ENV := $(or $(PROFILE_DIR),$(CURDIR)/data)/profile.env
 -include $(PROFILE_ENV)
@@ -29,7 +29,7 @@ endif
 DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install system-packages run demo ingest test coverage mutate lint dev mlflow-ui serve feast-ui simulate bench lock clean-data up down status profile-up-check
+.PHONY: install system-packages run demo ingest test test-fast graph coverage mutate lint dev mlflow-ui serve feast-ui simulate bench lock clean-data up down status profile-up-check
 
 # The virtualenv and the pinned uv that installs into it (the same version as in uv.lock).
 UV_VERSION := 0.9.30
@@ -41,8 +41,8 @@ $(BIN)/uv:
 # Exactly what uv.lock pins (every extra: test and dev), the project itself editable. --locked
 # stops when pyproject.toml changed without `make lock`.
 $(VENV)/.installed: uv.lock pyproject.toml setup.py | $(BIN)/uv
-	# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on these machines) every
-	# process would otherwise recompile each module it imports, about a quarter of a run's time.
+	@# Bytecode is compiled once here: with PYTHONDONTWRITEBYTECODE set, every process would
+	@# otherwise compile each module it imports again.
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --all-extras --compile-bytecode
 	@touch $@
 
@@ -124,7 +124,7 @@ mlflow-ui: install
 		--host 127.0.0.1 --port $(MLFLOW_PORT)
 endif
 
-# Online scoring (docs/serving.md): the MLflow champion on Feast's online store, on
+# Online scoring (docs/operations.md): the MLflow champion on Feast's online store, on
 # http://127.0.0.1:8765 by default; SERVE_ARGS passes flags, e.g. SERVE_ARGS='--port 9000'.
 SERVE_ARGS ?=
 serve: install
@@ -157,6 +157,15 @@ test: install
 	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
 
+# The edit-test loop: every test that starts no process end to end (no e2e marker).
+test-fast: install
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not e2e" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
+
+# The asset graph in README.md, drawn again from the code location.
+graph: install
+	$(BIN)/python -m btc_lifecycle.lineage_diagram
+
 # Line coverage of btc_lifecycle/ per module (term-missing) and the total. The fast tier by
 # default, the whole suite with E2E=1. [tool.coverage.run] patch = ["subprocess"] measures the
 # processes the tests start too (launch.py, the replay exchange, the dagster CLI).
@@ -169,13 +178,13 @@ coverage: install
 # Mutation testing of domain/, modelling/ and monitoring/ with mutmut ([tool.mutmut] in
 # pyproject.toml) on the fast unit tests, two workers; not part of `make test`. Results stay in
 # mutants/ (git-ignored): a second run re-tests only changed functions. MUTANTS= shards the run,
-# e.g. MUTANTS='btc_lifecycle.modelling.champion*'. docs/mutation.md holds the scores.
+# e.g. MUTANTS='btc_lifecycle.modelling.champion*'. docs/testing.md says how to read them.
 MUTANTS ?=
 mutate: install
 	-OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python benchmarks/mutate.py --survivors
 
-# The production profile on this machine (docs/deployment.md): PostgreSQL, an MLflow server and
+# The production profile on this machine (docs/operations.md): PostgreSQL, an MLflow server and
 # Dagster's code server, webserver and daemon on 127.0.0.1, files under data/ (PROFILE_DIR).
 up: install
 	$(BIN)/python -m btc_lifecycle.production up

@@ -13,13 +13,13 @@ import numpy as np
 
 from benchmarks.harness import Figure, peak_rss_mb, reset_peak_rss, time_runs
 from btc_lifecycle.domain.synthetic import synthetic_candles
-from btc_lifecycle.modelling import compute_features, feature_complete
+from btc_lifecycle.modelling.features import compute_features, feature_complete
 
 ROWS = 10_000
 
 
 def run(options: argparse.Namespace) -> list[Figure]:
-    from btc_lifecycle.monitoring import PREDICTION_COLUMN, MonitoringConfig, data_drift
+    from btc_lifecycle.monitoring.drift import PREDICTION_COLUMN, MonitoringConfig, data_drift
 
     features = compute_features(synthetic_candles(2 * ROWS + 500, seed=5), "1m")
     features = features.loc[feature_complete(features)].tail(2 * ROWS).copy()

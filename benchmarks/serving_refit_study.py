@@ -57,7 +57,7 @@ from benchmarks.harness import DEFAULT_CANDLES, say  # noqa: E402
 from btc_lifecycle.config import ModelConfig  # noqa: E402
 from btc_lifecycle.domain.candle_files import read_candle_file  # noqa: E402
 from btc_lifecycle.domain.candles import interval_ms  # noqa: E402
-from btc_lifecycle.modelling import walk_forward  # noqa: E402
+from btc_lifecycle.modelling import walk_forward
 from btc_lifecycle.modelling.champion import decide_promotion  # noqa: E402
 from btc_lifecycle.modelling.features import (  # noqa: E402
     FEATURE_COLUMNS,

@@ -24,7 +24,8 @@ from benchmarks.harness import (
 )
 from btc_lifecycle.domain.candle_files import read_candle_file
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
-from btc_lifecycle.modelling import compute_features, train_walk_forward
+from btc_lifecycle.modelling.features import compute_features
+from btc_lifecycle.modelling.walk_forward import train_walk_forward
 
 DAYS = 365
 

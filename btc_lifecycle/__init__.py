@@ -2,6 +2,6 @@
 
 import os
 
-# XGBoost's OpenMP threads spin while waiting; on two busy cores that made one fit 10-30x slower
-# (measured). It must be set before the OpenMP runtime loads, hence here.
+# XGBoost's OpenMP threads spin while waiting, which slows a fit many times over on busy cores.
+# It must be set before the OpenMP runtime loads, hence here.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -1,38 +1,51 @@
-"""The code location: every definition under ``btc_lifecycle/defs/``, loaded the ``dg`` way.
+"""The code location: assets, checks, jobs, schedules, sensors and resources, built from one
+``Settings``.
 
 ``workspace.yaml``, ``dagster asset materialize -m btc_lifecycle.definitions`` and ``dg``
-(``[tool.dg]`` in pyproject.toml) all load ``defs`` from here.
-
-The defs folder is loaded as ``dg.load_from_defs_folder`` loads it (the same ``ComponentTree``,
-attached to the definitions), less two things that cost every process that loads the code
-location about 0.15 s, a third of what it adds to ``import dagster``: reading pyproject.toml with
-tomlkit to find the defs module (named here, and pinned to ``[tool.dg.project]`` by a test), and
-the JSON schema of every component type installed (Dagster's own; this project defines none),
-which only a components catalogue would show.
+(``[tool.dg]`` in pyproject.toml) load ``defs`` from here. A simulation or a test builds its own
+with ``build_definitions(settings)``.
 """
-
-import importlib
-import warnings
-from pathlib import Path
 
 import dagster as dg
 
-from btc_lifecycle.config import Settings, settings_in_use
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFS_MODULE = "btc_lifecycle.defs"
-
-
-def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    """The definitions, with ``settings`` in place of the config file and environment (a
-    simulation's own store, a test's temporary folders)."""
-    with settings_in_use(settings), warnings.catch_warnings():
-        # What load_from_defs_folder silences too: Dagster's notes on its own beta and preview
-        # APIs, raised while it loads the folder (backfill_policy, its module loaders).
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        tree = dg.ComponentTree.from_module(defs_module=importlib.import_module(DEFS_MODULE), project_root=PROJECT_ROOT)
-        return dg.Definitions.merge(tree.build_defs(tree.defs_module_path), dg.Definitions(component_tree=tree))
+from btc_lifecycle.config import Settings, load_settings
+from btc_lifecycle.defs.automation import follow_inputs_sensor
+from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_stats
+from btc_lifecycle.defs.ingestion.checks import labels_recompute, raw_candles_checks
+from btc_lifecycle.defs.jobs import retraining_job
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
+from btc_lifecycle.defs.modelling.checks import features_checks
+from btc_lifecycle.defs.monitoring.assets import drift_report
+from btc_lifecycle.defs.monitoring.sensors import build_retrain_on_drift_sensor
+from btc_lifecycle.defs.reporting.assets import ingestion_report
+from btc_lifecycle.defs.resources import project_resources
+from btc_lifecycle.defs.schedules import routine_schedules
+from btc_lifecycle.defs.serving.assets import daily_feast_export_asset, feast_online_features
+from btc_lifecycle.defs.serving.checks import feast_features_match_the_features_table
 
 
-defs = build_definitions()
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Everything the UI, the CLI and the daemon see, for ``settings``."""
+    return dg.Definitions(
+        assets=[
+            *daily_candle_assets(settings),
+            ingestion_stats,
+            ingestion_report,
+            daily_feature_asset(settings),
+            model,
+            predictions,
+            drift_report,
+            daily_feast_export_asset(settings),
+            feast_online_features,
+        ],
+        asset_checks=[raw_candles_checks, labels_recompute, features_checks, feast_features_match_the_features_table],
+        jobs=[retraining_job],
+        schedules=routine_schedules(settings),
+        sensors=[build_retrain_on_drift_sensor(settings.monitoring), follow_inputs_sensor(settings)],
+        resources=project_resources(settings),
+        # One process runs a run's steps one after another: DuckDB takes one writer per file.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(load_settings())

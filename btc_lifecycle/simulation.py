@@ -2,12 +2,11 @@
 
 ``python -m btc_lifecycle.simulation --candles FILE`` serves FILE from a replay exchange whose
 clock starts ``--warmup-days`` in, trains the first champion, then advances the clock
-``--tick-hours`` at a time. At each tick it runs what the automation conditions launch (the
-routine ingest of yesterday and today, as one run for all the routine's ticks since the previous
-one, then predictions and the drift report), evaluates the
-retraining sensor exactly as the daemon would, runs what it requests in process, and prints
-the timeline as it goes (each ingest, drift evaluation, retraining and promotion decision),
-then a summary.
+``--tick-hours`` at a time. At each tick it evaluates the ingestion and monitoring schedules and
+then the retraining sensor exactly as the daemon would, runs what they request in process, and
+prints the timeline as it goes (each ingest, drift evaluation, retraining and promotion
+decision), then a summary. The ingestion schedule's run covers yesterday and today, so one run
+per tick stands for all the routine's ticks since the previous one.
 
 Its Dagster instance, feature store, reports and MLflow store stay in ``--state`` (by default
 ``data/simulations/<UTC stamp>/``) with ``timeline.json`` and ``timeline.csv`` beside them, so
@@ -46,9 +45,6 @@ ALL_ASSETS = (
     "predictions",
     "drift_report",
 )
-# What the automation conditions (btc_lifecycle/defs/automation.py) launch at a tick.
-ROUTINE_INGEST_ASSETS = ("raw_candles", "labeled_candles", "features", "ingestion_stats")
-MONITORING_ASSETS = ("predictions", "drift_report")
 
 
 # The runs' own event logs stay in the instance; the console gets warnings and the timeline.
@@ -127,7 +123,6 @@ class Simulation:
         self.state = state
         self.candle_file = candle_file
         self.timeline = Timeline(echo=echo)
-        self.ingested_at: pd.Timestamp | None = None  # the replay clock at the last ingest
 
     def __enter__(self) -> Simulation:
         url = self.exchange.start()
@@ -203,16 +198,14 @@ class Simulation:
         """The first `make run`: every day up to now, then everything else, so a champion exists
         before monitoring starts."""
         result = self._materialize(ALL_ASSETS, (first, self.now))
-        self.ingested_at = self.now
         self._record_ingest(result)
         self._record_training(result)
 
     def tick(self) -> None:
-        """What the automation sensor and the retraining sensor launch at this moment: the routine
-        ingest of yesterday and today, then monitoring (predictions and the drift report)."""
-        self._record_ingest(self._materialize(ROUTINE_INGEST_ASSETS, self.days_to_ingest()))
-        self.ingested_at = self.now
-        self._record_drift(self._materialize(MONITORING_ASSETS))
+        """What the schedules and the retraining sensor launch at this moment: the routine ingest,
+        then monitoring (predictions and the drift report), then a retraining if a check failed."""
+        self._record_ingest(self._run_schedule("ingestion_schedule"))
+        self._record_drift(self._run_schedule("monitoring_schedule"))
         sensor = self.defs.resolve_sensor_def("retrain_on_drift_sensor")
         context = dg.build_sensor_context(instance=self.instance, cursor=self.sensor_cursor, definitions=self.defs)
         data = sensor.evaluate_tick(context)
@@ -232,16 +225,18 @@ class Simulation:
             self._record_training(result)
             self._record_drift(result, by="retraining")
 
-    def days_to_ingest(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """The days (first, last) the routine ingest covered since the last ingest, as one run.
-
-        The routine materializes yesterday and today at every ``ingestion_cron`` tick: between
-        two ticks of the replay it ran many times, its first run just after the last ingest
-        taking that moment's yesterday. A tick more than a day after the last ingest therefore
-        leaves no day in between unfetched, as the running routine would not have.
-        """
-        since = self.now if self.ingested_at is None else min(self.ingested_at, self.now)
-        return since - pd.Timedelta(days=1), self.now
+    def _run_schedule(self, name: str) -> dg.ExecuteInProcessResult:
+        """The run ``name`` requests at this moment, executed as the daemon would launch it."""
+        schedule = self.defs.resolve_schedule_def(name)
+        context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=self.now.to_pydatetime())
+        [request] = schedule.evaluate_tick(context).run_requests
+        job = self.defs.resolve_job_def(schedule.job_name)
+        return job.execute_in_process(
+            instance=self.instance,
+            tags={**request.tags, "dagster/schedule_name": name},
+            run_config=QUIET,
+            raise_on_error=True,
+        )
 
     def _record_ingest(self, result: dg.ExecuteInProcessResult) -> None:
         ingest, stats = _metadata(result, "raw_candles"), _metadata(result, "ingestion_stats")

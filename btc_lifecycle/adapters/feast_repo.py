@@ -27,21 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from btc_lifecycle.lazy import lazy_module
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     from feast import FeatureStore
 
     from btc_lifecycle.config import Settings
-else:  # imported on first use: the code location loads without them (feast alone takes ~4 s)
-    np = lazy_module("numpy")
-    pd = lazy_module("pandas")
-    pa = lazy_module("pyarrow")
-    pq = lazy_module("pyarrow.parquet")
 
 from btc_lifecycle.domain.candles import CandleSeries
 from btc_lifecycle.domain.quality import CheckOutcome

@@ -13,18 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import duckdb
-    import pandas as pd
-    import pyarrow as pa
-else:  # imported on first use: the code location loads without them
-    duckdb = lazy_module("duckdb")
-    pd = lazy_module("pandas")
-    pa = lazy_module("pyarrow")
+import duckdb
+import pandas as pd
+import pyarrow as pa
 
 from btc_lifecycle.adapters.parquet_store import days_between, is_parquet_store
 from btc_lifecycle.adapters.sql_text import checked_identifier

@@ -21,17 +21,12 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
+
+import duckdb
+import pandas as pd
 
 from btc_lifecycle.adapters.sql_text import KEY_COLUMNS, checked_identifier, is_plain_identifier, string_literal
-from btc_lifecycle.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import duckdb
-    import pandas as pd
-else:
-    duckdb = lazy_module("duckdb")
-    pd = lazy_module("pandas")
 
 T = TypeVar("T")
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.parquet$")

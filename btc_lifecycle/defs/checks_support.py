@@ -1,14 +1,12 @@
 """What the data checks share: which days a run wrote, and a check result from an outcome."""
 
 import dagster as dg
+import pandas as pd
 
 from btc_lifecycle.adapters.feature_store import last_open_time
 from btc_lifecycle.defs.partitions import run_window
 from btc_lifecycle.domain.candles import CandleSeries
 from btc_lifecycle.domain.quality import CheckOutcome
-from btc_lifecycle.lazy import lazy_module
-
-pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
 
 
 def judged_window(context: dg.AssetCheckExecutionContext, conn, series: CandleSeries):

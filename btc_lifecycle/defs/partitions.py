@@ -1,30 +1,17 @@
 """The candle series' daily UTC partitions, and how a day reads its neighbours.
 
 A day is the unit a person backfills, repairs or inspects in the UI. Ranges of days run as one
-run (``BackfillPolicy.single_run()``): one paginated fetch and one transaction per range, so a
-30-day backfill costs what one loop over the exchange costs.
+run (``BackfillPolicy.single_run()``): one paginated fetch and one transaction per range.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
+import pandas as pd
 
-from btc_lifecycle.config import project_settings
+from btc_lifecycle.config import Settings
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-# Today's partial day is a partition too (end_offset=1): the routine ingest keeps it current.
-DAILY = dg.DailyPartitionsDefinition(
-    start_date=project_settings().ingest.history_start, end_offset=1, timezone="UTC", fmt="%Y-%m-%d"
-)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
-# The pool of the steps that write days: the DuckDB file takes one writer at a time ("duckdb",
-# limit 1 in dagster.yaml); the Parquet store (FEATURE_STORE_BACKEND=parquet) writes each day to
-# its own files, so runs of different days take no pool and write at the same time.
-DAY_WRITES_POOL = "duckdb" if project_settings().feature_store_backend == "duckdb" else None
 # A day's first label compares with the previous day's last close.
 WITH_PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1)
 # A day's features read the previous day's last hour (windows, gap filling), and its last row's
@@ -34,14 +21,33 @@ WITH_NEIGHBOUR_DAYS = dg.TimeWindowPartitionMapping(
 )
 
 # Run tags Dagster sets on a run of one partition, or of a range of them.
-_PARTITION_TAG = "dagster/partition"
-_RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+PARTITION_TAG = "dagster/partition"
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+DAY_FORMAT = "%Y-%m-%d"
+
+
+def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """One partition per UTC day from ``history_start``; today's partial day is one too
+    (``end_offset=1``), so the routine ingest keeps it current."""
+    return dg.DailyPartitionsDefinition(
+        start_date=settings.ingest.history_start, end_offset=1, timezone="UTC", fmt=DAY_FORMAT
+    )
+
+
+def day_writes_pool(settings: Settings) -> str | None:
+    """The pool of the steps that write days: the DuckDB file takes one writer at a time
+    ("duckdb", limit 1 in dagster.yaml); the Parquet store writes each day to its own files, so
+    runs of different days take no pool and write at the same time."""
+    return "duckdb" if settings.feature_store_backend == "duckdb" else None
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags of one run over the days ``first`` .. ``last`` (what ``--partition-range`` sets)."""
+    return dict(zip(RANGE_TAGS, (first, last), strict=True))
 
 
 def window_of(context: dg.AssetExecutionContext) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The [start, end) UTC times of the day or days this run materializes."""
-    import pandas as pd
-
     window = context.partition_time_window
     return pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
 
@@ -51,14 +57,11 @@ def run_window(tags: dict[str, str]) -> tuple[pd.Timestamp, pd.Timestamp] | None
 
     Checks on the partitioned assets judge exactly the days the run just wrote.
     """
-    import pandas as pd
-
-    if _PARTITION_TAG in tags:
-        first = last = tags[_PARTITION_TAG]
-    elif all(tag in tags for tag in _RANGE_TAGS):
-        first, last = (tags[tag] for tag in _RANGE_TAGS)
+    if PARTITION_TAG in tags:
+        first = last = tags[PARTITION_TAG]
+    elif all(tag in tags for tag in RANGE_TAGS):
+        first, last = (tags[tag] for tag in RANGE_TAGS)
     else:
         return None
-    start = DAILY.time_window_for_partition_key(first).start
-    end = DAILY.time_window_for_partition_key(last).end
-    return pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
+    start = pd.Timestamp(first, tz="UTC")
+    return start, pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1)

@@ -7,16 +7,9 @@ A candle frame is a pandas DataFrame sorted by ``open_time`` with the columns of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-else:  # imported on first use: the code location loads without them
-    np = lazy_module("numpy")
-    pd = lazy_module("pandas")
+import numpy as np
+import pandas as pd
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OHLCV_COLUMNS = (*PRICE_COLUMNS, "volume")

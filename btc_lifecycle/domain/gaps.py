@@ -10,16 +10,9 @@ would hide that. Nothing is filled after the last stored candle: the next trade 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-else:  # imported on first use: the code location loads without them
-    np = lazy_module("numpy")
-    pd = lazy_module("pandas")
+import numpy as np
+import pandas as pd
 
 from btc_lifecycle.domain.candles import EXTRA_COLUMNS, PRICE_COLUMNS, find_gaps, interval_ms
 

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any
 
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import pandas as pd
-else:  # imported on first use: the code location loads without them
-    pd = lazy_module("pandas")
+import pandas as pd
 
 from btc_lifecycle.domain.candles import Gap, find_gaps, interval_ms
 from btc_lifecycle.domain.labels import label_balance

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import pandas as pd
-else:  # imported on first use: the code location loads without them
-    pd = lazy_module("pandas")
+import pandas as pd
 
 from btc_lifecycle.domain.candles import follows_previous
 

@@ -13,17 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any
 
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-else:  # imported on first use: the code location loads without them
-    np = lazy_module("numpy")
-    pd = lazy_module("pandas")
+import numpy as np
+import pandas as pd
 
 from btc_lifecycle.domain.candles import OHLCV_COLUMNS, find_gaps, interval_ms
 from btc_lifecycle.domain.labels import LABEL_COLUMN, price_increase_labels

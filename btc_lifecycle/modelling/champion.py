@@ -1,9 +1,9 @@
 """The promotion gate: when a freshly trained challenger replaces the champion.
 
 A challenger is promoted only when a paired test on the same held-out candles says it is better
-than the champion beyond noise, and it also beats the constant prior there. A difference of a
-thousandth of log loss on a few thousand minutes is noise (issue 11 measured promotions won by
-0.0007–0.0012 while both models were no better than the prior).
+than the champion beyond noise, and it also beats the constant prior there: a difference of a
+thousandth of log loss on a few thousand minutes is noise, and can favour a challenger that is
+no better than the prior.
 """
 
 from __future__ import annotations

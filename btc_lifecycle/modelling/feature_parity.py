@@ -9,17 +9,10 @@ compared exactly (NaN equals NaN): nothing on the way (Parquet, Feast's protobuf
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any
 
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-else:  # imported on first use: the code location loads without them
-    np = lazy_module("numpy")
-    pd = lazy_module("pandas")
+import numpy as np
+import pandas as pd
 
 from btc_lifecycle.domain.quality import CheckOutcome, first_iso_times, iso_time, plural, require_columns
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS

@@ -12,16 +12,8 @@ minutes; the ``filled`` flags let the model see which minutes had no trade.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-else:  # imported on first use: the code location loads without them
-    np = lazy_module("numpy")
-    pd = lazy_module("pandas")
+import numpy as np
+import pandas as pd
 
 from btc_lifecycle.domain.candles import OHLCV_COLUMNS, follows_previous
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, fill_trade_less_minutes

@@ -50,8 +50,8 @@ class WalkForwardConfig:
     colsample_bytree: float = 0.8
     early_stopping_rounds: int = 30
     random_state: int = 7
-    # Two OpenMP threads spin-wait when other processes hold the cores: a fit that takes 0.3 s
-    # alone took 13 s beside a busy Dagster run. Run with OMP_WAIT_POLICY=PASSIVE, or use 1.
+    # OpenMP threads spin-wait while other processes hold the cores, which slows a fit many
+    # times over on a busy machine: run with OMP_WAIT_POLICY=PASSIVE there, or use 1.
     n_jobs: int = 2
 
     def __post_init__(self) -> None:

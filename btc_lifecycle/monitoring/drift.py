@@ -8,17 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any
 
-from btc_lifecycle.lazy import lazy_module
-
-if _TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-else:  # imported on first use: the code location loads without them
-    np = lazy_module("numpy")
-    pd = lazy_module("pandas")
+import numpy as np
+import pandas as pd
 
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS, feature_complete
 

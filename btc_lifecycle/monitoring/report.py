@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -186,10 +186,3 @@ def _column_table(drift: DataDriftResult) -> list[dict[str, Any]]:
 def _plain(value: float) -> float | None:
     # JSON has no NaN; a column with no usable score is written as null.
     return None if math.isnan(value) else value
-
-
-def write_drift_report_without_snapshot(*args, **kwargs) -> DriftReport:
-    """``write_drift_report`` for another process (the report worker): evidently's snapshot object
-    stays behind (its HTML and JSON are in the report folder), the rest comes back."""
-    report = write_drift_report(*args, **kwargs)
-    return replace(report, drift=replace(report.drift, snapshot=None))

@@ -46,7 +46,7 @@ class CandleExchangeResource(ConfigurableResource):
         return f"{self.exchange_id} API at {self.api_url}"
 
     def client(self, log: Log) -> CandleClient:
-        # Imported here: ccxt loads every exchange it knows (about 2 s) and the code location is
+        # Imported here: ccxt loads every exchange it knows, and the code location is
         # loaded by every Dagster process, most of which never fetch a candle.
         from btc_lifecycle.adapters.exchange import CandleClient, RetryPolicy, make_ccxt_client
 

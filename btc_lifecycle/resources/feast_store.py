@@ -22,7 +22,7 @@ class FeastStoreResource(dg.ConfigurableResource):
 
     No maintained dagster-feast exists; this is the usual pattern (a resource around
     ``FeatureStore``, materialization in an asset). Feast is imported only when a step asks for
-    the store: its import alone takes about 4 s. The settings are a resource dependency, not
+    the store, as it is the heaviest import of all. The settings are a resource dependency, not
     config, so a server online store's connection (FEAST_ONLINE_STORE_URL) is never shown in the UI.
     """
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -34,7 +31,8 @@ from btc_lifecycle.adapters.feature_store import (
 )
 from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection, days_between
 from btc_lifecycle.config import ConfigError, load_settings
-from btc_lifecycle.defs.modelling.assets import features
+from btc_lifecycle.definitions import build_definitions
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset
 from btc_lifecycle.domain.candles import CandleSeries
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
@@ -42,7 +40,7 @@ from btc_lifecycle.feature_engineering import count_candles, load_candle_frame, 
 from btc_lifecycle.modelling.features import LONGEST_WINDOW, compute_features
 from btc_lifecycle.replay_exchange import ReplayExchange
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
-from btc_lifecycle_tests.e2e.reliability.conftest import INGESTION_ASSETS, Store, partition_range_tags
+from btc_lifecycle_tests.e2e.reliability.conftest import Store, ingestion_assets, partition_range_tags
 
 SERIES = CandleSeries(table="candles", symbol="BTC/USDT", interval="1m")
 OTHER = CandleSeries(table="candles", symbol="ETH/USDT", interval="1m")
@@ -307,7 +305,7 @@ def _materialize_days(root: Path, api_url: str, backend: str) -> dict[str, pd.Da
     settings = load_settings({**store.env(api_url), "FEATURE_STORE_BACKEND": backend})
     feature_store = FeatureStoreResource.from_settings(settings)
     result = dg.materialize(
-        [*INGESTION_ASSETS, features],
+        [*ingestion_assets(settings), daily_feature_asset(settings)],
         resources={
             "settings": settings,
             "exchange": CandleExchangeResource.from_settings(settings),
@@ -341,26 +339,12 @@ def test_the_assets_store_the_same_rows_through_either_backend(tmp_path):
 
 def test_with_the_parquet_backend_the_day_writing_assets_leave_the_one_writer_pool(tmp_path):
     """Their runs then write different days at once; the whole-table assets keep the pool."""
-    script = (
-        "import warnings; warnings.filterwarnings('ignore')\n"
-        "from btc_lifecycle.definitions import defs\n"
-        "graph = defs.resolve_asset_graph()\n"
-        "for name in ('raw_candles', 'labeled_candles', 'features', 'ingestion_stats'):\n"
-        "    print(name, graph.get(dg.AssetKey(name)).pools)\n"
-    )
     pools = {}
     for backend in BACKENDS:
-        env = {**os.environ, "FEATURE_STORE_BACKEND": backend, "FEATURE_DB_PATH": str(tmp_path / "bitcoin.duckdb")}
-        done = subprocess.run(
-            [sys.executable, "-c", "import dagster as dg\n" + script],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=Path(__file__).resolve().parents[2],
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        pools[backend] = done.stdout.splitlines()
+        env = {"FEATURE_STORE_BACKEND": backend, "FEATURE_DB_PATH": str(tmp_path / "bitcoin.duckdb")}
+        graph = build_definitions(load_settings(env)).resolve_asset_graph()
+        names = ("raw_candles", "labeled_candles", "features", "ingestion_stats")
+        pools[backend] = [f"{name} {graph.get(dg.AssetKey(name)).pools}" for name in names]
     assert pools["duckdb"] == [
         "raw_candles {'duckdb'}",
         "labeled_candles {'duckdb'}",

@@ -1,7 +1,10 @@
 """The definitions as a reviewer sees them: assets, partitions, mappings, checks, automation,
-jobs and sensors. A change to the graph fails here until the snapshot is rewritten on purpose:
+jobs, schedules and sensors. A change to the graph fails here until the snapshot is rewritten on
+purpose:
 
-    UPDATE_SNAPSHOT=1 .venv/bin/python -m pytest btc_lifecycle_tests/test_definitions_snapshot.py
+    UPDATE_SNAPSHOT=1 .venv/bin/python -m pytest btc_lifecycle_tests/defs/test_definitions.py
+
+Everything is built from one ``Settings``: two settings in one process give two code locations.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import dagster as dg
 
-from btc_lifecycle.definitions import DEFS_MODULE, PROJECT_ROOT, defs
+from btc_lifecycle.config import PROJECT_ROOT, load_settings
+from btc_lifecycle.definitions import build_definitions, defs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -111,20 +114,42 @@ def test_the_snapshot_sees_a_changed_partition_mapping():
     assert changed != json.loads(SNAPSHOT.read_text(encoding="utf-8"))
 
 
-def test_the_code_location_holds_what_dagsters_own_defs_folder_loader_finds():
-    """definitions.py loads the defs folder without load_from_defs_folder's extras: the same graph,
-    checks, jobs, sensors, schedules and resources, and the component tree attached."""
-    reference = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
-    assert describe(defs) == describe(reference)
-    assert sorted(defs.resources or {}) == sorted(reference.resources or {})
-    assert defs.component_tree is not None
-    assert defs.component_tree.defs_module_name == reference.component_tree.defs_module_name
+DAY_WRITERS = ("raw_candles", "labeled_candles", "features")
 
 
-def test_the_defs_module_is_the_one_pyproject_names_for_dg():
-    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["dg"]["project"]
-    assert DEFS_MODULE == project["defs_module"]
-    assert project["code_location_target_module"] == "btc_lifecycle.definitions"
+def test_two_settings_in_one_process_build_two_code_locations(write_config, tmp_path):
+    """Nothing is read at import: each build takes its own history start, crons and store backend."""
+    duckdb_settings = load_settings(
+        {
+            "INGEST_CONFIG": str(write_config(history_start="2020-01-01", schedules={"ingestion_cron": "*/5 * * * *"})),
+            "FEATURE_DB_PATH": str(tmp_path / "a" / "bitcoin.duckdb"),
+            "FEATURE_STORE_BACKEND": "duckdb",
+        }
+    )
+    parquet_settings = load_settings(
+        {
+            "INGEST_CONFIG": str(write_config(history_start="2023-03-01", schedules={"ingestion_cron": "0 * * * *"})),
+            "FEATURE_DB_PATH": str(tmp_path / "b" / "bitcoin.duckdb"),
+            "FEATURE_STORE_BACKEND": "parquet",
+        }
+    )
+    first, second = build_definitions(duckdb_settings), build_definitions(parquet_settings)
+
+    def first_day(definitions: dg.Definitions, name: str) -> str:
+        return definitions.resolve_assets_def(name).partitions_def.get_first_partition_key()
+
+    def pool(definitions: dg.Definitions, name: str) -> str | None:
+        return definitions.resolve_assets_def(name).op.pool
+
+    for name in (*DAY_WRITERS, "feast_offline_features"):
+        assert (first_day(first, name), first_day(second, name)) == ("2020-01-01", "2023-03-01")
+    crons = [definitions.resolve_schedule_def("ingestion_schedule").cron_schedule for definitions in (first, second)]
+    assert crons == ["*/5 * * * *", "0 * * * *"]
+    # The DuckDB file takes one writer at a time; the Parquet store writes each day to its own files.
+    for name in DAY_WRITERS:
+        assert (pool(first, name), pool(second, name)) == ("duckdb", None)
+    # The first build is untouched by the second: each holds its own settings.
+    assert first.resources["settings"] is duckdb_settings and second.resources["settings"] is parquet_settings
 
 
 def test_loading_the_code_location_prints_no_warning():

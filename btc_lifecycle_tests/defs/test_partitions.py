@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_candles, replace_candles_between
-from btc_lifecycle.defs.partitions import DAILY, run_window
+from btc_lifecycle.config import load_settings
+from btc_lifecycle.defs.partitions import daily_partitions, run_window
 from btc_lifecycle.domain.candles import CandleSeries
 from btc_lifecycle.domain.labels import price_increase_labels
 from btc_lifecycle.domain.synthetic import synthetic_candles
@@ -109,10 +110,13 @@ def test_a_run_of_one_day_or_of_a_range_is_judged_on_exactly_those_days():
     assert run_window({}) is None
 
 
-def test_today_is_a_partition_so_a_partial_day_can_be_materialized():
+def test_today_is_a_partition_so_a_partial_day_can_be_materialized(write_config):
+    days = daily_partitions(load_settings({"INGEST_CONFIG": str(write_config(history_start="2020-03-01"))}))
     # end_offset=1: the newest partition is the day now falls in, not yesterday.
-    assert DAILY.end_offset == 1
-    assert str(DAILY.timezone) == "UTC"
+    assert days.end_offset == 1
+    assert str(days.timezone) == "UTC"
+    # The first day a person can backfill is the configured one.
+    assert days.get_first_partition_key() == "2020-03-01"
 
 
 def test_a_day_after_the_exchanges_clock_fails_clearly_and_stores_nothing(tmp_path):
@@ -136,7 +140,7 @@ def test_a_backfill_of_days_also_redoes_the_neighbouring_days_that_read_them():
 
     from btc_lifecycle.definitions import build_definitions
 
-    graph = build_definitions().resolve_asset_graph()
+    graph = build_definitions(load_settings({})).resolve_asset_graph()
     days = [f"2023-03-{day:02d}" for day in range(5, 10)]
     with DagsterInstance.ephemeral() as instance:
         target = AssetBackfillData.from_asset_partitions(

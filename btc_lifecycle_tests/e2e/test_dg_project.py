@@ -24,7 +24,7 @@ def test_dg_check_defs_passes():
     assert "All definitions loaded successfully" in result.stdout + result.stderr
 
 
-def test_dg_list_defs_shows_every_asset_check_and_sensor_of_the_code_location():
+def test_dg_list_defs_shows_every_asset_check_job_schedule_and_sensor_of_the_code_location():
     result = dg("list", "defs", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     listed = json.loads(result.stdout)
@@ -42,7 +42,11 @@ def test_dg_list_defs_shows_every_asset_check_and_sensor_of_the_code_location():
         "feast_online_features",
     }
     sensors = {sensor["name"] for sensor in listed["sensors"]}
-    assert sensors == {"routine_automation", "retrain_on_drift_sensor"}
+    assert sensors == {"retrain_on_drift_sensor", "follow_inputs_sensor"}
+    schedules = {schedule["name"] for schedule in listed["schedules"]}
+    assert schedules == {"ingestion_schedule", "report_schedule", "monitoring_schedule"}
+    jobs = {job["name"] for job in listed["jobs"]}
+    assert jobs == {"ingestion_job", "report_job", "monitoring_job", "retraining_job"}
     checks = {check["key"] for check in listed["asset_checks"]}
     assert "features:features_no_look_ahead" in checks
     assert "raw_candles:raw_candles_unique_keys" in checks

@@ -32,14 +32,15 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_features
-from btc_lifecycle.defs.modelling.assets import features, model, predictions
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
 from btc_lifecycle.defs.monitoring.assets import drift_report
-from btc_lifecycle.defs.serving.assets import feast_offline_features, feast_online_features
+from btc_lifecycle.defs.serving.assets import daily_feast_export_asset, feast_online_features
 from btc_lifecycle.domain.synthetic import synthetic_candles
-from btc_lifecycle.modelling import WalkForwardConfig, predict_up_probability, train_walk_forward
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS
-from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource, ReportWorkerResource
+from btc_lifecycle.modelling.walk_forward import WalkForwardConfig, predict_up_probability, train_walk_forward
+from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 from btc_lifecycle.resources.feast_store import FeastStoreResource
+from btc_lifecycle.resources.model_registry import mlflow_resource
 from btc_lifecycle.serving.prediction_log import read_online_predictions
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG, stored_days
 from btc_lifecycle_tests.defs.modelling.test_model import store_with
@@ -66,8 +67,8 @@ def run(settings, assets) -> dg.ExecuteInProcessResult:
             "settings": settings,
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
             "feast_store": FeastStoreResource(settings=settings),
-            "mlflow": ModelRegistryResource.from_settings(settings),
-            "report_worker": ReportWorkerResource(),
+            "mlflow": mlflow_resource(settings),
+            "model_registry": ModelRegistryResource.from_settings(settings),
         },
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
@@ -134,6 +135,7 @@ def table(settings) -> pd.DataFrame:
 def scenario(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving_e2e")
     settings = store_with(FIRST, root, **CONFIG)
+    features, feast_offline_features = daily_feature_asset(settings), daily_feast_export_asset(settings)
     run(settings, [features, model, predictions, feast_offline_features, feast_online_features])
     first_table = table(settings)
     process, url = start_service(settings, root)

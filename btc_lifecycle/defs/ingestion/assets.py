@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pandas as pd
 
 from btc_lifecycle.adapters.candle_days import DaysNotStarted, fetch_days, store_days
 from btc_lifecycle.adapters.feature_store import (
@@ -16,19 +17,24 @@ from btc_lifecycle.adapters.feature_store import (
     stored_summary,
 )
 from btc_lifecycle.config import Settings
-from btc_lifecycle.defs.automation import ROUTINE_INGEST, UPDATE_AFTER_UPSTREAM
+from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
 from btc_lifecycle.defs.metadata import CANDLE_SCHEMA, LABELED_SCHEMA, table_metadata
-from btc_lifecycle.defs.partitions import DAILY, DAY_WRITES_POOL, SINGLE_RUN, WITH_PREVIOUS_DAY, window_of
+from btc_lifecycle.defs.partitions import (
+    SINGLE_RUN,
+    WITH_PREVIOUS_DAY,
+    daily_partitions,
+    day_writes_pool,
+    window_of,
+)
 from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.domain.ingestion import day_summaries, days_table
 from btc_lifecycle.domain.labels import label_candles
-from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
-
-pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
 
 GROUP = "ingestion"
 PREVIEW_ROWS = 10
+RAW_CANDLES = dg.AssetKey("raw_candles")
+LABELED_CANDLES = dg.AssetKey("labeled_candles")
 
 
 @dataclass(frozen=True)
@@ -56,115 +62,125 @@ class FetchFacts:
         return cls(**values) if len(values) == len(cls.__dataclass_fields__) else None
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
-    automation_condition=ROUTINE_INGEST,
-    # The newest candles: stale when no ingest succeeded for a while (the routine is off, or failing).
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1), warn_window=timedelta(minutes=15)),
-    pool=DAY_WRITES_POOL,
-    kinds={"ccxt", "duckdb"},
-    description=(
-        "BTC/USDT candles of one UTC day from Binance (or the replay exchange) via ccxt; "
-        "materializing a day replaces exactly that day in DuckDB."
-    ),
-    metadata={"dagster/column_schema": CANDLE_SCHEMA},
-)
-def raw_candles(
-    context: dg.AssetExecutionContext,
-    exchange: CandleExchangeResource,
-    feature_store: FeatureStoreResource,
-    settings: dg.ResourceParam[Settings],
-) -> dg.MaterializeResult:
-    ingest = settings.ingest
-    series = ingest.series
-    start, end = window_of(context)
-    context.log.info(f"fetching {series.symbol} {series.interval} candles {start} .. {end} ({exchange.source})")
-    try:
-        fetched = fetch_days(exchange.client(context.log), series, start, end, ingest.limit)
-    except DaysNotStarted as error:
-        raise dg.Failure(str(error), allow_retries=False) from None
-    with feature_store.get_connection() as conn:  # the store is locked only for the write
-        write = store_days(conn, series, fetched, start, end)
-    days = day_summaries(fetched.candles["open_time"], start, min(end, fetched.server_time), series.interval)
-    facts = FetchFacts(
-        source=exchange.source,
-        new_rows=write.new,
-        removed_rows=write.removed,
-        pages=fetched.pages,
-        retries=fetched.retries,
-        duplicates_dropped=fetched.duplicates_dropped,
-        forming_candles_dropped=fetched.forming_dropped,
-        complete=fetched.complete,
-        exchange_time=fetched.server_time.isoformat(),
-        retry_reasons=fetched.retry_reasons,
-    )
-    context.log.info(
-        f"{write.rows} candles in {len(days)} day(s): {write.new} new, {write.removed} removed; "
-        f"{fetched.pages} pages, {fetched.retries} retries"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            **table_metadata(settings, series.table, write.rows),
-            **facts.to_metadata(),
-            "missing_minutes": sum(day["missing_minutes"] for day in days),
-            "days": dg.MetadataValue.md(days_table(days)),
-            "first_candle": _iso(fetched.candles["open_time"].min()),
-            "last_candle": _iso(fetched.candles["open_time"].max()),
-            "stopped_at": fetched.stopped_at.isoformat() if fetched.stopped_at is not None else "none",
-        }
-    )
+def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    """raw_candles and labeled_candles, partitioned by the settings' days. The schedules fetch
+    the newest days (``defs/schedules.py``); a person backfills older ones."""
+    days = daily_partitions(settings)
+    write_pool = day_writes_pool(settings)
 
-
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
-    automation_condition=UPDATE_AFTER_UPSTREAM,
-    pool=DAY_WRITES_POOL,
-    deps=[dg.AssetDep(raw_candles, partition_mapping=WITH_PREVIOUS_DAY)],
-    kinds={"duckdb", "pandas"},
-    description=(
-        "A day's raw candles with price_increase_label (close above the previous minute's close); "
-        "the day's first label reads the previous day's last candle."
-    ),
-    metadata={"dagster/column_schema": LABELED_SCHEMA},
-)
-def labeled_candles(
-    context: dg.AssetExecutionContext,
-    feature_store: FeatureStoreResource,
-    settings: dg.ResourceParam[Settings],
-) -> dg.MaterializeResult:
-    series = settings.ingest.series
-    start, end = window_of(context)
-    previous = pd.Timedelta(milliseconds=interval_ms(series.interval))
-    with feature_store.get_connection() as conn:
-        candles = read_candles(conn, series.table, series.symbol, series.interval, start - previous, end)
-        labeled = label_candles(candles, series.interval)
-        labeled = labeled.loc[labeled["open_time"] >= start].reset_index(drop=True)
-        write = replace_labeled_between(conn, series, labeled, start, end)
-    labels = labeled["price_increase_label"]
-    preview = labeled.tail(PREVIEW_ROWS)[
-        ["open_time", "open", "high", "low", "close", "volume", "price_increase_label"]
-    ]
-    return dg.MaterializeResult(
-        metadata={
-            **table_metadata(settings, series.labeled_table, write.rows),
-            "labeled_rows": int(labels.notna().sum()),
-            "unlabeled_rows": int(labels.isna().sum()),
-            "first_candle": _iso(labeled["open_time"].min()),
-            "last_candle": _iso(labeled["open_time"].max()),
-            "latest_candles": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "no candles"),
-        }
+    @dg.asset(
+        group_name=GROUP,
+        partitions_def=days,
+        backfill_policy=SINGLE_RUN,
+        # The newest candles: stale when no ingest succeeded for a while (the routine is off, or failing).
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=1), warn_window=timedelta(minutes=15)
+        ),
+        pool=write_pool,
+        kinds={"ccxt", "duckdb"},
+        description=(
+            "BTC/USDT candles of one UTC day from Binance (or the replay exchange) via ccxt; "
+            "materializing a day replaces exactly that day in DuckDB."
+        ),
+        metadata={"dagster/column_schema": CANDLE_SCHEMA},
     )
+    def raw_candles(
+        context: dg.AssetExecutionContext,
+        exchange: CandleExchangeResource,
+        feature_store: FeatureStoreResource,
+        settings: dg.ResourceParam[Settings],
+    ) -> dg.MaterializeResult:
+        ingest = settings.ingest
+        series = ingest.series
+        start, end = window_of(context)
+        context.log.info(f"fetching {series.symbol} {series.interval} candles {start} .. {end} ({exchange.source})")
+        try:
+            fetched = fetch_days(exchange.client(context.log), series, start, end, ingest.limit)
+        except DaysNotStarted as error:
+            raise dg.Failure(str(error), allow_retries=False) from None
+        with feature_store.get_connection() as conn:  # the store is locked only for the write
+            write = store_days(conn, series, fetched, start, end)
+        days = day_summaries(fetched.candles["open_time"], start, min(end, fetched.server_time), series.interval)
+        facts = FetchFacts(
+            source=exchange.source,
+            new_rows=write.new,
+            removed_rows=write.removed,
+            pages=fetched.pages,
+            retries=fetched.retries,
+            duplicates_dropped=fetched.duplicates_dropped,
+            forming_candles_dropped=fetched.forming_dropped,
+            complete=fetched.complete,
+            exchange_time=fetched.server_time.isoformat(),
+            retry_reasons=fetched.retry_reasons,
+        )
+        context.log.info(
+            f"{write.rows} candles in {len(days)} day(s): {write.new} new, {write.removed} removed; "
+            f"{fetched.pages} pages, {fetched.retries} retries"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                **table_metadata(settings, series.table, write.rows),
+                **facts.to_metadata(),
+                "missing_minutes": sum(day["missing_minutes"] for day in days),
+                "days": dg.MetadataValue.md(days_table(days)),
+                "first_candle": _iso(fetched.candles["open_time"].min()),
+                "last_candle": _iso(fetched.candles["open_time"].max()),
+                "stopped_at": fetched.stopped_at.isoformat() if fetched.stopped_at is not None else "none",
+            }
+        )
+
+    @dg.asset(
+        group_name=GROUP,
+        partitions_def=days,
+        backfill_policy=SINGLE_RUN,
+        automation_condition=UPDATE_AFTER_UPSTREAM,
+        pool=write_pool,
+        deps=[dg.AssetDep(RAW_CANDLES, partition_mapping=WITH_PREVIOUS_DAY)],
+        kinds={"duckdb", "pandas"},
+        description=(
+            "A day's raw candles with price_increase_label (close above the previous minute's close); "
+            "the day's first label reads the previous day's last candle."
+        ),
+        metadata={"dagster/column_schema": LABELED_SCHEMA},
+    )
+    def labeled_candles(
+        context: dg.AssetExecutionContext,
+        feature_store: FeatureStoreResource,
+        settings: dg.ResourceParam[Settings],
+    ) -> dg.MaterializeResult:
+        series = settings.ingest.series
+        start, end = window_of(context)
+        previous = pd.Timedelta(milliseconds=interval_ms(series.interval))
+        with feature_store.get_connection() as conn:
+            candles = read_candles(conn, series.table, series.symbol, series.interval, start - previous, end)
+            labeled = label_candles(candles, series.interval)
+            labeled = labeled.loc[labeled["open_time"] >= start].reset_index(drop=True)
+            write = replace_labeled_between(conn, series, labeled, start, end)
+        labels = labeled["price_increase_label"]
+        preview = labeled.tail(PREVIEW_ROWS)[
+            ["open_time", "open", "high", "low", "close", "volume", "price_increase_label"]
+        ]
+        return dg.MaterializeResult(
+            metadata={
+                **table_metadata(settings, series.labeled_table, write.rows),
+                "labeled_rows": int(labels.notna().sum()),
+                "unlabeled_rows": int(labels.isna().sum()),
+                "first_candle": _iso(labeled["open_time"].min()),
+                "last_candle": _iso(labeled["open_time"].max()),
+                "latest_candles": dg.MetadataValue.md(
+                    preview.to_markdown(index=False) if len(preview) else "no candles"
+                ),
+            }
+        )
+
+    return [raw_candles, labeled_candles]
 
 
 @dg.asset(
     group_name=GROUP,
     backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
-    deps=[raw_candles, labeled_candles],
+    deps=[RAW_CANDLES, LABELED_CANDLES],
     automation_condition=UPDATE_AFTER_UPSTREAM,
     kinds={"json"},
     description="What the latest ingest did, and the stored series' totals, range and gaps; also ingestion_stats.json.",
@@ -175,7 +191,7 @@ def ingestion_stats(
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     series = settings.ingest.series
-    ingest_event = context.instance.get_latest_materialization_event(raw_candles.key)
+    ingest_event = context.instance.get_latest_materialization_event(RAW_CANDLES)
     ingest = ingest_event.asset_materialization if ingest_event else None
     facts = FetchFacts.from_metadata(ingest.metadata) if ingest else None
     with feature_store.get_connection() as conn:

@@ -2,17 +2,15 @@
 downstream (blocking); long gaps and a stale newest candle are warnings."""
 
 import dagster as dg
+import pandas as pd
 
 from btc_lifecycle.adapters.feature_store import last_open_time, read_candles
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.checks_support import check_result, judged_window
-from btc_lifecycle.defs.ingestion.assets import FetchFacts, labeled_candles, raw_candles
+from btc_lifecycle.defs.ingestion.assets import LABELED_CANDLES, RAW_CANDLES, FetchFacts
 from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.domain.quality import fresh, gaps_within, labels_match, ohlc_consistent, unique_keys
-from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.resources import FeatureStoreResource
-
-pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
 
 
 def _judged_candles(context, feature_store: FeatureStoreResource, settings: Settings, table: str):
@@ -29,25 +27,25 @@ def _judged_candles(context, feature_store: FeatureStoreResource, settings: Sett
 RAW_CANDLES_CHECKS = [
     dg.AssetCheckSpec(
         "raw_candles_unique_keys",
-        asset=raw_candles,
+        asset=RAW_CANDLES,
         blocking=True,
         description="No candle appears twice for one open time in the days written.",
     ),
     dg.AssetCheckSpec(
         "raw_candles_ohlc_consistent",
-        asset=raw_candles,
+        asset=RAW_CANDLES,
         blocking=True,
         description="Every candle has low ≤ open, close ≤ high, positive finite prices and a volume ≥ 0.",
     ),
     dg.AssetCheckSpec(
         "raw_candles_gaps",
-        asset=raw_candles,
+        asset=RAW_CANDLES,
         description="No gap between candles in the days written is longer than ingest.max_gap_minutes (a "
         "warning: an outage, or a market with minutes that have no trade).",
     ),
     dg.AssetCheckSpec(
         "raw_candles_fresh",
-        asset=raw_candles,
+        asset=RAW_CANDLES,
         description="The newest stored candle closed at most ingest.max_lag_minutes before the exchange's "
         "clock at the latest ingest (a warning).",
     ),
@@ -64,7 +62,7 @@ def raw_candles_checks(
     selected = {key.name for key in context.selected_asset_check_keys}
 
     def freshness():
-        event = context.instance.get_latest_materialization_event(raw_candles.key)
+        event = context.instance.get_latest_materialization_event(RAW_CANDLES)
         facts = FetchFacts.from_metadata(event.asset_materialization.metadata) if event else None
         with feature_store.get_connection() as conn:  # the newest stored, whichever days were written
             newest = last_open_time(conn, ingest.series)
@@ -83,11 +81,11 @@ def raw_candles_checks(
     for spec in RAW_CANDLES_CHECKS:
         if spec.name in selected:
             outcome, severity = judges[spec.name]()
-            yield check_result(outcome, window, severity, check_name=spec.name, asset_key=raw_candles.key)
+            yield check_result(outcome, window, severity, check_name=spec.name, asset_key=RAW_CANDLES)
 
 
 @dg.asset_check(
-    asset=labeled_candles,
+    asset=LABELED_CANDLES,
     blocking=True,
     description="The stored labels of the days written equal labels recomputed from their candles "
     "(and the previous day's last one).",

@@ -4,6 +4,8 @@ live predictions."""
 from datetime import UTC, datetime
 
 import dagster as dg
+import pandas as pd
+from dagster_mlflow.resources import MlFlow
 
 from btc_lifecycle.adapters.feature_store import (
     read_candles,
@@ -13,13 +15,18 @@ from btc_lifecycle.adapters.feature_store import (
     replace_table,
 )
 from btc_lifecycle.config import Settings
-from btc_lifecycle.defs.automation import HOURLY_MONITORING, UPDATE_AFTER_UPSTREAM
-from btc_lifecycle.defs.ingestion.assets import labeled_candles
+from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
+from btc_lifecycle.defs.ingestion.assets import LABELED_CANDLES
 from btc_lifecycle.defs.metadata import table_metadata
-from btc_lifecycle.defs.partitions import DAILY, DAY_WRITES_POOL, SINGLE_RUN, WITH_NEIGHBOUR_DAYS, window_of
+from btc_lifecycle.defs.partitions import (
+    SINGLE_RUN,
+    WITH_NEIGHBOUR_DAYS,
+    daily_partitions,
+    day_writes_pool,
+    window_of,
+)
 from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, GapFillSummary, gap_fill_summary
-from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.modelling.features import (
     EXCLUSION_REASONS,
     FEATURE_COLUMNS,
@@ -30,9 +37,9 @@ from btc_lifecycle.modelling.features import (
 )
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
-pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
-
 GROUP = "modelling"
+FEATURES = dg.AssetKey("features")
+MODEL = dg.AssetKey("model")
 
 
 def mlflow_run_url(settings: Settings, run_id: str, experiment_id: str) -> str:
@@ -45,7 +52,7 @@ def feature_context_candles(max_fill_minutes: int) -> int:
     return LONGEST_WINDOW + max_fill_minutes + 1
 
 
-def feature_inputs(conn, series, start, end, max_fill_minutes: int, with_next_candle: bool) -> "pd.DataFrame":
+def feature_inputs(conn, series, start, end, max_fill_minutes: int, with_next_candle: bool) -> pd.DataFrame:
     """The labeled candles the features of [start, end) read: ``feature_context_candles`` before,
     and (for the targets) the candle after ``end``."""
     step = pd.Timedelta(milliseconds=interval_ms(series.interval))
@@ -59,63 +66,71 @@ def feature_inputs(conn, series, start, end, max_fill_minutes: int, with_next_ca
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
-    automation_condition=UPDATE_AFTER_UPSTREAM,
-    pool=DAY_WRITES_POOL,
-    deps=[dg.AssetDep(labeled_candles, partition_mapping=WITH_NEIGHBOUR_DAYS)],
-    kinds={"duckdb", "pandas"},
-    description="A day's stationary features, known at each candle's close, and the next candle's direction as "
-    "target; short gaps filled as trade-less minutes (features.max_fill_minutes). Reads the previous day's "
-    "last hour and the next day's first candle.",
-)
-def features(
-    context: dg.AssetExecutionContext,
-    feature_store: FeatureStoreResource,
-    settings: dg.ResourceParam[Settings],
-) -> dg.MaterializeResult:
-    series = settings.ingest.series
-    max_fill = settings.features.max_fill_minutes
-    start, end = window_of(context)
-    with feature_store.get_connection() as conn:
-        # Exactly the rows a computation over the whole history gives for these days
-        # (test_features_asset holds it): the windows' history before, the target's candle after.
-        candles = feature_inputs(conn, series, start, end, max_fill, with_next_candle=True)
-        computed = compute_features(candles, series.interval, max_fill_minutes=max_fill)
-        frame = computed.loc[(computed["open_time"] >= start) & (computed["open_time"] < end)].reset_index(drop=True)
-        write, rebuilt = replace_features_between(conn, series, frame, start, end)
-    if rebuilt:
-        context.log.warning(
-            f"{series.features_table} held another column layout (older code): rebuilt with these days only; "
-            "materialize the other days of features again (make run does)"
+def daily_feature_asset(settings: Settings) -> dg.AssetsDefinition:
+    """features, partitioned by the settings' days."""
+
+    @dg.asset(
+        group_name=GROUP,
+        partitions_def=daily_partitions(settings),
+        backfill_policy=SINGLE_RUN,
+        automation_condition=UPDATE_AFTER_UPSTREAM,
+        pool=day_writes_pool(settings),
+        deps=[dg.AssetDep(LABELED_CANDLES, partition_mapping=WITH_NEIGHBOUR_DAYS)],
+        kinds={"duckdb", "pandas"},
+        description="A day's stationary features, known at each candle's close, and the next candle's direction as "
+        "target; short gaps filled as trade-less minutes (features.max_fill_minutes). Reads the previous day's "
+        "last hour and the next day's first candle.",
+    )
+    def features(
+        context: dg.AssetExecutionContext,
+        feature_store: FeatureStoreResource,
+        settings: dg.ResourceParam[Settings],
+    ) -> dg.MaterializeResult:
+        series = settings.ingest.series
+        max_fill = settings.features.max_fill_minutes
+        start, end = window_of(context)
+        with feature_store.get_connection() as conn:
+            # Exactly the rows a computation over the whole history gives for these days
+            # (test_features_asset holds it): the windows' history before, the target's candle after.
+            candles = feature_inputs(conn, series, start, end, max_fill, with_next_candle=True)
+            computed = compute_features(candles, series.interval, max_fill_minutes=max_fill)
+            frame = computed.loc[(computed["open_time"] >= start) & (computed["open_time"] < end)].reset_index(
+                drop=True
+            )
+            write, rebuilt = replace_features_between(conn, series, frame, start, end)
+        if rebuilt:
+            context.log.warning(
+                f"{series.features_table} held another column layout (older code): rebuilt with these days only; "
+                "materialize the other days of features again (make run does)"
+            )
+        day_candles = candles.loc[(candles["open_time"] >= start) & (candles["open_time"] < end)]
+        trainable, filled = int(frame[TRAINABLE_COLUMN].sum()), int(frame[FILLED_COLUMN].sum())
+        policy = gap_fill_summary(day_candles["open_time"], series.interval, max_fill)
+        excluded = training_exclusions(frame, series.interval)
+        context.log.info(
+            f"{len(frame)} feature rows ({filled} filled trade-less minutes), {trainable} trainable; "
+            f"excluded: {excluded}"
         )
-    day_candles = candles.loc[(candles["open_time"] >= start) & (candles["open_time"] < end)]
-    trainable, filled = int(frame[TRAINABLE_COLUMN].sum()), int(frame[FILLED_COLUMN].sum())
-    policy = gap_fill_summary(day_candles["open_time"], series.interval, max_fill)
-    excluded = training_exclusions(frame, series.interval)
-    context.log.info(
-        f"{len(frame)} feature rows ({filled} filled trade-less minutes), {trainable} trainable; excluded: {excluded}"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            **table_metadata(settings, series.features_table, write.rows),
-            "stored_candles": len(day_candles),
-            "trainable_rows": trainable,
-            "excluded_rows": len(frame) - trainable,
-            **{f"excluded_{reason}": count for reason, count in excluded.items()},
-            "max_fill_minutes": max_fill,
-            "filled_minutes": filled,
-            "gaps_filled": policy.gaps_filled,
-            "gaps_left_open": policy.gaps_left_open,
-            "minutes_in_open_gaps": policy.minutes_left_open,
-            "exclusions": dg.MetadataValue.md(_exclusions_table(excluded, policy)),
-            "features": dg.MetadataValue.json(list(FEATURE_COLUMNS)),
-            "first_candle": frame["open_time"].iloc[0].isoformat() if len(frame) else "none",
-            "last_candle": frame["open_time"].iloc[-1].isoformat() if len(frame) else "none",
-        }
-    )
+        return dg.MaterializeResult(
+            metadata={
+                **table_metadata(settings, series.features_table, write.rows),
+                "stored_candles": len(day_candles),
+                "trainable_rows": trainable,
+                "excluded_rows": len(frame) - trainable,
+                **{f"excluded_{reason}": count for reason, count in excluded.items()},
+                "max_fill_minutes": max_fill,
+                "filled_minutes": filled,
+                "gaps_filled": policy.gaps_filled,
+                "gaps_left_open": policy.gaps_left_open,
+                "minutes_in_open_gaps": policy.minutes_left_open,
+                "exclusions": dg.MetadataValue.md(_exclusions_table(excluded, policy)),
+                "features": dg.MetadataValue.json(list(FEATURE_COLUMNS)),
+                "first_candle": frame["open_time"].iloc[0].isoformat() if len(frame) else "none",
+                "last_candle": frame["open_time"].iloc[-1].isoformat() if len(frame) else "none",
+            }
+        )
+
+    return features
 
 
 def _exclusions_table(excluded: dict[str, int], policy: GapFillSummary) -> str:
@@ -143,7 +158,7 @@ class ModelRunConfig(dg.Config):
     group_name=GROUP,
     backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
-    deps=[features],
+    deps=[FEATURES],
     kinds={"xgboost", "mlflow"},
     description=(
         "XGBoost direction model: walk-forward evaluation against baselines, MLflow run, registry and champion gate."
@@ -153,7 +168,8 @@ def model(
     context: dg.AssetExecutionContext,
     config: ModelRunConfig,
     feature_store: FeatureStoreResource,
-    mlflow: ModelRegistryResource,
+    model_registry: ModelRegistryResource,
+    mlflow: dg.ResourceParam[MlFlow],  # dagster-mlflow's run for this Dagster run: the training logs into it
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     from btc_lifecycle.modelling.walk_forward import (
@@ -175,13 +191,14 @@ def model(
         n_folds=model_config.n_folds,
         heldout_fraction=model_config.heldout_fraction,
     )
-    registry = mlflow.registry()
+    registry = model_registry.registry()
     inputs = input_fingerprint(frame, walk_forward)
     trained = None if config.force_retrain else registry.version_trained_on(inputs)
     if trained is not None:
         # Unchanged inputs do no work: the registry stays as it was, and the data version tells
         # the UI the model is up to date. force_retrain trains anyway.
         context.log.info(f"model version {trained} was trained on exactly these inputs: nothing to train")
+        mlflow.set_tags({"promotion_decision": "unchanged_inputs", "trained_as_version": trained})
         return dg.MaterializeResult(
             data_version=dg.DataVersion(inputs),
             metadata={
@@ -298,21 +315,20 @@ def _metrics_table(by_model: dict) -> str:
     group_name=GROUP,
     backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
-    deps=[model, features],
-    automation_condition=HOURLY_MONITORING,
+    deps=[MODEL, FEATURES],
     kinds={"xgboost", "duckdb"},
     description="The champion's probability that the next candle closes higher, joined with the truth once it arrives.",
 )
 def predictions(
     context: dg.AssetExecutionContext,
     feature_store: FeatureStoreResource,
-    mlflow: ModelRegistryResource,
+    model_registry: ModelRegistryResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     from btc_lifecycle.modelling.predictions import prediction_rows, rows_to_score, with_realized_labels
     from btc_lifecycle.modelling.walk_forward import predict_up_probability
 
-    registry = mlflow.registry()
+    registry = model_registry.registry()
     champion = registry.champion_info()
     if champion is None:
         raise dg.Failure("no champion model is registered yet: materialize the model asset first")

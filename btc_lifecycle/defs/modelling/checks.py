@@ -2,16 +2,14 @@
 trainable row, or a feature that reads a later candle, must not reach training."""
 
 import dagster as dg
+import pandas as pd
 
 from btc_lifecycle.adapters.feature_store import read_features
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.checks_support import check_result, judged_window
-from btc_lifecycle.defs.modelling.assets import feature_inputs, features
-from btc_lifecycle.lazy import lazy_module
+from btc_lifecycle.defs.modelling.assets import FEATURES, feature_inputs
 from btc_lifecycle.modelling.quality import default_cut_points, no_look_ahead, no_nan_in_trainable
 from btc_lifecycle.resources import FeatureStoreResource
-
-pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
 
 # Look-ahead is a property of the code: judged on the newest days written, not on a year.
 LOOK_AHEAD_DAYS = 2
@@ -20,13 +18,13 @@ LOOK_AHEAD_DAYS = 2
 FEATURES_CHECKS = [
     dg.AssetCheckSpec(
         "features_trainable_rows_complete",
-        asset=features,
+        asset=FEATURES,
         blocking=True,
         description="Every trainable feature row of the days written has all its features finite.",
     ),
     dg.AssetCheckSpec(
         "features_no_look_ahead",
-        asset=features,
+        asset=FEATURES,
         blocking=True,
         description="No feature of a candle changes when the candles after it are removed: features "
         "computed on a prefix ending at sampled candles equal those computed on all (the newest days written).",
@@ -59,7 +57,7 @@ def _look_ahead(conn, series, max_fill: int, window) -> dg.AssetCheckResult:
     if judged.empty:
         return dg.AssetCheckResult(
             check_name="features_no_look_ahead",
-            asset_key=features.key,
+            asset_key=FEATURES,
             passed=True,
             description="no candles in the days written: nothing to judge",
         )
@@ -68,4 +66,4 @@ def _look_ahead(conn, series, max_fill: int, window) -> dg.AssetCheckResult:
 
 
 def _result(outcome, window, check_name: str) -> dg.AssetCheckResult:
-    return check_result(outcome, window, check_name=check_name, asset_key=features.key)
+    return check_result(outcome, window, check_name=check_name, asset_key=FEATURES)

@@ -7,10 +7,10 @@ import dagster as dg
 from btc_lifecycle.adapters.feature_store import read_features, read_predictions
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
-from btc_lifecycle.defs.modelling.assets import features, float_or_nan, load_scoring_champion, model, predictions
+from btc_lifecycle.defs.modelling.assets import FEATURES, MODEL, float_or_nan, load_scoring_champion, predictions
 from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.monitoring.checks import COIN_LOG_LOSS
-from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource, ReportWorkerResource
+from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
 GROUP = "monitoring"
 DATA_DRIFT_CHECK = "data_drift"
@@ -37,7 +37,7 @@ def _check_result(name: str, outcome, candles_until) -> dg.AssetCheckResult:
     group_name=GROUP,
     backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
-    deps=[features, model, predictions],
+    deps=[FEATURES, MODEL, predictions],
     automation_condition=UPDATE_AFTER_UPSTREAM,
     kinds={"evidently", "html"},
     description=(
@@ -62,12 +62,11 @@ def _check_result(name: str, outcome, candles_until) -> dg.AssetCheckResult:
 def drift_report(
     context: dg.AssetExecutionContext,
     feature_store: FeatureStoreResource,
-    mlflow: ModelRegistryResource,
-    report_worker: ReportWorkerResource,
+    model_registry: ModelRegistryResource,
     settings: dg.ResourceParam[Settings],
 ):
     from btc_lifecycle.modelling.walk_forward import predict_up_probability
-    from btc_lifecycle.monitoring import evaluate_drift_share, evaluate_realized_performance
+    from btc_lifecycle.monitoring.checks import evaluate_drift_share, evaluate_realized_performance
     from btc_lifecycle.monitoring.drift import current_window, reference_window
     from btc_lifecycle.monitoring.performance import (
         ONLINE,
@@ -76,11 +75,11 @@ def drift_report(
         realized_by_version,
         with_online_predictions,
     )
-    from btc_lifecycle.monitoring.report import write_drift_report_without_snapshot
+    from btc_lifecycle.monitoring.report import write_drift_report
     from btc_lifecycle.serving.prediction_log import read_online_predictions
 
     config = settings.monitoring
-    registry = mlflow.registry()
+    registry = model_registry.registry()
     champion = registry.champion_info()
     if champion is None:
         raise dg.Failure("no champion model is registered yet: materialize the model asset first")
@@ -103,9 +102,7 @@ def drift_report(
     judged = by_version.get(champion.version)
     champion_rows = window.loc[window["model_version"].astype(str) == champion.version]
     champion_rows = champion_rows.loc[champion_rows["realized_label"].notna()]
-    # In the run's warm helper process when there is one (evidently already imported there).
-    report = report_worker.run(
-        write_drift_report_without_snapshot,
+    report = write_drift_report(
         reference,
         current,
         settings.report_dir,

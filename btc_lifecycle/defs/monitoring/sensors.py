@@ -7,14 +7,11 @@ import json
 from dataclasses import dataclass
 
 import dagster as dg
+import pandas as pd
 
-from btc_lifecycle.config import project_settings
 from btc_lifecycle.defs.jobs import retraining_job
 from btc_lifecycle.defs.monitoring.assets import DRIFT_CHECK_KEYS
-from btc_lifecycle.lazy import lazy_module
 from btc_lifecycle.monitoring.drift import MonitoringConfig
-
-pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
 
 TRIGGER_TAG = "btc_lifecycle/trigger"
 TRIGGER = "drift_check_failed"
@@ -161,6 +158,3 @@ def build_retrain_on_drift_sensor(config: MonitoringConfig = MonitoringConfig())
         return request
 
     return retrain_on_drift_sensor
-
-
-retrain_on_drift_sensor = build_retrain_on_drift_sensor(project_settings().monitoring)

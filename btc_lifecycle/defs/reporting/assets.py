@@ -7,12 +7,11 @@ import dagster as dg
 
 from btc_lifecycle.adapters.feature_store import read_candles
 from btc_lifecycle.config import Settings
-from btc_lifecycle.defs.automation import DAILY_REPORT
-from btc_lifecycle.defs.ingestion.assets import ingestion_stats, labeled_candles
+from btc_lifecycle.defs.ingestion.assets import LABELED_CANDLES, ingestion_stats
 from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.domain.candles import find_gaps
 from btc_lifecycle.domain.gaps import gap_fill_summary
-from btc_lifecycle.resources import FeatureStoreResource, ReportWorkerResource
+from btc_lifecycle.resources import FeatureStoreResource
 
 GROUP = "reporting"
 
@@ -21,15 +20,13 @@ GROUP = "reporting"
     group_name=GROUP,
     backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
-    deps=[labeled_candles, ingestion_stats],
-    automation_condition=DAILY_REPORT,
+    deps=[LABELED_CANDLES, ingestion_stats],
     kinds={"pdf", "plotly"},
     description="PDF of what came in: run facts, statistics, candlestick, label scatter, gaps.",
 )
 def ingestion_report(
     context: dg.AssetExecutionContext,
     feature_store: FeatureStoreResource,
-    report_worker: ReportWorkerResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     # Imported here: plotly, kaleido and weasyprint would slow every load of the code location.
@@ -50,8 +47,7 @@ def ingestion_report(
         generated_at=datetime.now(UTC),
         gap_policy=gap_fill_summary(labeled["open_time"], series.interval, settings.features.max_fill_minutes),
     )
-    # In the run's warm helper process when there is one (Chromium already started there).
-    report = report_worker.run(build_ingestion_report, labeled, facts, settings.report_dir, settings.report.keep_last)
+    report = build_ingestion_report(labeled, facts, settings.report_dir, settings.report.keep_last)
     context.log.info(f"ingestion report written to {report.pdf_path} ({report.page_count} pages)")
     return dg.MaterializeResult(
         metadata={

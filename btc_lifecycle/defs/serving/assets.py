@@ -6,12 +6,13 @@ import dagster as dg
 from btc_lifecycle.adapters.feature_store import read_features, table_exists
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
-from btc_lifecycle.defs.modelling.assets import features
-from btc_lifecycle.defs.partitions import DAILY, SINGLE_RUN, window_of
-from btc_lifecycle.resources import FeatureStoreResource, ReportWorkerResource
+from btc_lifecycle.defs.modelling.assets import FEATURES
+from btc_lifecycle.defs.partitions import SINGLE_RUN, daily_partitions, window_of
+from btc_lifecycle.resources import FeatureStoreResource
 from btc_lifecycle.resources.feast_store import FeastStoreResource
 
 GROUP = "serving"
+FEAST_OFFLINE_FEATURES = dg.AssetKey("feast_offline_features")
 
 # After any new export, whichever days it held. Not eager(): for an unpartitioned asset that
 # waits until no partition of its parent is missing, and the daily partitions reach back to 2017.
@@ -22,54 +23,59 @@ AFTER_EXPORT = (
 ).with_label("after an offline export")
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
-    automation_condition=UPDATE_AFTER_UPSTREAM,
-    pool="duckdb",
-    deps=[dg.AssetDep(features, partition_mapping=dg.IdentityPartitionMapping())],
-    kinds={"feast", "parquet"},
-    description="A day's feature rows as Feast's offline source: one Parquet file per UTC day, replaced atomically "
-    "(data/feature_store/feast/offline/<table>/day=YYYY-MM-DD/part.parquet).",
-)
-def feast_offline_features(
-    context: dg.AssetExecutionContext,
-    feature_store: FeatureStoreResource,
-    feast_store: FeastStoreResource,
-    settings: dg.ResourceParam[Settings],
-) -> dg.MaterializeResult:
-    from btc_lifecycle.adapters.feast_repo import export_days
+def daily_feast_export_asset(settings: Settings) -> dg.AssetsDefinition:
+    """feast_offline_features, partitioned by the settings' days."""
 
-    series = settings.ingest.series
-    start, end = window_of(context)
-    with feature_store.get_connection() as conn:
-        if not table_exists(conn, series.features_table):
-            raise dg.Failure(
-                f"the features table {series.features_table} does not exist yet: materialize features first "
-                "(make run, or select *feast_online_features)",
-                allow_retries=False,
-            )
-        frame = read_features(conn, series, start=start)
-    frame = frame.loc[frame["open_time"] < end].reset_index(drop=True)
-    repo = feast_store.repository()
-    rows = export_days(repo, frame, start, end)
-    context.log.info(f"{rows} feature rows exported to {repo.offline_dir}")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "days": len(frame["open_time"].dt.floor("D").unique()) if len(frame) else 0,
-            "offline_source": dg.MetadataValue.path(repo.source_glob),
-            "first_candle": frame["open_time"].iloc[0].isoformat() if len(frame) else "none",
-            "last_candle": frame["open_time"].iloc[-1].isoformat() if len(frame) else "none",
-        }
+    @dg.asset(
+        group_name=GROUP,
+        partitions_def=daily_partitions(settings),
+        backfill_policy=SINGLE_RUN,
+        automation_condition=UPDATE_AFTER_UPSTREAM,
+        pool="duckdb",
+        deps=[dg.AssetDep(FEATURES, partition_mapping=dg.IdentityPartitionMapping())],
+        kinds={"feast", "parquet"},
+        description="A day's feature rows as Feast's offline source: one Parquet file per UTC day, replaced atomically "
+        "(data/feature_store/feast/offline/<table>/day=YYYY-MM-DD/part.parquet).",
     )
+    def feast_offline_features(
+        context: dg.AssetExecutionContext,
+        feature_store: FeatureStoreResource,
+        feast_store: FeastStoreResource,
+        settings: dg.ResourceParam[Settings],
+    ) -> dg.MaterializeResult:
+        from btc_lifecycle.adapters.feast_repo import export_days
+
+        series = settings.ingest.series
+        start, end = window_of(context)
+        with feature_store.get_connection() as conn:
+            if not table_exists(conn, series.features_table):
+                raise dg.Failure(
+                    f"the features table {series.features_table} does not exist yet: materialize features first "
+                    "(make run, or select *feast_online_features)",
+                    allow_retries=False,
+                )
+            frame = read_features(conn, series, start=start)
+        frame = frame.loc[frame["open_time"] < end].reset_index(drop=True)
+        repo = feast_store.repository()
+        rows = export_days(repo, frame, start, end)
+        context.log.info(f"{rows} feature rows exported to {repo.offline_dir}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "days": len(frame["open_time"].dt.floor("D").unique()) if len(frame) else 0,
+                "offline_source": dg.MetadataValue.path(repo.source_glob),
+                "first_candle": frame["open_time"].iloc[0].isoformat() if len(frame) else "none",
+                "last_candle": frame["open_time"].iloc[-1].isoformat() if len(frame) else "none",
+            }
+        )
+
+    return feast_offline_features
 
 
 @dg.asset(
     group_name=GROUP,
     backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-    deps=[feast_offline_features],
+    deps=[FEAST_OFFLINE_FEATURES],
     automation_condition=AFTER_EXPORT,
     kinds={"feast", "sqlite"},
     description="The feature repository applied (generated from FEATURE_COLUMNS) and the newest closed candle "
@@ -77,13 +83,11 @@ def feast_offline_features(
 )
 def feast_online_features(
     context: dg.AssetExecutionContext,
-    report_worker: ReportWorkerResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     from btc_lifecycle.adapters.feast_repo import sync_online
 
-    # In the run's warm worker, which imported Feast while the first steps worked.
-    repo, applied, done, online = report_worker.run(sync_online, settings)
+    repo, applied, done, online = sync_online(settings)
     if done.end is None:
         context.log.warning(f"nothing exported under {repo.offline_dir} yet: nothing to materialize")
     else:

@@ -2,19 +2,17 @@
 training and online for scoring, are the features table's, value for value."""
 
 import dagster as dg
+import pandas as pd
 
 from btc_lifecycle.adapters.feature_store import read_features
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.checks_support import judged_window
 from btc_lifecycle.defs.serving.assets import feast_online_features
-from btc_lifecycle.lazy import lazy_module
-from btc_lifecycle.resources import FeatureStoreResource, ReportWorkerResource
+from btc_lifecycle.resources import FeatureStoreResource
 from btc_lifecycle.resources.feast_store import FeastStoreResource
 
-pd = lazy_module("pandas")  # imported on first use: the code location loads without pandas
-
-# Feast's point-in-time join costs about 0.1 ms a row: judged on the newest days written (a
-# year's backfill would take a minute); the tests hold it on whole histories.
+# Feast's point-in-time join grows with the rows: judged on the newest days written, not a whole
+# backfill; the tests hold it on whole histories.
 PARITY_DAYS = 2
 
 
@@ -30,7 +28,6 @@ def feast_features_match_the_features_table(
     context: dg.AssetCheckExecutionContext,
     feature_store: FeatureStoreResource,
     feast_store: FeastStoreResource,
-    report_worker: ReportWorkerResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.AssetCheckResult:
     from btc_lifecycle.adapters.feast_repo import last_exported_open_time, parities
@@ -44,8 +41,7 @@ def feast_features_match_the_features_table(
         # The online candle is the newest one, whichever days this run wrote.
         newest_rows = read_features(conn, series, start=newest) if newest is not None else table.iloc[:0]
     table = table.loc[table["open_time"] < end].reset_index(drop=True)
-    # Feast's reads in the run's warm worker, which imported Feast while the first steps worked.
-    training, online = report_worker.run(parities, settings, table, newest_rows)
+    training, online = parities(settings, table, newest_rows)
     passed = training.passed and online.passed
     failed = [outcome.description for outcome in (training, online) if not outcome.passed]
     return dg.AssetCheckResult(

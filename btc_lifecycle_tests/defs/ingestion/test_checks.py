@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.defs.ingestion import checks as ingestion_checks
-from btc_lifecycle.defs.ingestion.assets import ingestion_stats, labeled_candles, raw_candles
+from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_stats
 from btc_lifecycle.defs.modelling import checks as modelling_checks
-from btc_lifecycle.defs.modelling.assets import features
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
 from btc_lifecycle.replay_exchange import ReplayExchange
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
@@ -27,7 +27,7 @@ def run_graph(store: Store, api_url: str, candles_checks=CHECKS, raise_on_error:
     """raw → labeled → features with their checks over the two days, as one run."""
     settings = store.settings(api_url)
     defs = dg.Definitions(
-        assets=[raw_candles, labeled_candles, ingestion_stats, features],
+        assets=[*daily_candle_assets(settings), ingestion_stats, daily_feature_asset(settings)],
         asset_checks=candles_checks,
         resources={
             "settings": settings,
@@ -46,7 +46,7 @@ def run_checks_alone(store: Store, api_url: str, *names: str, days: str = DAYS) 
     settings = store.settings(api_url)
     keys = [SPECS[name].key for name in names]
     defs = dg.Definitions(
-        assets=[raw_candles, labeled_candles, features],
+        assets=[*daily_candle_assets(settings), daily_feature_asset(settings)],
         asset_checks=CHECKS,
         jobs=[dg.define_asset_job("checks_alone", selection=dg.AssetSelection.checks(*keys))],
         resources={

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_candles, read_features
-from btc_lifecycle.defs.modelling.assets import features
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, gap_fill_summary
 from btc_lifecycle.domain.synthetic import synthetic_candles, thin_venue_candles, without_minutes
 from btc_lifecycle.launch import history_partition_range
@@ -39,7 +39,7 @@ def materialized(tmp_path_factory, thin_candles):
         days = history_partition_range(exchange.base_url, store.env(exchange.base_url), replay=True)
     labeled_before = store.table("candles_labeled")
     result = dg.materialize(
-        [features],
+        [daily_feature_asset(settings)],
         resources={"settings": settings, "feature_store": FeatureStoreResource(database=str(store.db))},
         instance=store.instance,
         tags=partition_range_tags(days),

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_predictions, replace_labeled_candles
-from btc_lifecycle.defs.modelling.assets import features, model, predictions
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles
-from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource, ReportWorkerResource
+from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
+from btc_lifecycle.resources.model_registry import mlflow_resource
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG, stored_days
 from btc_lifecycle_tests.defs.modelling.test_model import store_with
 
@@ -27,8 +28,8 @@ def run(settings, assets) -> dg.ExecuteInProcessResult:
         resources={
             "settings": settings,
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
-            "mlflow": ModelRegistryResource.from_settings(settings),
-            "report_worker": ReportWorkerResource(),
+            "mlflow": mlflow_resource(settings),
+            "model_registry": ModelRegistryResource.from_settings(settings),
         },
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
@@ -55,12 +56,12 @@ def add_candles(settings, candles) -> None:
 def two_runs(tmp_path_factory):
     """Train, score; then ten more candles arrive and predictions runs again (features refreshed)."""
     settings = store_with(FIRST, tmp_path_factory.mktemp("predictions"), model=FAST_MODEL)
-    first = run(settings, [features, model, predictions])
+    first = run(settings, [daily_feature_asset(settings), model, predictions])
     assert first.success
     before = stored_predictions(settings)
     champion = ModelRegistryResource.from_settings(settings).registry().champion_info()
     add_candles(settings, LATER)
-    second = run(settings, [features, predictions])
+    second = run(settings, [daily_feature_asset(settings), predictions])
     assert second.success
     return {
         "settings": settings,
@@ -116,7 +117,8 @@ def test_the_truth_of_the_previous_newest_candle_is_joined_once_known(two_runs):
 
 
 def test_predictions_without_a_champion_fail_and_say_what_to_do(tmp_path):
-    result = run(store_with(FIRST, tmp_path), [features, predictions])
+    settings = store_with(FIRST, tmp_path)
+    result = run(settings, [daily_feature_asset(settings), predictions])
     assert not result.success
     [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
     assert failure.step_key == "predictions"

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from btc_lifecycle.defs.modelling.assets import features, model, predictions
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
 from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, PERFORMANCE_CHECK, drift_report
 from btc_lifecycle.resources import ModelRegistryResource
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
@@ -35,6 +35,7 @@ def checks_of(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvalu
 def monitored(tmp_path_factory):
     """A first champion scores and is monitored; ten candles later, scored and monitored again."""
     settings = store_with(FIRST, tmp_path_factory.mktemp("drift"), **CONFIG)
+    features = daily_feature_asset(settings)
     first = run(settings, [features, model, predictions, drift_report])
     assert first.success
     champion = ModelRegistryResource.from_settings(settings).registry().champion_info()
@@ -96,7 +97,8 @@ def test_each_check_names_the_newest_candle_it_judged(monitored):
 
 
 def test_drift_report_without_a_champion_fails_and_says_what_to_do(tmp_path):
-    result = run(store_with(FIRST, tmp_path), [features, drift_report])
+    settings = store_with(FIRST, tmp_path)
+    result = run(settings, [daily_feature_asset(settings), drift_report])
     assert not result.success
     [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
     assert failure.step_key == "drift_report"

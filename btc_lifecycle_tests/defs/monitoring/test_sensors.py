@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from btc_lifecycle.config import load_settings
 from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, PERFORMANCE_CHECK
 from btc_lifecycle.defs.monitoring.sensors import (
     COOL_DOWN,
@@ -16,7 +17,6 @@ from btc_lifecycle.defs.monitoring.sensors import (
     build_retrain_on_drift_sensor,
     cool_down_until,
     recent_trainings,
-    retrain_on_drift_sensor,
     retraining_request,
 )
 from btc_lifecycle.monitoring.drift import MonitoringConfig
@@ -68,8 +68,10 @@ def evaluate(instance, drift_passes=True, performance_passes=True, tags=None, ca
 
 
 def tick(instance, cursor=None):
+    """One evaluation of the sensor the code location builds from the project's settings."""
+    sensor = build_retrain_on_drift_sensor(load_settings({}).monitoring)
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    result = retrain_on_drift_sensor(context)
+    result = sensor(context)
     return result, context.cursor
 
 

@@ -13,16 +13,15 @@ import pytest
 from btc_lifecycle.adapters.feast_repo import exported_days, feast_repo, open_store, read_online
 from btc_lifecycle.adapters.feature_store import replace_features_between
 from btc_lifecycle.config import load_settings
-from btc_lifecycle.defs.modelling.assets import features
-from btc_lifecycle.defs.serving.assets import feast_offline_features, feast_online_features
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset
+from btc_lifecycle.defs.serving.assets import daily_feast_export_asset, feast_online_features
 from btc_lifecycle.defs.serving.checks import feast_features_match_the_features_table
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.modelling.features import compute_features
-from btc_lifecycle.resources import FeatureStoreResource, ReportWorkerResource
+from btc_lifecycle.resources import FeatureStoreResource
 from btc_lifecycle.resources.feast_store import FeastStoreResource
 from btc_lifecycle_tests.e2e.reliability.conftest import materialization, partition_range_tags
 
-SERVING = [feast_offline_features, feast_online_features, feast_features_match_the_features_table]
 DAYS = "2024-01-01...2024-01-03"
 CHECK = dg.AssetCheckKey(dg.AssetKey("feast_online_features"), "feast_features_match_the_features_table")
 
@@ -35,15 +34,18 @@ def store_features(settings, frame: pd.DataFrame) -> None:
         replace_features_between(conn, settings.ingest.series, frame, start, end)
 
 
-def run(settings, assets=SERVING, days: str = DAYS) -> dg.ExecuteInProcessResult:
+def serving(settings) -> list:
+    """The export (partitioned by ``settings``' days), the online store and their parity check."""
+    return [daily_feast_export_asset(settings), feast_online_features, feast_features_match_the_features_table]
+
+
+def run(settings, assets=None, days: str = DAYS) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        assets,
+        serving(settings) if assets is None else assets,
         resources={
             "settings": settings,
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
             "feast_store": FeastStoreResource(settings=settings),
-            # Feast's calls in this process (the e2e runs take the warm worker's path).
-            "report_worker": ReportWorkerResource(enabled=False),
         },
         tags=partition_range_tags(days),
         raise_on_error=False,
@@ -121,9 +123,10 @@ def test_a_new_day_moves_the_online_candle_forward(tmp_path, table):
 def requested(materialized: list[tuple[dg.AssetKey, str | None]], at: datetime) -> dict[str, list]:
     """What the automation requests at ``at`` after an evaluation one minute before."""
     unused = dg.ResourceDefinition.none_resource()
+    settings = load_settings({})
     defs = dg.Definitions(
-        assets=[features, feast_offline_features, feast_online_features],
-        resources={name: unused for name in ("settings", "feature_store", "feast_store", "report_worker")},
+        assets=[daily_feature_asset(settings), daily_feast_export_asset(settings), feast_online_features],
+        resources={name: unused for name in ("settings", "feature_store", "feast_store")},
     )
     with dg.instance_for_test() as instance:
         first = dg.evaluate_automation_conditions(

@@ -61,7 +61,7 @@ def new_rows_by_run(dagster_home: Path) -> dict[str, int]:
 
 
 def routine_days(days: str) -> str:
-    """The days a routine automation tick ingests: the newest day and the one before it."""
+    """The days an ingestion schedule tick ingests: the newest day and the one before it."""
     last = pd.Timestamp(days.split("...")[1])
     return f"{last - pd.Timedelta(days=1):%Y-%m-%d}...{last:%Y-%m-%d}"
 
@@ -73,7 +73,7 @@ def test_four_ingests_and_a_routine_ingest_at_once_in_one_instance_store_each_ca
     with ReplayExchange(candles, speed=0) as exchange:
         env = workspace.env(BINANCE_API_URL=exchange.base_url, INGEST_CONFIG=str(config), INGEST_BACKFILL_DAYS="all")
         days = replay_days(exchange.base_url)
-        # Four manual backfills, plus what the routine automation launches while they run: a run
+        # Four manual backfills, plus what the ingestion schedule launches while they run: a run
         # of the ingestion assets over the newest two days.
         routine = materialize_command(routine_days(days))
         run_all([(materialize_command(days), env)] * PROCESSES + [(routine, env)], tmp_path / "logs")

@@ -176,7 +176,8 @@ def test_a_report_killed_before_publication_is_never_taken_for_a_report(tmp_path
 TRAINING_UNTIL_ALIAS = """
     import sys
     from btc_lifecycle.adapters.model_registry import ModelRegistry
-    from btc_lifecycle.modelling import compute_features, train_walk_forward
+    from btc_lifecycle.modelling.features import compute_features
+    from btc_lifecycle.modelling.walk_forward import train_walk_forward
     from btc_lifecycle_tests.modelling.conftest import FAST_CONFIG, mean_reverting_candles
 
     result = train_walk_forward(compute_features(mean_reverting_candles(6_000, seed=8), "1m"), FAST_CONFIG)
