@@ -1,37 +1,47 @@
-"""The mutation score per module from mutmut's results (make mutate), for docs/mutation.md.
+"""The mutation score per module from mutmut's results (make mutate).
 
 Reads mutants/**/*.py.meta, which `mutmut run` writes, and prints one row per mutated module:
 killed, survived (or reached by no test), equivalent, timeouts, other (segfault, suspicious),
 not yet checked, and the score (killed + timeouts) / (killed + timeouts + survived).
-Mutants listed in EQUIVALENT (docs/mutation.md gives the reason for each) leave the count.
+
+A survivor is equivalent when benchmarks/mutation_equivalents.toml lists its mutation: the module,
+the function (``Class.method`` for a method) and the lines the mutant's diff removes and adds,
+each with the reason no input can tell the mutant from the original. mutmut numbers the mutants
+of a function anew whenever its code changes; the mutated text does not move with the numbers,
+and an entry whose lines have left the code matches nothing.
 
     .venv/bin/python benchmarks/mutate.py [--survivors]
 
 The module is also the pytest plugin of mutmut's test runs (``-p benchmarks.mutate`` in
 ``[tool.mutmut] pytest_add_cli_args``; mutmut copies it into mutants/):
 
-* ``pytest_configure`` imports the libraries the package loads lazily (pandas, XGBoost,
+* ``pytest_configure`` imports the heavy libraries the packages use (pandas, XGBoost,
   evidently, ...). mutmut's fork server runs it once while it collects the tests, so every
   forked worker starts with them in memory instead of importing them again (about 4 s a
-  mutant, and the cause of the false "timeouts": a worker whose tests take 0.1 s gets 16 s).
+  mutant, and the cause of false "timeouts": a worker whose tests take 0.1 s gets 16 s).
 * ``pytest_collection_modifyitems`` keeps, of the tests mutmut found reaching a mutant, the
-  unit tests of its module (``owns``: test files named after it) when there are any, and runs
-  its test files cheapest first, by the setup + call + teardown seconds the stats run recorded
-  (mutants/test-durations.json), keeping each file's tests together and in order (module
-  fixtures are built once). With ``-x`` a killed mutant stops at its first failure, so the
-  slow tests run only for the mutants the fast ones miss.
+  tests of its module's own test file (``owns``: one file per module, in the folder that
+  mirrors the package: domain/gaps.py is tested by btc_lifecycle_tests/domain/test_gaps.py)
+  when there are any, and runs the test files cheapest first, by the setup + call + teardown
+  seconds the stats run recorded (mutants/test-durations.json), keeping each file's tests
+  together and in order (module fixtures are built once). With ``-x`` a killed mutant stops at
+  its first failure, so the slow tests run only for the mutants the fast ones miss.
 * ``pytest_unconfigure`` freezes the garbage collector's heap (``gc.freeze``), see there.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import gc
 import importlib
 import json
 import os
-import re
+import tomllib
 from collections import Counter
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +52,78 @@ KILLED = {1, 3}
 SURVIVED = {0, 5, 33}
 TIMEOUT = {36, -24, 24, 152, 255}
 
-# Survivors that behave exactly like the original: the table of docs/mutation_equivalents.md, each
-# with the reason no input can tell it from the original. (mutmut copies benchmarks/ but not docs/
-# into mutants/: the plugin does not need the list, only the score table does.)
-EQUIVALENTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "mutation_equivalents.md"
-_EQUIVALENT_ROW = re.compile(r"^\| `(btc_lifecycle\.[^`]+__mutmut_\d+)` \| (.+) \|$")
+# The reviewed equivalent mutants. (mutmut copies benchmarks/ into mutants/, but the plugin does
+# not need the list: only the score table does.)
+EQUIVALENTS_FILE = Path(__file__).with_name("mutation_equivalents.toml")
+# mutmut's names: btc_lifecycle.domain.gaps.x_fill_trade_less_minutes__mutmut_3 for a function,
+# btc_lifecycle.monitoring.drift.xǁMonitoringConfigǁ__post_init____mutmut_3 for a method.
+METHOD_MARK = "\u01c1"
 
 
-def equivalent_mutants(path: Path = EQUIVALENTS_DOC) -> dict[str, str]:
-    """Each equivalent mutant's name and reason, from the table in ``path``."""
+@dataclass(frozen=True)
+class Mutation:
+    """What a mutant changes, in words that survive mutmut renumbering the mutants."""
+
+    module: str  # under btc_lifecycle: "domain.gaps"
+    function: str  # "fill_trade_less_minutes", or "MonitoringConfig.__post_init__"
+    line: str  # the original line(s) the mutant changes, each stripped, joined by newlines
+    mutated: str  # the mutant's line(s) instead, "" when it only removes
+
+
+def equivalent_mutations(path: Path = EQUIVALENTS_FILE) -> dict[Mutation, str]:
+    """Each reviewed equivalent mutation and the reason it cannot change behaviour."""
     if not path.exists():
         return {}
-    rows = (_EQUIVALENT_ROW.match(line) for line in path.read_text().splitlines())
-    return {row.group(1): row.group(2) for row in rows if row}
+    entries = tomllib.loads(path.read_text(encoding="utf-8")).get("equivalent", [])
+    return {
+        Mutation(entry["module"], entry["function"], entry["line"], entry["mutated"]): entry["reason"]
+        for entry in entries
+    }
 
 
-EQUIVALENT: set[str] = set(equivalent_mutants())
+def module_and_function(mutant: str) -> tuple[str, str]:
+    """The module under btc_lifecycle and the function (``Class.method``) of a mutant's name."""
+    qualified = mutant.rsplit("__mutmut_", 1)[0]
+    if f".x{METHOD_MARK}" in qualified:
+        module, function = qualified.split(f".x{METHOD_MARK}", 1)
+        function = function.replace(METHOD_MARK, ".")
+    else:
+        module, function = qualified.split(".x_", 1)
+    return module.removeprefix("btc_lifecycle."), function
+
+
+def mutation_of(root: Path, mutant: str) -> Mutation | None:
+    """The mutation of ``mutant``, read from the mutated copy of its module under ``root``
+    (mutants/): the lines its function differs by from the unmutated copy beside it."""
+    module, function = module_and_function(mutant)
+    functions = _generated_functions(root / ("btc_lifecycle/" + module.replace(".", "/") + ".py"))
+    generated = mutant.rsplit(".", 1)[1]
+    original = generated.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    if generated not in functions or original not in functions:
+        return None
+    # Both named as in the source, like `mutmut show`: a mutated default argument shows in the def line.
+    name = function.rsplit(".", 1)[-1]
+    before = functions[original].replace(original, name, 1).splitlines()
+    after = functions[generated].replace(generated, name, 1).splitlines()
+    removed, added = [], []
+    for line in difflib.unified_diff(before, after, lineterm="", n=0):
+        if not line.startswith(("---", "+++", "@@")):
+            (removed if line.startswith("-") else added).append(line[1:].strip())
+    return Mutation(module, function, "\n".join(removed), "\n".join(added))
+
+
+@cache
+def _generated_functions(path: Path) -> dict[str, str]:
+    """The source of every function and method mutmut generated in a mutated file, by name."""
+    if not path.exists():
+        return {}
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    return {
+        node.name: "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "__mutmut_" in node.name
+    }
 
 
 def module_results(root: Path) -> dict[str, dict[str, int | None]]:
@@ -72,11 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mutants", type=Path, default=Path("mutants"))
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants too")
+    parser.add_argument("--equivalents", type=Path, default=EQUIVALENTS_FILE, help="the reviewed equivalent mutants")
     args = parser.parse_args(argv)
     results = module_results(args.mutants)
     if not results:
         print(f"no results under {args.mutants}/: run `make mutate` first")
         return 1
+    equivalents = equivalent_mutations(args.equivalents)
+    survivors = [name for codes in results.values() for name, code in codes.items() if code in SURVIVED]
+    equivalent = {name for name in survivors if mutation_of(args.mutants, name) in equivalents}
     total: Counter[str] = Counter()
     print(
         f"{'module':48} {'killed':>6} {'surv.':>6} {'equiv.':>6} {'timeout':>7} {'other':>6} {'todo':>5} {'score':>7}"
@@ -87,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             if code in KILLED:
                 row["killed"] += 1
             elif code in SURVIVED:
-                row["equivalent" if name in EQUIVALENT else "survived"] += 1
+                row["equivalent" if name in equivalent else "survived"] += 1
             elif code in TIMEOUT:
                 row["timeout"] += 1
             elif code is None:
@@ -98,10 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         print(_row(module, row))
     print(_row("total", total))
     if args.survivors:
-        for codes in results.values():
-            for name, code in codes.items():
-                if code in SURVIVED and name not in EQUIVALENT:
-                    print(name)
+        for name in survivors:
+            if name not in equivalent:
+                mutation = mutation_of(args.mutants, name)
+                print(name if mutation is None else f"{name}: {mutation.line!r} -> {mutation.mutated!r}")
     return 0
 
 
@@ -115,8 +185,8 @@ def _row(name: str, row: Counter[str]) -> str:
     )
 
 
-# The libraries behind the package's lazy imports (btc_lifecycle/lazy.py and function-level
-# imports): what a forked worker would otherwise import itself.
+# The heavy libraries the three packages import (some inside functions): what a forked worker
+# would otherwise import itself.
 PRELOAD = (
     "numpy",
     "pandas",
@@ -193,17 +263,24 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
     items.sort(key=lambda item: cost[item.nodeid.split("::")[0]])
 
 
+def own_test_file(mutant: str) -> str:
+    """The test file of a mutant's module: one file per module, in the folder that mirrors the
+    package (btc_lifecycle.domain.gaps: btc_lifecycle_tests/domain/test_gaps.py)."""
+    module, _ = module_and_function(mutant)
+    package, _, name = module.rpartition(".")
+    return f"btc_lifecycle_tests/{package.replace('.', '/')}/test_{name}.py"
+
+
 def owns(mutant: str, nodeid: str) -> bool:
-    """Whether the test ``nodeid`` is one of the unit tests of the mutated module: its file is
-    named after the module (``domain/gaps.py``: test_gaps.py, test_properties/test_gaps.py,
-    test_gaps_mutants.py, test_features_gap_policy.py does not count).
+    """Whether the test ``nodeid`` is one of the unit tests of the mutated module: its file is the
+    module's own test file (``own_test_file``; domain/quality.py and modelling/quality.py each
+    have theirs).
 
     A mutant runs only these when its module has any: the other tests that reach its functions
     (every drift report calls ``interval_ms``) cost minutes a mutant and do not specify it.
     """
-    module = mutant.split(".x_")[0].split(".x\u01c1")[0]
-    stem = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-    return module.rsplit(".", 1)[-1] in stem
+    path = nodeid.split("::")[0]
+    return ("/" + path).endswith("/" + own_test_file(mutant))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Hypothesis strategies for valid candle frames: on the interval grid, with gaps and ties."""
+"""Hypothesis strategies for valid candle frames: on the interval grid, with gaps and ties; and
+gappy frames with a fill limit at the edges of their gaps (the gap policy's cases)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,23 @@ def candle_frames(
         frame = complete_candle_frame(frame, interval)
     validate_candles(frame, "generated candles")
     return frame
+
+
+MINUTE = pd.Timedelta(minutes=1)
+# A fill limit: 0 (the default, no fill) or any up to an hour.
+fill_limits = st.one_of(st.just(0), st.integers(1, 60))
+
+
+def stored_gaps(candles: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Timestamp, int]]:
+    """(previous stored minute, next stored minute, minutes missing between them), written out."""
+    times = list(candles["open_time"])
+    return [(a, b, (b - a) // MINUTE - 1) for a, b in zip(times, times[1:], strict=False) if b - a > MINUTE]
+
+
+@st.composite
+def gappy_cases(draw: st.DrawFn, min_size: int = 1) -> tuple[pd.DataFrame, int]:
+    """One-minute candles with gaps of up to 90 minutes and a fill limit: none, any, or exactly a
+    stored gap's length or one less (the edges)."""
+    candles = draw(candle_frames(min_size=min_size, max_size=250, max_gap=90))
+    edges = sorted({n for _, _, missing in stored_gaps(candles) for n in (missing, missing - 1)})
+    return candles, draw(st.one_of(fill_limits, st.sampled_from(edges)) if edges else fill_limits)

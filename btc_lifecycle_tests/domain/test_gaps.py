@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
 
-from btc_lifecycle.domain.candles import OHLCV_COLUMNS, find_gaps, validate_candles
+from btc_lifecycle.domain.candles import EXTRA_COLUMNS, PRICE_COLUMNS, find_gaps, validate_candles
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, fill_trade_less_minutes, gap_fill_summary
-from btc_lifecycle.domain.synthetic import synthetic_candles, thin_venue_candles, without_minutes
+from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
+from btc_lifecycle_tests.strategies import MINUTE, gappy_cases, stored_gaps
 
 # Gaps of 1, 3, 5 and 40 minutes, after the candles at positions 9, 19, 29 and 59.
 HOLES = [10, *range(20, 23), *range(30, 35), *range(60, 100)]
@@ -81,37 +82,90 @@ def test_a_limit_that_is_not_a_whole_number_of_candles_is_refused(holed, limit):
         fill_trade_less_minutes(holed, "1m", limit)
 
 
-def test_unsorted_candles_are_refused(holed):
-    with pytest.raises(ValueError, match="sorted"):
-        fill_trade_less_minutes(holed.iloc[::-1], "1m", 5)
+# small hand-laid frames
+
+START = pd.Timestamp("2024-03-01T00:00:00Z")
 
 
-# --- the thin venue the tests and the study use -------------------------------------------
+def at(minute: float) -> pd.Timestamp:
+    return START + pd.Timedelta(minutes=minute)
 
 
-@pytest.mark.parametrize("share, seed", [(0.55, 1), (0.62, 2), (0.70, 3)])
-def test_a_thin_venue_misses_about_the_asked_share_of_minutes(share, seed):
-    liquid = synthetic_candles(6_000, seed=seed)
-    thin = thin_venue_candles(liquid, no_trade_share=share, seed=seed)
-    assert abs((1 - len(thin) / len(liquid)) - share) < 0.03
-    validate_candles(thin, "thin venue")
-    assert set(thin["open_time"]) <= set(liquid["open_time"])
+def test_the_gap_fill_summary_records_its_limit():
+    times = pd.Series([at(0), at(1), at(4), at(20)])
+    summary = gap_fill_summary(times, "1m", max_fill_minutes=3)
+    assert summary.max_fill_minutes == 3
+    assert (summary.gaps_filled, summary.minutes_filled) == (1, 2)
+    assert (summary.gaps_left_open, summary.minutes_left_open) == (1, 15)
 
 
-def test_a_thin_venues_candles_are_rebuilt_from_its_own_trades_inside_the_liquid_range():
-    liquid = synthetic_candles(3_000, seed=8).set_index("open_time")
-    thin = thin_venue_candles(liquid.reset_index(), seed=8).set_index("open_time")
-    same_minutes = liquid.loc[thin.index]
-    assert (thin["high"] <= same_minutes["high"] + 1e-9).all()
-    assert (thin["low"] >= same_minutes["low"] - 1e-9).all()
-    assert not np.allclose(thin["close"], same_minutes["close"])  # its last trade, not the liquid close
-    assert (thin["volume"] > 0).all()
+def plain_candles(minutes: list[int], closes: list[int]) -> pd.DataFrame:
+    """Candles of integer prices (as a csv without decimals reads) and no close time."""
+    return pd.DataFrame(
+        {
+            "open_time": [at(m) for m in minutes],
+            "open": closes,
+            "high": closes,
+            "low": closes,
+            "close": closes,
+            "volume": [1] * len(minutes),
+        }
+    )
 
 
-def test_a_thin_venue_is_the_same_for_the_same_seed_and_differs_for_another():
-    liquid = synthetic_candles(2_000, seed=9)
-    first, again = thin_venue_candles(liquid, seed=5), thin_venue_candles(liquid, seed=5)
-    pd.testing.assert_frame_equal(first, again)
-    other = thin_venue_candles(liquid, seed=6)
-    assert not first["open_time"].equals(other["open_time"])
-    assert list(first.columns)[: len(OHLCV_COLUMNS) + 1] == ["open_time", *OHLCV_COLUMNS]
+def test_unsorted_candles_are_refused_with_the_rule():
+    with pytest.raises(ValueError, match=r"^candles must be sorted by open_time without duplicates$"):
+        fill_trade_less_minutes(plain_candles([1, 0], [5, 6]), "1m", 3)
+
+
+def test_a_frame_without_gaps_comes_back_flagged_with_its_own_types():
+    filled = fill_trade_less_minutes(plain_candles([0, 1, 2], [5, 6, 7]), "1m", 3)
+    assert filled[FILLED_COLUMN].dtype == bool and not filled[FILLED_COLUMN].any()
+    assert str(filled["close"].dtype) == "int64" and filled["close"].tolist() == [5, 6, 7]
+
+
+def test_filled_prices_are_floats_at_the_previous_close_even_for_integer_prices():
+    filled = fill_trade_less_minutes(plain_candles([0, 3], [5, 6]), "1m", 3)
+    assert filled["open_time"].tolist() == [at(0), at(1), at(2), at(3)]
+    assert {str(filled[name].dtype) for name in ("open", "high", "low", "close")} == {"float64"}
+    assert filled["close"].tolist() == [5.0, 5.0, 5.0, 6.0]
+
+
+def test_filling_a_frame_without_a_close_time_column_adds_none():
+    filled = fill_trade_less_minutes(plain_candles([0, 2], [5, 6]), "1m", 3)
+    assert "close_time" not in filled.columns
+
+
+def test_a_filled_candle_closes_one_millisecond_before_the_next_opens():
+    candles = plain_candles([0, 3], [5, 6])
+    candles["close_time"] = candles["open_time"] + pd.Timedelta(minutes=1) - pd.Timedelta(milliseconds=1)
+    filled = fill_trade_less_minutes(candles, "1m", 3)
+    assert filled["close_time"].tolist() == [at(m + 1) - pd.Timedelta(milliseconds=1) for m in range(4)]
+
+
+# any gappy series
+
+
+@given(gappy_cases())
+def test_the_fill_adds_flat_flagged_candles_for_exactly_the_short_gaps_and_keeps_the_stored_ones(case):
+    candles, max_fill_minutes = case
+    before = candles.copy()
+    filled = fill_trade_less_minutes(candles, "1m", max_fill_minutes)
+    pd.testing.assert_frame_equal(candles, before)  # the input frame is not touched
+    flags = filled[FILLED_COLUMN]
+    assert flags.dtype == bool and filled["open_time"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(
+        filled.loc[~flags].drop(columns=FILLED_COLUMN).reset_index(drop=True), candles, check_exact=True
+    )
+    expected = [
+        (after + k * MINUTE, close)
+        for after, before_, missing in stored_gaps(candles)
+        if missing <= max_fill_minutes
+        for k in range(1, missing + 1)
+        for close in [candles.loc[candles["open_time"] == after, "close"].item()]
+    ]
+    invented = filled.loc[flags]
+    assert list(invented["open_time"]) == [moment for moment, _ in expected]
+    for name in PRICE_COLUMNS:  # flat at the previous stored close
+        assert list(invented[name]) == [close for _, close in expected]
+    assert (invented[["volume", *EXTRA_COLUMNS]] == 0).all().all()

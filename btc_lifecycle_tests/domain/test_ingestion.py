@@ -54,6 +54,13 @@ def test_the_label_summary_of_rows_without_labels_has_zero_shares():
     }
 
 
+def test_label_shares_are_rounded_to_six_decimals():
+    # Three labeled rows, one up, one tie: shares of a third.
+    summary = label_summary(labeled([1.0, 2.0, 2.0, 2.0], [1, 0, 0, None]))
+    assert summary["labeled_rows"] == 3 and summary["unlabeled_rows"] == 1
+    assert summary["up_share"] == 0.333333
+
+
 def test_the_store_summary_names_its_range_and_each_gap():
     candles = without_minutes(synthetic_candles(100, start="2024-01-01T00:00Z"), [*range(10, 13), 50])
     summary = store_summary(candles["open_time"], "1m")
@@ -114,3 +121,22 @@ def test_a_day_without_candles_is_missing_every_minute():
     stored = synthetic_candles(60, start="2024-01-01T00:00Z")["open_time"]
     days = day_summaries(stored, pd.Timestamp("2024-01-01T00:00Z"), pd.Timestamp("2024-01-03T00:00Z"), "1m")
     assert days[1] == {"day": "2024-01-02", "rows": 0, "missing_minutes": 1440, "gaps": 0}
+
+
+START = pd.Timestamp("2024-03-01T00:00:00Z")
+
+
+def at(minute: float) -> pd.Timestamp:
+    return START + pd.Timedelta(minutes=minute)
+
+
+def test_a_range_ending_at_midnight_has_no_summary_for_the_next_day():
+    times = pd.Series([at(0), at(1)])
+    days = day_summaries(times, START, START + pd.Timedelta(days=1), "1m")
+    assert [day["day"] for day in days] == ["2024-03-01"]
+    assert days[0] == {"day": "2024-03-01", "rows": 2, "missing_minutes": 1438, "gaps": 0}
+
+
+def test_less_than_a_candle_of_the_day_expects_no_candle():
+    days = day_summaries(pd.Series([], dtype="datetime64[ns, UTC]"), at(0.25), at(0.75), "1m")
+    assert days == [{"day": "2024-03-01", "rows": 0, "missing_minutes": 0, "gaps": 0}]

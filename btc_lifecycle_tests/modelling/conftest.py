@@ -13,7 +13,7 @@ from scipy.signal import lfilter
 
 from btc_lifecycle.domain.candles import complete_candle_frame
 from btc_lifecycle.domain.synthetic import synthetic_candles
-from btc_lifecycle.modelling import WalkForwardConfig
+from btc_lifecycle.modelling.walk_forward import WalkForwardConfig
 
 SHARED_CANDLES_VARIABLE = "BTC_SHARED_CANDLES"
 

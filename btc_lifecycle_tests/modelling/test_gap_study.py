@@ -24,6 +24,9 @@ from btc_lifecycle.modelling.gap_study import (
 )
 from btc_lifecycle_tests.conftest import write_generic_csv
 
+# A study script's tests: make mutate does not mutate the script, nor run these ([tool.mutmut]).
+pytestmark = pytest.mark.study
+
 HISTORY = LONGEST_WINDOW - 1  # candles of the same run a row's features read: 60
 
 

@@ -1,4 +1,5 @@
-"""Live predictions: which candles the champion scores, the history, and the truth joined later."""
+"""Live predictions: which candles the champion scores, the history as stored (float probabilities,
+integer labels), and the truth joined later."""
 
 from __future__ import annotations
 
@@ -82,6 +83,13 @@ def test_prediction_rows_carry_probability_version_time_and_the_known_truth():
     assert rows["realized_label"].tolist()[:2] == [1, 0] and pd.isna(rows["realized_label"].iloc[2])
 
 
+def test_stored_predictions_have_float_probabilities_and_integer_labels():
+    scored = pd.DataFrame({"open_time": [minute(0), minute(1)], TARGET_COLUMN: [1.0, 0.0]})
+    rows = prediction_rows(scored, [1, 0], "3", minute(5))  # integer probabilities are cast
+    assert rows["up_probability"].dtype == np.float64
+    assert rows["realized_label"].dtype == np.int8 and rows["realized_label"].tolist() == [1, 0]
+
+
 def predictions_for(minutes, labels) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -125,3 +133,12 @@ def test_with_realized_labels_changes_no_other_column(column):
     features = feature_frame(4, targets=[1, 0, 1, None])
     predictions = predictions_for([0, 1, 3], [None, 1, None])
     pd.testing.assert_series_equal(with_realized_labels(predictions, features)[column], predictions[column])
+
+
+def test_labels_stored_as_objects_come_back_as_nullable_int8():
+    times = [minute(n) for n in range(3)]
+    stored = pd.DataFrame({"open_time": times, "realized_label": pd.Series([None, 1, None], dtype=object)})
+    features = pd.DataFrame({"open_time": times, TARGET_COLUMN: [0.0, 1.0, np.nan]})
+    joined = with_realized_labels(stored, features)
+    assert joined["realized_label"].dtype == pd.Int8Dtype()
+    assert joined["realized_label"].tolist()[:2] == [0, 1] and pd.isna(joined["realized_label"].iloc[2])

@@ -7,7 +7,7 @@ import pytest
 
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.modelling.features import compute_features, feature_complete
-from btc_lifecycle.monitoring import MonitoringConfig
+from btc_lifecycle.monitoring.drift import MonitoringConfig
 
 CALM_VOLATILITY = 0.0008
 WINDOW = 1_500

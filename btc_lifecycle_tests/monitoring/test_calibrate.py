@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.domain.candle_files import read_candle_file
-from btc_lifecycle.monitoring import MonitoringConfig
 from btc_lifecycle.monitoring.calibrate import simulate_monitoring, study_features
+from btc_lifecycle.monitoring.drift import MonitoringConfig
+
+# A study script's tests: make mutate does not mutate the script, nor run these ([tool.mutmut]).
+pytestmark = pytest.mark.study
 
 CALM_UNTIL = pd.Timestamp("2023-03-08T00:00Z")
 CRASH = (pd.Timestamp("2023-03-10T00:00Z"), pd.Timestamp("2023-03-15T00:00Z"))

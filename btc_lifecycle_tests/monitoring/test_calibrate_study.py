@@ -1,7 +1,7 @@
 """The calibration study (docs/drift_calibration.md) on generated candles: a calm day, then a
 regime five times as volatile. Its hourly verdicts must follow the regimes, its champions the
 retraining it simulates, and its report the verdicts. The real-data calibration is in
-test_calibration.py."""
+test_calibrate.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sklearn.metrics import log_loss
 
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS, LONGEST_WINDOW, TARGET_COLUMN
-from btc_lifecycle.monitoring import MonitoringConfig, calibrate
+from btc_lifecycle.monitoring import calibrate
 from btc_lifecycle.monitoring.calibrate import (
     Champion,
     WindowVerdict,
@@ -21,7 +21,11 @@ from btc_lifecycle.monitoring.calibrate import (
     summarize,
     verdict_table,
 )
+from btc_lifecycle.monitoring.drift import MonitoringConfig
 from btc_lifecycle_tests.conftest import write_generic_csv
+
+# A study script's tests: make mutate does not mutate the script, nor run these ([tool.mutmut]).
+pytestmark = pytest.mark.study
 
 DAY_ONE = pd.Timestamp("2024-01-01T00:00Z")
 CHAMPION_UNTIL = DAY_ONE + pd.Timedelta(days=1)  # one reference day after the first day starts

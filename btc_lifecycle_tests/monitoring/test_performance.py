@@ -1,17 +1,25 @@
-"""Realized performance: the project's metric definitions, agreeing with evidently's."""
+"""Realized performance: the project's metric definitions, agreeing with evidently's; the realized
+pairs; each version judged on exactly its own predictions; the judged window; the online answers
+joined to the batch predictions."""
 
 from __future__ import annotations
+
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from btc_lifecycle.monitoring import realized_performance
+from btc_lifecycle.modelling.baselines import HARD_VOTE_CLIP
+from btc_lifecycle.modelling.metrics import DECISION_THRESHOLD
 from btc_lifecycle.monitoring.performance import (
     classification_snapshot,
     judged_predictions,
     realized_by_version,
+    realized_pairs,
+    realized_performance,
     snapshot_metrics,
+    with_online_predictions,
 )
 
 
@@ -111,7 +119,209 @@ def test_the_champions_predictions_before_its_latest_validation_are_not_judged_a
     assert len(window) == 900 + 500
 
 
-def test_no_stored_predictions_gives_an_empty_window():
-    assert judged_predictions(
-        None, pd.Timestamp("2024-01-01", tz="UTC"), "1", pd.Timestamp("2024-01-01", tz="UTC")
-    ).empty
+# hand-laid predictions
+START = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def minute(n: int) -> pd.Timestamp:
+    return START + pd.Timedelta(minutes=n)
+
+
+# judged_predictions
+
+
+def test_no_stored_predictions_gives_an_empty_window_with_the_prediction_columns():
+    window = judged_predictions(None, START, "1", START)
+    assert window.empty
+    assert list(window.columns) == ["open_time", "up_probability", "model_version", "realized_label"]
+
+
+def test_the_judged_window_is_renumbered_from_zero():
+    rows = pd.DataFrame(
+        {
+            "open_time": [minute(n) for n in range(6)],
+            "up_probability": 0.5,
+            "model_version": "2",
+            "predicted_at": minute(10),
+            "realized_label": pd.array([1, 0, 1, 0, 1, 0], dtype="Int8"),
+        }
+    )
+    window = judged_predictions(rows, minute(1), champion_version="2", champion_validated_until=minute(2))
+    assert list(window.index) == [0, 1, 2]
+    assert list(window.columns) == ["open_time", "up_probability", "model_version", "realized_label"]
+    assert list(window["open_time"]) == [minute(3), minute(4), minute(5)]
+
+
+# RealizedPerformance.as_dict
+
+
+def test_realized_performance_as_a_dict_holds_every_field():
+    performance = realized_performance(np.array([0.9, 0.2, 0.4, 0.6]), np.array([1, 0, 1, 0]))
+    assert performance.as_dict() == {field.name: getattr(performance, field.name) for field in fields(performance)}
+    assert performance.as_dict()["n"] == 4
+
+
+# realized_by_version
+
+
+def realized_rows(version: str, probabilities: list[float], labels: list[int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "open_time": [minute(n) for n in range(len(labels))],
+            "up_probability": probabilities,
+            "model_version": version,
+            "realized_label": pd.array(labels, dtype="Int8"),
+        }
+    )
+
+
+def test_versions_come_back_in_order_each_named_after_itself():
+    rows = pd.concat([realized_rows("2", [0.6, 0.4], [1, 0]), realized_rows("1", [0.7, 0.3], [1, 0])])
+    judged = realized_by_version(rows, {})
+    assert list(judged) == ["1", "2"]
+    assert [entry.version for entry in judged.values()] == ["1", "2"]
+
+
+def test_a_version_without_a_usable_prediction_does_not_hide_the_next():
+    rows = pd.concat([realized_rows("1", [np.nan, np.nan], [1, 0]), realized_rows("2", [0.6, 0.4], [1, 0])])
+    assert list(realized_by_version(rows, {})) == ["2"]
+
+
+def test_two_realized_candles_are_enough_for_the_paired_test_and_one_is_not():
+    assert realized_by_version(realized_rows("1", [0.6, 0.4], [1, 0]), {})["1"].versus_prior is not None
+    assert realized_by_version(realized_rows("1", [0.6], [1]), {})["1"].versus_prior is None
+
+
+def test_a_prior_of_one_half_votes_down():
+    judged = realized_by_version(realized_rows("1", [0.6, 0.4], [1, 1]), {"1": 0.5})["1"]
+    # The majority vote of a 0.5 prior is "down": both up candles are scored as clipped misses.
+    assert judged.majority_log_loss == pytest.approx(-np.log(HARD_VOTE_CLIP))
+
+
+# realized_pairs
+
+
+def test_probabilities_come_back_as_floats_even_when_given_as_integers():
+    probability, outcome = realized_pairs([0, 1, 1], [0, 1, 0])
+    assert probability.dtype == np.float64 and probability.tolist() == [0.0, 1.0, 1.0]
+    assert outcome.dtype == np.int64 and outcome.tolist() == [0, 1, 0]
+
+
+def test_nullable_boolean_outcomes_count_as_0_and_1_and_their_gaps_as_unknown():
+    probability, outcome = realized_pairs([0.6, 0.4, 0.5], pd.array([True, pd.NA, False], dtype="boolean"))
+    assert probability.tolist() == [0.6, 0.5] and outcome.tolist() == [1, 0]
+
+
+def test_a_value_that_is_not_a_number_is_an_unknown_pair_not_an_error():
+    probability, outcome = realized_pairs([0.6, "n/a", 0.4], [1, 0, "?"])
+    assert probability.tolist() == [0.6] and outcome.tolist() == [1]
+
+
+def test_probabilities_of_exactly_0_and_1_are_valid():
+    probability, outcome = realized_pairs([0.0, 1.0], [0, 1])
+    assert probability.tolist() == [0.0, 1.0] and outcome.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("probability", [-0.1, 1.5, 1.0001])
+def test_a_probability_outside_0_to_1_is_rejected_with_the_range(probability):
+    with pytest.raises(ValueError) as raised:
+        realized_pairs([0.5, probability], [1, 0])
+    assert str(raised.value) == "probabilities must lie in [0, 1]"
+
+
+def test_an_outcome_other_than_0_or_1_is_rejected():
+    with pytest.raises(ValueError) as raised:
+        realized_pairs([0.5, 0.5], [1, 2])
+    assert str(raised.value) == "outcomes must be 0 or 1"
+
+
+def test_realized_performance_reports_the_brier_score_and_the_up_share():
+    performance = realized_performance([0.9, 0.2, 0.4, 0.6, 0.7], [1, 0, 1, 0, 1])
+    assert performance.brier == pytest.approx((0.01 + 0.04 + 0.36 + 0.36 + 0.09) / 5)
+    assert performance.up_share == pytest.approx(3 / 5)
+
+
+# judged_predictions keeps the source column
+
+
+def test_the_judged_window_keeps_the_source_column_when_there_is_one():
+    rows = realized_rows("2", [0.6, 0.4], [1, 0]).assign(source=["batch", "online"])
+    window = judged_predictions(rows, START, champion_version="1", champion_validated_until=START)
+    assert list(window.columns) == ["open_time", "up_probability", "model_version", "realized_label", "source"]
+    assert window["source"].tolist() == ["batch", "online"]
+
+
+# classification_snapshot
+
+
+def test_the_classification_report_refuses_outcomes_of_one_class():
+    with pytest.raises(ValueError) as raised:
+        classification_snapshot([0.6, 0.7], [1, 1])
+    assert str(raised.value) == "the classification report needs both up and not-up outcomes"
+
+
+# with_online_predictions
+
+
+def truth(minutes: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"open_time": [minute(n) for n in range(minutes)], "target": pd.array([n % 2 for n in range(minutes)], "Int8")}
+    )
+
+
+def answers(candles: list[int], version: str, served_at: list[pd.Timestamp]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "served_at": served_at,
+            "open_time": [minute(n) for n in candles],
+            "model_version": version,
+            "up_probability": [0.5 + n / 100 for n in range(len(candles))],
+        }
+    )
+
+
+ONLINE_COLUMNS = ["open_time", "up_probability", "model_version", "predicted_at", "realized_label", "source"]
+
+
+def test_answers_served_in_the_same_instant_count_in_the_order_they_were_logged():
+    # 20 answers in one second for two candles: the first logged for each candle counts.
+    served = answers([n % 2 for n in range(20)], "1", [minute(30)] * 20)
+    combined = with_online_predictions(None, served, truth(5))
+    assert combined["open_time"].tolist() == [minute(0), minute(1)]
+    assert combined["up_probability"].tolist() == [0.5, 0.51]
+    assert list(combined.columns) == ONLINE_COLUMNS and list(combined.index) == [0, 1]
+    assert combined["predicted_at"].tolist() == [minute(30)] * 2
+    assert combined["realized_label"].tolist() == [0, 1]
+
+
+def test_batch_rows_come_before_online_rows_of_the_same_candle():
+    stored = realized_rows("1", [0.6] * 10, [n % 2 for n in range(10)]).assign(predicted_at=minute(30))
+    served = answers(list(range(10)), "2", [minute(n) for n in range(10)])
+    combined = with_online_predictions(stored, served, truth(10))
+    assert list(combined.columns) == [*stored.columns, "source"] and list(combined.index) == list(range(20))
+    assert combined["open_time"].tolist() == [minute(n // 2) for n in range(20)]
+    assert combined["source"].tolist() == ["batch", "online"] * 10
+    assert combined["model_version"].tolist() == ["1", "2"] * 10
+
+
+def test_without_any_answer_served_the_batch_rows_are_judged_alone_or_nothing_is():
+    stored = realized_rows("1", [0.6] * 4, [1, 0, 1, 0])
+    for served in (None, answers([], "1", [])):
+        alone = with_online_predictions(stored, served, truth(4))
+        pd.testing.assert_frame_equal(alone, stored.assign(source="batch"))
+        assert with_online_predictions(None, served, truth(4)) is None
+
+
+def test_an_answer_for_a_candle_its_version_scored_in_batch_counts_once_as_the_batch_row():
+    # The batch log holds versions as integers here, the service as text: the same version.
+    stored = realized_rows("1", [0.6] * 4, [1, 0, 1, 0]).assign(model_version=1)
+    served = answers([2, 3], "1", [minute(10), minute(11)])
+    combined = with_online_predictions(stored, served, truth(4))
+    assert combined["source"].tolist() == ["batch"] * 4
+    assert combined["open_time"].tolist() == [minute(n) for n in range(4)]
+
+
+def test_the_classification_report_classifies_at_the_projects_decision_threshold():
+    snapshot = classification_snapshot([0.9, 0.2, 0.4, 0.6, 0.7, 0.3], [1, 0, 1, 0, 1, 0]).dict()
+    thresholds = {metric["config"].get("probas_threshold", "absent") for metric in snapshot["metrics"]}
+    assert thresholds - {"absent"} == {DECISION_THRESHOLD}

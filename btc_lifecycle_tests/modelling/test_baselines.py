@@ -1,11 +1,25 @@
-"""The hard-vote baselines pinned vote by vote (survivors of make mutate)."""
+"""The baselines every model is compared with: the constant prior and the hard votes (majority
+and persistence), pinned vote by vote."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from btc_lifecycle.modelling.baselines import majority_probability, persistence_probability
+from btc_lifecycle.modelling.baselines import (
+    HARD_VOTE_CLIP,
+    baseline_probabilities,
+    majority_probability,
+    persistence_probability,
+)
+
+
+def test_persistence_votes_the_last_direction_with_clipped_certainty():
+    test = pd.DataFrame({"log_return_1": [0.001, -0.002, 0.0]})
+    probabilities = baseline_probabilities(np.array([1, 0, 0, 0]), test)
+    np.testing.assert_allclose(probabilities["persistence"], [1 - HARD_VOTE_CLIP, HARD_VOTE_CLIP, HARD_VOTE_CLIP])
+    np.testing.assert_allclose(probabilities["majority"], [HARD_VOTE_CLIP] * 3)
+    np.testing.assert_allclose(probabilities["prior"], [0.25] * 3)
 
 
 def test_the_majority_votes_up_for_every_row_when_most_training_candles_went_up():

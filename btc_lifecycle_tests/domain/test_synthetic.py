@@ -1,7 +1,8 @@
-"""The generated candles are reproducible to the cent: the same arguments give the same frame on
-every machine, which the benchmarks, the demo and every seeded test rely on. Pinned by column
-sums (a changed constant of the random walk or the thin venue moves them by far more than the
-tolerance) and exact counts; found loose by `make mutate` (docs/mutation.md)."""
+"""The generated candles: a reproducible random walk and a thin venue printed from it.
+
+Reproducible to the cent: the same arguments give the same frame on every machine, which the
+benchmarks, the demo and every seeded test rely on. Pinned by column sums (a changed constant of
+the random walk or the thin venue moves them by far more than the tolerance) and exact counts."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from btc_lifecycle.domain.candles import OHLCV_COLUMNS, validate_candles
 from btc_lifecycle.domain.synthetic import _trade_rate, synthetic_candles, thin_venue_candles, without_minutes
 
-PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+SUMMED_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
 def fingerprint(frame: pd.DataFrame) -> dict[str, object]:
     return {
-        **{name: pytest.approx(float(frame[name].sum()), rel=1e-9) for name in PRICE_COLUMNS},
+        **{name: pytest.approx(float(frame[name].sum()), rel=1e-9) for name in SUMMED_COLUMNS},
         "rows": len(frame),
         "first": str(frame["open_time"].iloc[0]),
         "last": str(frame["open_time"].iloc[-1]),
@@ -45,7 +47,7 @@ def test_the_default_random_walk_is_reproducible():
 
 
 def every_parameter_set():
-    """A walk with every parameter away from its default: a mutant that drops one shows."""
+    """A walk with every parameter away from its default: one that is ignored shows in the sums."""
     return synthetic_candles(
         300,
         start="2024-05-01 12:00",
@@ -120,6 +122,34 @@ def test_thin_venue_prices_stay_inside_the_liquid_range_and_volume_is_positive()
     assert (thin["volume"] > 0).all()
     # About 62 % of minutes get no trade by default.
     assert 0.55 < 1 - len(thin) / len(liquid) < 0.69
+
+
+@pytest.mark.parametrize("share, seed", [(0.55, 1), (0.62, 2), (0.70, 3)])
+def test_a_thin_venue_misses_about_the_asked_share_of_minutes(share, seed):
+    liquid = synthetic_candles(6_000, seed=seed)
+    thin = thin_venue_candles(liquid, no_trade_share=share, seed=seed)
+    assert abs((1 - len(thin) / len(liquid)) - share) < 0.03
+    validate_candles(thin, "thin venue")
+    assert set(thin["open_time"]) <= set(liquid["open_time"])
+
+
+def test_a_thin_venues_candles_are_rebuilt_from_its_own_trades_inside_the_liquid_range():
+    liquid = synthetic_candles(3_000, seed=8).set_index("open_time")
+    thin = thin_venue_candles(liquid.reset_index(), seed=8).set_index("open_time")
+    same_minutes = liquid.loc[thin.index]
+    assert (thin["high"] <= same_minutes["high"] + 1e-9).all()
+    assert (thin["low"] >= same_minutes["low"] - 1e-9).all()
+    assert not np.allclose(thin["close"], same_minutes["close"])  # its last trade, not the liquid close
+    assert (thin["volume"] > 0).all()
+
+
+def test_a_thin_venue_is_the_same_for_the_same_seed_and_differs_for_another():
+    liquid = synthetic_candles(2_000, seed=9)
+    first, again = thin_venue_candles(liquid, seed=5), thin_venue_candles(liquid, seed=5)
+    pd.testing.assert_frame_equal(first, again)
+    other = thin_venue_candles(liquid, seed=6)
+    assert not first["open_time"].equals(other["open_time"])
+    assert list(first.columns)[: len(OHLCV_COLUMNS) + 1] == ["open_time", *OHLCV_COLUMNS]
 
 
 @pytest.mark.parametrize("share", [0, 1, -0.1, 1.5])
