@@ -308,7 +308,7 @@ def run(options: argparse.Namespace) -> list:
                 f"both runs inside the store at once {result['together_s']:.2f} s; same rows: {result['equal']}",
                 notes="FEATURE_STORE_BACKEND="
                 + backend
-                + ": each day written as the daily assets write it, without Dagster (docs/deployment.md)",
+                + ": each day written as the daily assets write it, without Dagster (docs/operations.md)",
             )
         )
     return figures

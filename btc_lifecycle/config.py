@@ -148,7 +148,7 @@ class ReportConfig(_Frozen):
 
 
 class FeaturesConfig(_Frozen):
-    """The gap policy of the model inputs (docs/gap_policy.md)."""
+    """The gap policy of the model inputs (docs/ml-method.md)."""
 
     # Gaps of up to this many candles between two stored ones are trade-less minutes, filled
     # with flat candles; longer gaps (outages) stay gaps. 0 disables filling.
@@ -206,7 +206,7 @@ class _ServingSection(_Frozen):
 
 
 class ServingConfig(_ServingSection):
-    """The online scoring service (``python -m btc_lifecycle.serving``, docs/serving.md)."""
+    """The online scoring service (``python -m btc_lifecycle.serving``, docs/operations.md)."""
 
     # SERVING_PREDICTIONS_DB (environment only): the log of served predictions; None: beside the DuckDB file.
     predictions_db: Path | None = None

@@ -3,7 +3,7 @@
 A complete candle file is thinned into what a thin venue would have printed (``thin_venue_candles``:
 Poisson trades whose rate follows the minute's volume, candles rebuilt from the trades), for a few
 no-trade shares and seeds, with a maintenance outage cut into the middle; then the features are
-computed for each gap limit K and the trainable rows counted. docs/gap_policy.md holds the numbers.
+computed for each gap limit K and the trainable rows counted. docs/ml-method.md holds the numbers.
 
     python -m btc_lifecycle.modelling.gap_study --candles FILE [--shares 0.55 0.62 0.7] [--seeds 1 2 3]
         [--outage-minutes 180] [--train 0 10 30 60]

@@ -29,7 +29,7 @@ MONITORED_COLUMNS = (*MONITORED_FEATURES, PREDICTION_COLUMN)
 class MonitoringConfig:
     """What the drift report compares and when its checks fail.
 
-    Defaults come from the March 2023 calibration (docs/drift_calibration.md): with a 3- or
+    Defaults come from the March 2023 calibration (docs/ml-method.md): with a 3- or
     5-day reference, no hourly window of the calm first week goes red, and the SVB/USDC crash
     turns the check red on 10 March.
     """
@@ -42,7 +42,7 @@ class MonitoringConfig:
     drift_share_threshold: float = 0.5  # the check fails when more columns than this drift
     min_realized_labels: int = 720  # realized outcomes needed before performance is judged
     # Realized log loss the champion may exceed its own constant prior's by, on the candles it
-    # predicted, before the check fails (calibrated in docs/retraining_policy.md).
+    # predicted, before the check fails (calibrated in docs/ml-method.md).
     performance_margin: float = 0.0
     # After a retraining that kept the champion, failures on the next N hours of candles do not
     # retrain again; each further keep in a row doubles it. 0 disables the cool-down.

@@ -1,5 +1,5 @@
 """Online scoring: the champion's probability for the newest candle in the online feature store,
-over HTTP on loopback (``python -m btc_lifecycle.serving``; docs/serving.md).
+over HTTP on loopback (``python -m btc_lifecycle.serving``; docs/operations.md).
 
 Plain Python, no Dagster. The modules, each one concern:
 

@@ -2,7 +2,7 @@
 
 Reads the project settings (config file, environment, ``.env``): the MLflow stores and model
 name, the Feast repository, the ``serving`` section. Prints one line once listening (and writes
-the URL to ``--ready-file``); stops on SIGTERM or SIGINT. docs/serving.md describes the API.
+the URL to ``--ready-file``); stops on SIGTERM or SIGINT. docs/operations.md describes the API.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The HTTP layer: ``http.server``'s ThreadingHTTPServer on loopback, JSON in and out.
 
-Routes (docs/serving.md): ``GET /health``, ``GET /predict?symbol=...``, ``POST /predict`` with a
+Routes (docs/operations.md): ``GET /health``, ``GET /predict?symbol=...``, ``POST /predict`` with a
 JSON object, ``POST /reload``. Every error is JSON ``{"error": message, "status": code}``.
 """
 

@@ -1,4 +1,4 @@
-"""The gap-policy study (docs/gap_policy.md): its thinning, its counts per gap limit K and its report.
+"""The gap-policy study (docs/ml-method.md): its thinning, its counts per gap limit K and its report.
 
 The counts are checked against series whose gaps are placed by hand, so the expected numbers
 follow from the feature windows alone: a row is trainable when the 60 candles before it lie in

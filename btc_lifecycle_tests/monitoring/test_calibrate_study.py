@@ -1,4 +1,4 @@
-"""The calibration study (docs/drift_calibration.md) on generated candles: a calm day, then a
+"""The calibration study (docs/ml-method.md) on generated candles: a calm day, then a
 regime five times as volatile. Its hourly verdicts must follow the regimes, its champions the
 retraining it simulates, and its report the verdicts. The real-data calibration is in
 test_calibrate.py."""

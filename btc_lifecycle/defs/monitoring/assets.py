@@ -93,7 +93,7 @@ def drift_report(
     live = with_online_predictions(live, served, frame)
     validated_from, validated_until = champion.validated_window
     # The reference is the world the champion was last validated on: its own held-out window at
-    # promotion, or a later challenger's when a retraining kept it (docs/retraining_policy.md).
+    # promotion, or a later challenger's when a retraining kept it (docs/ml-method.md).
     reference = reference_window(frame.loc[frame["open_time"] <= validated_until], config)
     current = current_window(frame, config)
     scorer = load_scoring_champion(registry)

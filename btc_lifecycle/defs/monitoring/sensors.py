@@ -1,5 +1,5 @@
 """The retraining sensor: a failed drift check launches one retraining run, unless a retraining
-that kept the champion put the loop in a cool-down (docs/retraining_policy.md)."""
+that kept the champion put the loop in a cool-down (docs/ml-method.md)."""
 
 from __future__ import annotations
 
