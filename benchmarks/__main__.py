@@ -91,20 +91,20 @@ def markdown(
 
 
 def headline(figures: list[Figure]) -> list[str]:
-    """Issue 13's two figures, when they were measured: the import ratio and the 30-day graph."""
+    """The two headline figures, when they were measured: the import ratio and the 30-day graph."""
     by_key = {figure.key: figure for figure in figures}
     lines = []
     if "0b" in by_key:
         figure = by_key["0b"]
         lines.append(
-            f"issue 13, code-location import: {figure.median * 1000:,.0f} ms, {figure.ratio} "
+            f"code-location import: {figure.median * 1000:,.0f} ms, {figure.ratio} "
             f"(target {figure.target}: {'met' if figure.met else 'MISSED'})"
         )
     for key in ("7", "7b"):
         if key in by_key:
             figure = by_key[key]
             lines.append(
-                f"issue 13, {figure.name}: {figure.median:.1f} s (target {figure.target}: "
+                f"{figure.name}: {figure.median:.1f} s (target {figure.target}: "
                 f"{'met' if figure.met else 'MISSED'})"
             )
     return ["", *lines] if lines else []

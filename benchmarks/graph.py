@@ -8,9 +8,9 @@ the output as it arrives: until the replay exchange is up, until Dagster's RUN_S
 start, imports, code location load), the steps' own work (the sum of STEP_SUCCESS durations),
 and the rest. CPU seconds are those of the whole process tree (user + system).
 
-The MLflow schema template (``btc_lifecycle.resources.model_registry.seed_sqlite_store``) is
-cached in a directory fresh for each figure: the first run builds it (as the first ``make run``
-on a machine does), later runs copy it. Issue 13's target: under 12 s.
+Target: at most 1.25× the 20.6 s this figure measured on 27 Nov 2026 (two cores), before the
+start-up machinery (warm helper process, lazy imports, fast exit, MLflow schema seeding) was
+removed for the plain imports of today.
 
 Figure 7 runs the processes as this environment starts them; figure 7b with Python's bytecode
 cache on (``PYTHONPYCACHEPREFIX`` in a directory fresh for the figure, the first run filling
@@ -38,7 +38,7 @@ from benchmarks.harness import REPO_ROOT, Figure, TreeMemorySampler, children_pe
 from btc_lifecycle.domain.synthetic import synthetic_candles
 
 DAYS = 30
-TARGET_SECONDS = 12.0
+TARGET_SECONDS = 1.25 * 20.6
 STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in ([0-9.]+)(ms|s|m)\b(?: ([0-9.]+)s)?')
 
 
@@ -79,7 +79,6 @@ def materialize(candles: Path, root: Path, cache: Path, bytecode: bool = False) 
         "BTC_REPORT_DIR": str(root / "reports"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-        "BTC_LIFECYCLE_CACHE_DIR": str(cache / "btc_lifecycle"),
     }
     if bytecode:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -187,14 +186,13 @@ def graph_figure(key: str, name: str, results: list[GraphRun]) -> Figure:
         runs=walls,
         cpu_seconds=[result.cpu for result in results],
         peak_rss_mb=max(r.peak_tree_mb for r in results),
-        target=f"< {TARGET_SECONDS:.0f} s",
-        met=statistics.median(walls) < TARGET_SECONDS,
+        target=f"≤ {TARGET_SECONDS:.1f} s",
+        met=statistics.median(walls) <= TARGET_SECONDS,
         ratio=f"{outside:.0%} of wall outside the assets' own work; CPU floor {floor:.1f} s",
         notes=f"CPU floor: the process tree's CPU seconds over {cores} cores, {floor:.1f} s, is the least "
         f"wall time any schedule of the same work could take. "
         + phase_notes(results)
-        + f". First run (cold caches: MLflow schema template"
-        f"{', bytecode' if 'bytecode' in name else ''}) {first.wall:.1f} s, model step "
+        + f". First run{' (cold bytecode cache)' if 'bytecode' in name else ''} {first.wall:.1f} s, model step "
         f"{first.steps.get('model', 0.0):.1f} s. Largest single process {children_peak_rss_mb():,.0f} MB.",
     )
 

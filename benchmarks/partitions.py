@@ -3,7 +3,7 @@
 9a: a 30-day backfill as the partitioned ``raw_candles`` asset does it for a single-run range (the
 paged fetch of the range through the replay exchange, then the days replaced in DuckDB), against
 the bare ccxt ``fetch_ohlcv`` loop of figure 1a on the same file; the whole in-process Dagster run
-beside it. Target (issue 12): ≤ 1.3×.
+beside it. Target: ≤ 1.3×.
 
 9b: the routine ingest (``raw_candles``, ``labeled_candles``, ``features``, ``ingestion_stats``
 over yesterday and today, what the ingestion schedule launches) on a store holding a year of

@@ -29,8 +29,6 @@ def isolated_env_file_and_logs(tmp_path_factory):
     wanted = {
         "BTC_ENV_FILE": str(root / "no.env"),
         "BTC_LOG_DIR": str(root / "logs"),
-        # The seeded MLflow store template too: nothing under ~/.cache.
-        "BTC_LIFECYCLE_CACHE_DIR": str(root / "cache"),
     }
     saved = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
@@ -46,7 +44,7 @@ def isolated_env_file_and_logs(tmp_path_factory):
 def isolated_mlflow_environment(monkeypatch):
     """mlflow.set_tracking_uri/set_registry_uri write os.environ; undoing them after every test
     keeps a later test's subprocesses (dagster CLI, dagster dev) off an earlier test's store."""
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -35,8 +35,8 @@ from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from mlflow.tracking import MlflowClient
 
 from btc_lifecycle.adapters.feature_store import read_candles
+from btc_lifecycle.defs.automation import EXCHANGE_TAG
 from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, DRIFT_CHECK_KEYS, DRIFT_CHECKS
-from btc_lifecycle.defs.schedules import EXCHANGE_TAG
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.launch import replay_exchange
 from btc_lifecycle.production import postgres
