@@ -104,8 +104,7 @@ def headline(figures: list[Figure]) -> list[str]:
         if key in by_key:
             figure = by_key[key]
             lines.append(
-                f"{figure.name}: {figure.median:.1f} s (target {figure.target}: "
-                f"{'met' if figure.met else 'MISSED'})"
+                f"{figure.name}: {figure.median:.1f} s (target {figure.target}: {'met' if figure.met else 'MISSED'})"
             )
     return ["", *lines] if lines else []
 
