@@ -1,18 +1,17 @@
-"""The feature store resource: a clear error when another process holds the file, dead runs' slots freed."""
+"""The feature store resource: dagster-duckdb's connection, its folder created, the connection
+closed, and a clear error when another process holds the file through every retry."""
 
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 
-import dagster as dg
 import duckdb
 import pytest
-from dagster._core.events import DagsterEvent
+from dagster_duckdb import DuckDBResource
 
-from btc_lifecycle.resources.feature_store import FeatureStoreLocked, FeatureStoreResource, release_slots_of_dead_runs
+from btc_lifecycle.resources.feature_store import FeatureStoreLocked, FeatureStoreResource
 
 HOLD_THE_LOCK = """
 import sys, duckdb
@@ -23,11 +22,20 @@ sys.stdin.read()  # until the test closes our stdin
 
 
 @pytest.fixture
-def no_backoff_waits(monkeypatch):
-    """The resource's ten retries of a locked file, without their ~100 s of waiting."""
+def connect_attempts(monkeypatch) -> list[str]:
+    """dagster-duckdb's retries of a locked file, counted, without their ~100 s of waiting."""
     import dagster._utils.backoff
 
     monkeypatch.setattr(dagster._utils.backoff, "exponential_delay_generator", lambda: itertools.repeat(0.0))
+    attempts: list[str] = []
+    real_connect = duckdb.connect
+
+    def counted_connect(database, *args, **kwargs):
+        attempts.append(database)
+        return real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counted_connect)
+    return attempts
 
 
 @pytest.fixture
@@ -46,8 +54,14 @@ def locked_store(tmp_path):
         holder.wait(timeout=30)
 
 
+def test_the_resource_is_dagster_duckdbs_with_its_database_field():
+    resource = FeatureStoreResource(database="/data/bitcoin.duckdb")
+    assert isinstance(resource, DuckDBResource)
+    assert (resource.database, resource.backend, resource.connection_config) == ("/data/bitcoin.duckdb", "duckdb", {})
+
+
 def test_a_store_locked_by_another_process_fails_with_feature_store_locked_naming_the_file(
-    locked_store, no_backoff_waits
+    locked_store, connect_attempts
 ):
     resource = FeatureStoreResource(database=str(locked_store))
     with pytest.raises(FeatureStoreLocked) as raised:
@@ -55,12 +69,13 @@ def test_a_store_locked_by_another_process_fails_with_feature_store_locked_namin
             pass
     message = str(raised.value)
     assert str(locked_store) in message
-    assert "stayed locked by another process through 10 connection attempts" in message
+    assert "stayed locked by another process through dagster-duckdb's 10 retries" in message
     assert "'duckdb' pool" in message
     assert isinstance(raised.value.__cause__, duckdb.IOException)
+    assert connect_attempts == [str(locked_store)] * 11  # the first attempt and 10 retries
 
 
-def test_an_io_error_that_is_not_a_lock_is_raised_as_it_is(tmp_path, no_backoff_waits):
+def test_an_io_error_that_is_not_a_lock_is_raised_as_it_is(tmp_path, connect_attempts):
     not_a_database = tmp_path / "store.duckdb"
     not_a_database.write_text("these bytes are not a DuckDB file")
     with pytest.raises(duckdb.Error) as raised:
@@ -69,61 +84,18 @@ def test_an_io_error_that_is_not_a_lock_is_raised_as_it_is(tmp_path, no_backoff_
     assert not isinstance(raised.value, FeatureStoreLocked)
 
 
-def test_the_connection_is_closed_when_the_block_ends(tmp_path):
+def test_the_stores_folder_is_created_and_the_connection_closed_when_the_block_ends(tmp_path):
     with FeatureStoreResource(database=str(tmp_path / "new" / "store.duckdb")).get_connection() as conn:
         conn.execute("create table t as select 1 as x")
     with pytest.raises(duckdb.ConnectionException):
         conn.execute("select 1")
+    with FeatureStoreResource(database=str(tmp_path / "new" / "store.duckdb")).get_connection() as again:
+        assert again.execute("select x from t").fetchall() == [(1,)]
 
 
-def dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-def started_run(instance: dg.DagsterInstance, run_id: str, pid: int, holds_slot: bool = True) -> None:
-    """A run that started in process ``pid`` and holds a 'duckdb' pool slot."""
-    instance.add_run(dg.DagsterRun(job_name="ingestion", run_id=run_id, status=dg.DagsterRunStatus.STARTED))
-    instance.report_dagster_event(DagsterEvent("PIPELINE_START", job_name="ingestion", pid=pid), run_id)
-    if not holds_slot:
-        return
-    claim = instance.event_log_storage.claim_concurrency_slot("duckdb", run_id, f"{run_id}_step")
-    assert claim.is_claimed
-
-
-@pytest.fixture
-def instance(tmp_path):
-    (tmp_path / "dagster_home").mkdir()
-    with dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home")) as instance:
-        instance.event_log_storage.set_concurrency_slots("duckdb", 2)
-        yield instance
-
-
-def test_a_run_whose_process_is_gone_is_marked_failed_and_its_pool_slot_freed(instance):
-    started_run(instance, "killed-run", dead_pid())
-    assert release_slots_of_dead_runs(instance) == ["killed-run"]
-    assert instance.get_run_by_id("killed-run").status == dg.DagsterRunStatus.FAILURE
-    assert instance.event_log_storage.get_concurrency_info("duckdb").active_slot_count == 0
-
-
-def test_a_run_whose_process_is_alive_keeps_its_pool_slot(instance):
-    started_run(instance, "live-run", os.getpid())
-    assert release_slots_of_dead_runs(instance) == []
-    assert instance.get_run_by_id("live-run").status == dg.DagsterRunStatus.STARTED
-    assert instance.event_log_storage.get_concurrency_info("duckdb").active_slot_count == 1
-
-
-def test_only_the_dead_run_is_released_when_a_live_one_runs_beside_it(instance):
-    started_run(instance, "live-run", os.getpid())
-    started_run(instance, "killed-run", dead_pid())
-    assert release_slots_of_dead_runs(instance) == ["killed-run"]
-    assert instance.event_log_storage.get_concurrency_info("duckdb").active_run_ids == {"live-run"}
-
-
-def test_a_non_sqlite_instance_is_left_alone():
-    # An ephemeral (in-memory) instance's runs may live in other processes: never declared dead.
-    instance = dg.DagsterInstance.ephemeral()
-    started_run(instance, "killed-run", dead_pid(), holds_slot=False)
-    assert release_slots_of_dead_runs(instance) == []
-    assert instance.get_run_by_id("killed-run").status == dg.DagsterRunStatus.STARTED
+def test_the_connection_is_closed_when_the_block_raises(tmp_path):
+    with pytest.raises(ZeroDivisionError):
+        with FeatureStoreResource(database=str(tmp_path / "store.duckdb")).get_connection() as conn:
+            1 / 0  # noqa: B018
+    with pytest.raises(duckdb.ConnectionException):
+        conn.execute("select 1")
