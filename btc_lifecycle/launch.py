@@ -6,10 +6,13 @@ installed dependencies before starting anything, starts the replay exchange on a
 port when ``--candles`` is given (pointing ccxt at it through ``BINANCE_API_URL``), runs the
 command in a process group of its own, and stops the command and the server whatever happens.
 
+Before the command, the runs of the Dagster instance (``DAGSTER_HOME``) whose process was killed
+are marked failed and their pool slots freed: ``make run`` has no daemon to do it.
+
 The command's whole output goes to ``data/logs/<stamp>.log`` (``BTC_LOG_DIR``) and to the
-console, or with ``--progress`` only progress lines to the console (``make run``); a failure ends
-with one line that says what is wrong and where the log is. SIGINT, SIGTERM and SIGHUP are
-forwarded to the command's group.
+console, or with ``--progress`` only the progress of its runs, read from the instance, to the
+console (``make run``); a failure ends with one line that says what is wrong and where the log
+is. SIGINT, SIGTERM and SIGHUP are forwarded to the command's group.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from btc_lifecycle.config import PROJECT_ROOT, ConfigError, load_settings, with_env_file
+from btc_lifecycle.production.processes import group_members, quiet_warnings
+
+if TYPE_CHECKING:  # imported where used: the launcher first checks that it is installed
+    import dagster as dg
 
 OFFLINE_HINT = (
     "Binance is unreachable from this machine ({error}).\n"
@@ -37,29 +44,19 @@ OFFLINE_HINT = (
     "    make run CANDLES=path/to/candles.csv"
 )
 DEFAULT_LOG_DIR = PROJECT_ROOT / "data" / "logs"
-# Library warnings every start prints, about Dagster's own code, not ours: `dagster asset
-# materialize` and `dagster dev` are superseded by `dg launch` / `dg dev` (SupersessionWarning),
-# and `--select '*'` calls a beta parameter inside Dagster (BetaWarning). Their categories
-# (dagster_shared.utils.warnings.*) cannot be named in PYTHONWARNINGS: the interpreter resolves
-# them before site-packages is importable and drops the filter ("invalid module name"). So each
-# filter matches one exact message prefix and its base class; every other warning still shows.
-QUIET_WARNINGS = ",".join(
-    [
-        "ignore:Function `asset_materialize_command` is superseded:FutureWarning",
-        "ignore:Function `dev_command` is superseded:FutureWarning",
-        "ignore:Parameter `include_sources` of function `AssetSelection.all` is currently in beta:Warning",
-    ]
-)
 KEEP_LOGS = 50  # launcher logs kept in the log folder
 STOP_GRACE_SECONDS = 10.0  # after forwarding a signal, then SIGKILL for what is left
-# Errors whose message already says what is wrong and where, searched for in a command's output.
-_KNOWN_ERROR = re.compile(
+# The project's errors say what is wrong and where in their message: shown without their class.
+OWN_ERRORS = ("ConfigError", "CandleFileError", "CandleDataError")
+# The last line of a Python traceback raising one of them, or a missing module, before any run.
+_TRACEBACK_ERROR = re.compile(
     r"^\s*(?:[\w.]+\.)?(ConfigError|CandleFileError|CandleDataError|TooFewTrainableCandles"
     r"|ModuleNotFoundError|ImportError): (.+)$"
 )
-_ANY_ERROR = re.compile(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|Interrupt|Failure)): (.+)$")
-_WRAPPERS = ("DagsterUserCodeLoadError", "DagsterExecutionStepExecutionError", "DagsterUserCodeProcessError")
-_PROGRESS = re.compile(r" - (STEP_SUCCESS|STEP_FAILURE|RUN_SUCCESS|RUN_FAILURE|ASSET_CHECK_EVALUATION) - (.*)$")
+KILLED = (
+    "it was killed (SIGKILL, out of memory) or its machine stopped; the launcher marked it failed "
+    "and freed its pool slots before the next command"
+)
 
 
 class MissingDependency(Exception):
@@ -69,7 +66,7 @@ class MissingDependency(Exception):
 def start_replay_exchange(
     candles: Path, extra_args: list[str] | None = None, *, env: dict[str, str] | None = None, stderr=None
 ) -> subprocess.Popen:
-    """The replay exchange process for ``candles``, starting (its URL comes with ``serving``)."""
+    """The replay exchange process for ``candles``, starting (``replay_exchange_serving`` yields its URL)."""
     command = [sys.executable, "-m", "btc_lifecycle.replay_exchange", "--candles", str(candles), "--port", "0"]
     return subprocess.Popen([*command, *(extra_args or [])], stdout=subprocess.PIPE, text=True, env=env, stderr=stderr)
 
@@ -83,7 +80,9 @@ def stop_replay_exchange(server: subprocess.Popen) -> None:
 
 
 @contextmanager
-def serving(server: subprocess.Popen, candles: Path, announce: TextIO | None = sys.stdout) -> Iterator[str]:
+def replay_exchange_serving(
+    server: subprocess.Popen, candles: Path, announce: TextIO | None = sys.stdout
+) -> Iterator[str]:
     """Wait for a started replay exchange's banner; yields its base URL; stops it afterwards."""
     try:
         banner = server.stdout.readline() if server.stdout else ""
@@ -107,7 +106,7 @@ def replay_exchange(
     announce: TextIO | None = sys.stdout,
 ) -> Iterator[str]:
     """A replay exchange subprocess serving ``candles``; yields its base URL."""
-    with serving(start_replay_exchange(candles, extra_args, env=env), candles, announce) as url:
+    with replay_exchange_serving(start_replay_exchange(candles, extra_args, env=env), candles, announce) as url:
         yield url
 
 
@@ -226,22 +225,103 @@ def where_to_look(env: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def error_line(output: str) -> str | None:
-    """The one line that says what went wrong in a command's output, or None."""
-    lines = output.splitlines()
-    for line in lines:
-        if match := _KNOWN_ERROR.match(line):
-            kind, message = match.groups()
-            if kind in ("ModuleNotFoundError", "ImportError"):
-                return f"missing dependency: {message} (install the pinned dependencies with `make install`)"
-            return message.strip() if kind != "TooFewTrainableCandles" else f"{kind}: {message.strip()}"
-    # Dagster prints the user's exception right after its own wrapper: the first error line
-    # that is neither a wrapper nor click's closing "Error: ..." is the one to show.
-    for line in lines:
-        match = _ANY_ERROR.match(line)
-        if match and match.group(1) != "Error" and not match.group(1).endswith(_WRAPPERS):
-            return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2).strip()}"
+def one_line(kind: str, message: str) -> str:
+    """An error of class ``kind`` as the launcher's one line."""
+    if kind in ("ModuleNotFoundError", "ImportError"):
+        return f"missing dependency: {message} (install the pinned dependencies with `make install`)"
+    return message if kind in OWN_ERRORS else f"{kind}: {message}"
+
+
+def traceback_error(output: str) -> str | None:
+    """The project's error (or a missing module) a command's traceback ends with, or None."""
+    for line in output.splitlines():
+        if match := _TRACEBACK_ERROR.match(line):
+            return one_line(match.group(1), match.group(2).strip())
     return None
+
+
+def run_failure(instance: dg.DagsterInstance, run_ids: list[str]) -> str | None:
+    """What failed the first failed run of ``run_ids``: its first failed step's exception (the
+    cause under Dagster's step wrapper), or the run's own failure message; None if none failed."""
+    import dagster as dg
+
+    for run_id in run_ids:
+        kinds = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
+        failures = instance.all_logs(run_id, of_type=kinds)
+        for entry in failures:
+            data = entry.dagster_event.step_failure_data if entry.dagster_event else None
+            if data is not None and data.error is not None:
+                error = data.error.cause or data.error
+                return one_line(error.cls_name, error.message.strip().split(": ", 1)[-1])  # "module.Class: text"
+        if failures:
+            return failures[-1].message
+    return None
+
+
+class CommandRuns:
+    """The runs a command's process executes, and their progress, read from the Dagster instance."""
+
+    EVENTS = ("STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION", "RUN_SUCCESS", "RUN_FAILURE")
+
+    def __init__(self, instance: dg.DagsterInstance, pid: int, since: datetime) -> None:
+        self.instance, self.pid, self.since = instance, pid, since
+        self.run_ids: list[str] = []
+        self._others: set[str] = set()
+        self._shown: dict[str, int] = {}
+
+    def ids(self) -> list[str]:
+        """Ours: created since the command started, and started in its process (``dagster asset
+        materialize`` executes in process); runs that others launch meanwhile are left out."""
+        import dagster as dg
+
+        for run in reversed(self.instance.get_runs(dg.RunsFilter(created_after=self.since))):
+            if run.run_id in self.run_ids or run.run_id in self._others:
+                continue
+            starts = self.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+            if not starts:  # not started yet: looked at again next time
+                continue
+            if starts[0].dagster_event.pid == self.pid:
+                self.run_ids.append(run.run_id)
+            else:
+                self._others.add(run.run_id)
+        return self.run_ids
+
+    def show_new(self) -> None:
+        import dagster as dg
+
+        kinds = {dg.DagsterEventType[name] for name in self.EVENTS}
+        for run_id in self.ids():
+            entries = self.instance.all_logs(run_id, of_type=kinds)
+            for entry in entries[self._shown.get(run_id, 0) :]:
+                print(f"  {entry.message}", flush=True)
+            self._shown[run_id] = len(entries)
+
+    def follow(self, done: threading.Event, log: TextIO) -> None:
+        """Show progress every half second until ``done``, then once more."""
+        try:
+            while not done.wait(0.5):
+                self.show_new()
+            self.show_new()
+        except Exception:  # noqa: BLE001 - progress is a courtesy; the log keeps the command's output
+            log.write(f"launcher: progress stopped: {traceback.format_exc()}")
+
+
+def open_instance(env: dict[str, str]) -> dg.DagsterInstance | None:
+    """The Dagster instance ``DAGSTER_HOME`` names, or None without one (the command then uses
+    a temporary instance)."""
+    if not env.get("DAGSTER_HOME"):
+        return None
+    import dagster as dg
+
+    return dg.DagsterInstance.get()
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail the runs whose process is gone, freeing their pool slots (without a daemon a killed
+    run would hold the 'duckdb' slot for ever); their ids. Only where every run is on this machine."""
+    from btc_lifecycle.production.runs import fail_runs_without_a_process, runs_stored_on_this_machine
+
+    return fail_runs_without_a_process(instance, KILLED) if runs_stored_on_this_machine(instance) else []
 
 
 def new_log_path(env: dict[str, str]) -> Path:
@@ -260,36 +340,6 @@ def fail(message: str, log_path: Path, code: int = 2) -> int:
     return code
 
 
-def child_environment(env: dict[str, str]) -> dict[str, str]:
-    warnings = ",".join(part for part in (env.get("PYTHONWARNINGS"), QUIET_WARNINGS) if part)
-    return {**env, "PYTHONWARNINGS": warnings}
-
-
-def live_group_members(pgid: int) -> list[int]:
-    """The group's processes that are not zombies (zombies wait for their reaper); without /proc,
-    the group id itself while the group exists."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        return [pgid]
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its closing parenthesis.
-        state, _ppid, pgrp = stat.rpartition(")")[2].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            members.append(int(entry.name))
-    return members
-
-
 def _signal_group(pgid: int, signum: int) -> None:
     try:
         os.killpg(pgid, signum)
@@ -299,23 +349,25 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 def _stop_group(pgid: int, grace: float) -> None:
     """SIGTERM what is left of the group, SIGKILL it after ``grace`` seconds."""
-    if not live_group_members(pgid):
+    if not group_members(pgid):
         return
     _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and live_group_members(pgid):
+    while time.monotonic() < deadline and group_members(pgid):
         time.sleep(0.05)
-    if live_group_members(pgid):
+    if group_members(pgid):
         _signal_group(pgid, signal.SIGKILL)
 
 
-def run_command(command: list[str], env: dict[str, str], log: TextIO, *, stream: bool) -> tuple[int, bool]:
-    """Run ``command`` in its own process group, its output to ``log`` (and the console).
-
-    Returns the exit code and whether a signal asked us to stop. The group is gone on return.
-    """
+def run_command(
+    command: list[str], env: dict[str, str], log: TextIO, *, stream: bool, instance: dg.DagsterInstance | None = None
+) -> tuple[int, bool, CommandRuns | None]:
+    """Run ``command`` in its own process group, its output to ``log`` and, with ``stream``, to the
+    console; without, the progress of its runs in ``instance``. The exit code, whether a signal
+    asked us to stop, and its runs; the group is gone on return."""
     stop_requested: list[float] = []
     child: subprocess.Popen | None = None
+    since = datetime.now(UTC)
 
     def forward(signum, _frame) -> None:
         if not stop_requested:
@@ -357,11 +409,15 @@ def run_command(command: list[str], env: dict[str, str], log: TextIO, *, stream:
             if stream:
                 sys.stdout.write(line)
                 sys.stdout.flush()
-            elif match := _PROGRESS.search(line.rstrip("\n")):
-                print(f"  {match.group(2).strip()}", flush=True)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
+    runs = CommandRuns(instance, child.pid, since) if instance is not None else None
+    done = threading.Event()
+    watcher = None
+    if runs is not None and not stream:
+        watcher = threading.Thread(target=runs.follow, args=(done, log), daemon=True)
+        watcher.start()
     try:
         while child.poll() is None:
             if stop_requested and time.monotonic() - stop_requested[0] > STOP_GRACE_SECONDS:
@@ -375,7 +431,10 @@ def run_command(command: list[str], env: dict[str, str], log: TextIO, *, stream:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         reader.join(timeout=5)
-    return child.returncode, bool(stop_requested)
+        done.set()
+        if watcher is not None:
+            watcher.join(timeout=30)
+    return child.returncode, bool(stop_requested), runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -420,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         *(["--speed", str(args.replay_speed)] if args.replay_speed is not None else []),
         *args.replay_arg,
     ]
-    env, log_path, server = dict(os.environ), None, None
+    env, log_path, server, instance, failed_runs = dict(os.environ), None, None, None, []
     try:
         try:
             env = with_env_file(env)
@@ -431,8 +490,12 @@ def main(argv: list[str] | None = None) -> int:
             # Started now, so that it reads the file on the other core while the checks below
             # read it here (about a second saved); stopped if they refuse. Its errors go to the log.
             with log_path.open("a", encoding="utf-8") as server_log:
-                server = start_replay_exchange(candles, replay_args, env=child_environment(env), stderr=server_log)
+                server = start_replay_exchange(candles, replay_args, env=quiet_warnings(env), stderr=server_log)
         preflight(env, candles)
+        os.environ.update(env)  # the instance's dagster.yaml may read addresses from it, as the command's does
+        instance = open_instance(env)
+        if instance is not None:
+            failed_runs = fail_dead_runs(instance)
     except Exception as error:  # noqa: BLE001 - every refusal ends as one line, the rest in the log
         if server is not None:
             stop_replay_exchange(server)
@@ -447,8 +510,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return fail(message, log_path)
 
-    env = child_environment(env)
-    with log_path.open("a", encoding="utf-8") as log:
+    env = quiet_warnings(env)
+    with log_path.open("a", encoding="utf-8") as log, instance or nullcontext():
+        for run_id in failed_runs:
+            note = f"run {run_id}: its process is gone; marked failed and its pool slots freed"
+            print(note, flush=True)
+            log.write(note + "\n")
         log.write(f"$ {' '.join(command)}\n")
         log.flush()
         if candles is None:
@@ -463,9 +530,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if args.history:
                 command = with_history(command, env.get("BINANCE_API_URL"), env, log)
-            code, stopped = run_command(command, env, log, stream=not args.progress)
+            code, stopped, runs = run_command(command, env, log, stream=not args.progress, instance=instance)
         else:
-            with serving(server, candles, announce=log if args.progress else sys.stdout) as url:
+            with replay_exchange_serving(server, candles, announce=log if args.progress else sys.stdout) as url:
                 env = {
                     **env,
                     "BINANCE_API_URL": url,
@@ -475,12 +542,14 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 if args.history:
                     command = with_history(command, url, env, log, replay=True)
-                code, stopped = run_command(command, env, log, stream=not args.progress)
-    if stopped:
-        return code if code else 130
-    if code != 0:
-        found = error_line(log_path.read_text(encoding="utf-8", errors="replace"))
-        return fail(found or f"`{' '.join(command[:3])} ...` failed with exit code {code}", log_path, code)
+                code, stopped, runs = run_command(command, env, log, stream=not args.progress, instance=instance)
+        if stopped:
+            return code if code else 130
+        if code != 0:
+            found = (runs and run_failure(instance, runs.ids())) or traceback_error(
+                log_path.read_text(encoding="utf-8", errors="replace")
+            )
+            return fail(found or f"`{' '.join(command[:3])} ...` failed with exit code {code}", log_path, code)
     if args.progress:
         print(f"done (log: {log_path})", flush=True)
     if args.summary:

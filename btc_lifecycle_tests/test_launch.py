@@ -1,4 +1,6 @@
-"""The launcher behind `make run`: replay a file, or explain why Binance cannot be reached."""
+"""The launcher behind `make run`: replay a file, or explain why Binance cannot be reached; fail
+the runs a killed process left behind; show the progress of the command's runs, and one line when
+it fails."""
 
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from btc_lifecycle.launch import OFFLINE_HINT
-from btc_lifecycle.production.processes import process_stats
-from btc_lifecycle_tests.e2e.workspace import REPO_ROOT
+from btc_lifecycle_tests.e2e.workspace import BIN, REPO_ROOT
 
 
 def closed_port() -> int:
@@ -135,7 +137,7 @@ def test_a_malformed_env_file_line_stops_with_one_line_naming_file_and_line(tmp_
 # A quiet console and the .env file in the command's environment.
 
 
-def test_dagster_supersession_warnings_are_silenced_in_the_command_and_other_warnings_are_not(
+def test_dagster_supersession_warnings_are_silenced_in_the_command_and_other_categories_are_not(
     tmp_path, generated_candles
 ):
     from btc_lifecycle_tests.conftest import write_generic_csv
@@ -146,12 +148,14 @@ def test_dagster_supersession_warnings_are_silenced_in_the_command_and_other_war
         "from dagster_shared.utils.warnings import supersession_warning\n"
         "supersession_warning('Function `asset_materialize_command`', \"Use 'dg launch' instead.\")\n"
         "supersession_warning('Function `dev_command`', \"Use 'dg dev' instead.\")\n"
-        "warnings.warn('a warning of our own', FutureWarning)\n"
+        "warnings.warn('a warning of our own', UserWarning)\n"
+        "warnings.warn('a runtime warning', RuntimeWarning)\n"
     )
     result = launch("--candles", str(path), "--", sys.executable, "-c", script)
     assert result.returncode == 0, result.stderr
     assert "superseded" not in result.stdout + result.stderr
     assert "a warning of our own" in result.stdout + result.stderr
+    assert "a runtime warning" in result.stdout + result.stderr
 
 
 def test_the_env_file_reaches_the_command_and_the_real_environment_wins(tmp_path, generated_candles):
@@ -179,12 +183,99 @@ def test_the_offline_hint_names_make_demo():
     assert "make demo" in OFFLINE_HINT
 
 
+# Runs a killed process left behind, and the progress of the command's runs, in the instance.
+
+
+@pytest.fixture
+def dagster_home(tmp_path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    return home
+
+
+def offline(**env: str) -> dict[str, str]:
+    return {**os.environ, "BINANCE_API_URL": f"http://127.0.0.1:{closed_port()}", **env}
+
+
+def test_a_run_whose_process_was_killed_is_failed_and_its_slot_freed_before_the_command(dagster_home):
+    import dagster as dg
+    from dagster._core.events import DagsterEvent
+
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="killed-run", status=dg.DagsterRunStatus.STARTED))
+        start = DagsterEvent("PIPELINE_START", job_name="__ASSET_JOB", pid=killed.pid)
+        instance.report_dagster_event(start, "killed-run")
+        instance.event_log_storage.set_concurrency_slots("duckdb", 1)  # the pool's limit, as a step sets it
+        assert instance.event_log_storage.claim_concurrency_slot("duckdb", "killed-run", "raw_candles").is_claimed
+    show = (
+        "import dagster as dg\n"
+        "instance = dg.DagsterInstance.get()\n"
+        "slots = instance.event_log_storage.get_concurrency_info('duckdb').active_slot_count\n"
+        "print('seen by the command:', instance.get_run_by_id('killed-run').status.value, slots)\n"
+    )
+    result = launch("--offline-ok", "--", sys.executable, "-c", show, env=offline(DAGSTER_HOME=str(dagster_home)))
+    assert result.returncode == 0, result.stderr
+    assert "run killed-run: its process is gone; marked failed and its pool slots freed" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "seen by the command: FAILURE 0"
+
+
+TWO_ASSETS = """
+import dagster as dg
+from btc_lifecycle.config import ConfigError
+
+@dg.asset
+def candles():
+    return 1
+
+@dg.asset_check(asset=candles)
+def candles_are_there():
+    return dg.AssetCheckResult(passed=True)
+
+@dg.asset(deps=[candles])
+def labels():
+    raise ConfigError("tiny.json: field 'horizon' must be a positive integer, got 0")
+
+defs = dg.Definitions(assets=[candles, labels], asset_checks=[candles_are_there])
+"""
+
+
+def test_progress_lines_come_from_the_runs_events_and_a_failed_step_ends_as_one_line(tmp_path, dagster_home):
+    (tmp_path / "two_assets.py").write_text(TWO_ASSETS)
+    command = [str(BIN / "dagster"), "asset", "materialize", "-f", str(tmp_path / "two_assets.py"), "--select", "*"]
+    result = launch("--progress", "--offline-ok", "--", *command, env=offline(DAGSTER_HOME=str(dagster_home)))
+    out = result.stdout.strip().splitlines()
+    assert out[0].startswith("Binance is unreachable")
+    progress = [re.sub(r" in [\d.]+m?s\.$", " in T.", line) for line in out[1:]]
+    assert sorted(progress[:-1]) == sorted(
+        [
+            '  Finished execution of step "candles" in T.',
+            "  Asset check 'candles_are_there' on 'candles' passed.",
+            '  Finished execution of step "candles_candles_are_there" in T.',
+            '  Execution of step "labels" failed.',
+        ]
+    )
+    assert progress[-1] == "  Execution of run for \"__ASSET_JOB\" failed. Steps failed: ['labels']."
+    line, log = one_line_refusal(subprocess.CompletedProcess(result.args, result.returncode, "", result.stderr))
+    assert line.startswith("error: tiny.json: field 'horizon' must be a positive integer, got 0 (details: ")
+    assert 'raise ConfigError("tiny.json' in log  # the command's whole output, in the log
+    assert "Warning" not in result.stdout + result.stderr and "Traceback" not in result.stdout + result.stderr
+
+
 # `make dev` stops cleanly: nothing it started outlives a SIGTERM to the launcher.
 
 
 def process_table() -> dict[int, tuple[int, int, str]]:
-    """pid -> (parent pid, session id, state) of every process, from /proc."""
-    return {pid: (int(fields[1]), int(fields[3]), fields[0]) for pid, fields in process_stats()}
+    """pid -> (parent pid, session id, status) of every process."""
+    table = {}
+    for process in psutil.process_iter(["ppid", "status"]):
+        try:
+            table[process.pid] = (process.info["ppid"], os.getsid(process.pid), process.info["status"])
+        except ProcessLookupError:  # ended meanwhile
+            continue
+    return table
 
 
 def descendants(root: int) -> set[int]:
@@ -199,7 +290,9 @@ def descendants(root: int) -> set[int]:
 def alive(pids: set[int], sessions: set[int]) -> set[int]:
     """The processes of ``pids``, or of the given sessions, that still run (zombies do not)."""
     return {
-        pid for pid, (_ppid, sid, state) in process_table().items() if (pid in pids or sid in sessions) and state != "Z"
+        pid
+        for pid, (_ppid, sid, status) in process_table().items()
+        if (pid in pids or sid in sessions) and status != psutil.STATUS_ZOMBIE
     }
 
 

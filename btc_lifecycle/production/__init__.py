@@ -4,5 +4,5 @@ deployment pieces (code server, webserver, daemon), started and stopped as a set
 ``python -m btc_lifecycle.production up|down|status`` (``make up``, ``make down``, ``make status``).
 The profile is chosen by configuration only: ``up`` writes ``data/profile.env`` (DAGSTER_HOME,
 MLFLOW_TRACKING_URI, the database's address), which the Makefile reads while it exists, and
-``down`` removes it. docs/deployment.md describes it and the path to more hosts.
+``down`` removes it. docs/operations.md describes it and the path to more hosts.
 """

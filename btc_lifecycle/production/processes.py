@@ -9,10 +9,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psutil
 
 
 def stamp() -> str:
@@ -27,35 +29,38 @@ def log_line(log: Path, message: str) -> None:
 
 
 def start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None
-    when it is gone or a zombie."""
+    """The process's start time (seconds since the epoch, as psutil reads it), or None when it is
+    gone or a zombie."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        process = psutil.Process(pid)
+        if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            return None
+        return str(process.create_time())
+    except psutil.NoSuchProcess:
         return None
-    # pid (comm) state ...: comm may hold spaces, so split after its closing parenthesis.
-    fields = stat.rpartition(")")[2].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
-
-
-def process_stats() -> Iterator[tuple[int, list[str]]]:
-    """(pid, the fields of /proc/<pid>/stat after the command name) of every process: state,
-    parent pid, process group, session, ... (a process that ends meanwhile is skipped)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # comm may hold spaces: split after its closing parenthesis.
-            yield int(entry.name), (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
 
 
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes of a process group."""
-    return [pid for pid, fields in process_stats() if int(fields[2]) == pgid and fields[0] not in ("Z", "X")]
+    members = []
+    for process in psutil.process_iter(["status"]):
+        if process.info["status"] in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            continue
+        try:
+            if os.getpgid(process.pid) == pgid:
+                members.append(process.pid)
+        except ProcessLookupError:  # ended meanwhile
+            continue
+    return members
+
+
+def quiet_warnings(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with Dagster's supersession warnings (``dagster asset materialize`` and ``dagster
+    dev`` point at ``dg``) silenced in the processes started with it."""
+    # By category: SupersessionWarning subclasses FutureWarning, and PYTHONWARNINGS can name only
+    # built-in categories (the interpreter reads it before site-packages is importable).
+    warnings = ",".join(part for part in (env.get("PYTHONWARNINGS"), "ignore::FutureWarning") if part)
+    return {**env, "PYTHONWARNINGS": warnings}
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ class ProfileError(RuntimeError):
 
 
 def write_record(pidfile: Path, pid: int, port: int | None) -> Record:
-    """Remember ``pid`` (waiting, briefly, for /proc to show it)."""
+    """Remember ``pid`` (waiting, briefly, for the system to show it)."""
     deadline = time.monotonic() + 5
     started = start_time(pid)
     while started is None and time.monotonic() < deadline:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from btc_lifecycle.config import PROJECT_ROOT, with_env_file
-from btc_lifecycle.launch import child_environment
 from btc_lifecycle.production import postgres
 from btc_lifecycle.production.layout import HOST, INSTANCE_TEMPLATE, LOCATION_NAME, ProfileLayout
 from btc_lifecycle.production.postgres import ProfileError
@@ -28,6 +27,7 @@ from btc_lifecycle.production.processes import (
     live_record,
     log_line,
     port_is_free,
+    quiet_warnings,
     spawn,
     stop_group,
     wait_for,
@@ -116,7 +116,7 @@ def services(layout: ProfileLayout) -> list[Service]:
 def service_environment(layout: ProfileLayout, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The caller's environment (over .env), pointed at the profile."""
     env = with_env_file(dict(os.environ if environ is None else environ))
-    return child_environment({**env, **layout.client_environment()})
+    return quiet_warnings({**env, **layout.client_environment()})
 
 
 def write_instance(layout: ProfileLayout) -> None:
@@ -216,22 +216,15 @@ def mlflow_healthy(url: str) -> bool:
     return http_ok(f"{url}/health")
 
 
-def code_server_loaded(port: int) -> bool:
-    """True once the code server answers with the code location loaded; a load error is raised."""
-    import grpc
-    from dagster._grpc.client import DagsterGrpcClient
-    from dagster._grpc.types import ListRepositoriesResponse
-    from dagster._serdes import deserialize_value
-    from dagster._utils.error import SerializableErrorInfo
-
+def code_server_serving(port: int) -> bool:
+    """True once the code server serves, which it does after loading the code location; a load
+    error then shows through the webserver (``code_location_loaded``)."""
+    # Dagster's public health check of a gRPC code server, as its Helm chart's probes use it.
+    command = [str(BIN / "dagster"), "api", "grpc-health-check", "--port", str(port), "--host", HOST]
     try:
-        raw = DagsterGrpcClient(port=port, host=HOST).list_repositories()
-    except (grpc.RpcError, Exception):  # noqa: BLE001 - not listening yet, or still loading
+        return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
+    except subprocess.TimeoutExpired:
         return False
-    answer = deserialize_value(raw, (ListRepositoriesResponse, SerializableErrorInfo))
-    if isinstance(answer, SerializableErrorInfo):
-        raise ProfileError(f"the code location failed to load: {answer.message.strip()[:300]}")
-    return True
 
 
 def tcp_open(port: int) -> bool:
@@ -285,14 +278,13 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
             started.append((by_name["mlflow"], _start(layout, by_name["mlflow"], env)))
         if pending:  # never under processes that have the instance open
             migrate_instance(layout, env, log)
-        if "code-server" in by_name:
-            started.append((by_name["code-server"], _start(layout, by_name["code-server"], env)))
-        # The webserver and the daemon after the code location loaded: they never see it missing.
-        _wait_ready(layout, [(s, r) for s, r in started if s.name == "code-server"])
-        for name in ("webserver", "daemon"):
+        # Each Dagster part once the one before it answers: the webserver never sees the code
+        # location missing, and shows its load error before the daemon, which launches runs, starts.
+        for name in ("code-server", "webserver", "daemon"):
             if name in by_name:
                 started.append((by_name[name], _start(layout, by_name[name], env)))
-        _wait_ready(layout, [(s, r) for s, r in started if s.name != "code-server"])
+                _wait_ready(layout, started[-1:])
+        _wait_ready(layout, [(s, r) for s, r in started if s.name == "mlflow"])
         write_profile_env(layout)
     except BaseException:
         for service, record in reversed(started):
@@ -309,31 +301,25 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
     log_line(log, "up: every part answers")
 
 
-ORPHAN_MESSAGE = (
-    "btc_lifecycle.production: the run's process (pid {pids}) is gone and its end was never recorded: "
-    "PostgreSQL was down under the running profile (the database was unreachable). `up` restarted "
-    "PostgreSQL and marks the run failed; launch it again."
+OUTAGE = (
+    "PostgreSQL was down under the running profile; `python -m btc_lifecycle.production up` restarted it "
+    "and marks the run failed: launch it again"
 )
 
 
 def fail_orphaned_runs(layout: ProfileLayout, env: dict[str, str]) -> tuple[list[str], list[str]]:
-    """Mark failed the runs the instance holds as started whose process is gone (a run worker, or
-    a `make run`, that ended while the database was unreachable and so never recorded its end).
-    Their ids, and the ids of the runs still in progress. Run monitoring then frees the failed
-    runs' pool slots."""
+    """Fail the runs whose process ended while the database was unreachable (so never recorded
+    its end), freeing their pool slots; their ids, and the ids of the runs still in progress."""
+    # Imported here: `status` runs before every make target under the profile and needs no Dagster.
     import dagster as dg
 
-    from btc_lifecycle.resources.feature_store import started_runs_without_a_process
+    from btc_lifecycle.production.runs import fail_runs_without_a_process
 
     saved = dict(os.environ)
     os.environ.update(env)  # the instance's dagster.yaml reads the database's address from it
     try:
         with dg.DagsterInstance.from_config(str(layout.dagster_home)) as instance:
-            failed = []
-            for run, pids in started_runs_without_a_process(instance):
-                instance.report_engine_event(ORPHAN_MESSAGE.format(pids=", ".join(map(str, pids))), run)
-                instance.report_run_failed(run)
-                failed.append(run.run_id)
+            failed = fail_runs_without_a_process(instance, OUTAGE)
             statuses = [dg.DagsterRunStatus[name] for name in IN_PROGRESS]
             in_progress = instance.get_runs(dg.RunsFilter(statuses=statuses))
             return failed, [run.run_id for run in in_progress]
@@ -401,7 +387,7 @@ def _start(layout: ProfileLayout, service: Service, env: dict[str, str]) -> Reco
 def _wait_ready(layout: ProfileLayout, started: list[tuple[Service, Record]]) -> None:
     checks: dict[str, Callable[[], bool]] = {
         "mlflow": lambda: mlflow_healthy(layout.mlflow_url),
-        "code-server": lambda: code_server_loaded(layout.code_server_port),
+        "code-server": lambda: code_server_serving(layout.code_server_port),
         "webserver": lambda: code_location_loaded(layout.dagster_url),
         "daemon": lambda: daemons_healthy(layout.dagster_url),
     }

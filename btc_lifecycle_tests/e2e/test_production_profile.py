@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pandas as pd
+import psutil
 import psycopg2
 import pytest
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
@@ -35,8 +35,8 @@ from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from mlflow.tracking import MlflowClient
 
 from btc_lifecycle.adapters.feature_store import read_candles
-from btc_lifecycle.defs.automation import EXCHANGE_TAG
 from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, DRIFT_CHECK_KEYS, DRIFT_CHECKS
+from btc_lifecycle.defs.schedules import EXCHANGE_TAG
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.launch import replay_exchange
 from btc_lifecycle.production import postgres
@@ -231,37 +231,11 @@ def test_up_again_keeps_the_running_parts(profile):
 
 def listening_addresses(pids: set[int]) -> dict[int, set[str]]:
     """Port -> local addresses of the TCP sockets in LISTEN state that ``pids`` hold."""
-    inodes = set()
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
     found: dict[int, set[str]] = {}
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
-                continue
-            address, port = fields[1].split(":")
-            found.setdefault(int(port, 16), set()).add(_address(address))
+    for connection in psutil.net_connections(kind="tcp"):
+        if connection.pid in pids and connection.status == psutil.CONN_LISTEN:
+            found.setdefault(connection.laddr.port, set()).add(connection.laddr.ip)
     return found
-
-
-def _address(hex_address: str) -> str:
-    raw = bytes.fromhex(hex_address)
-    if len(raw) == 4:
-        return socket.inet_ntop(socket.AF_INET, raw[::-1])
-    # /proc prints IPv6 as four little-endian 32-bit words
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-    return socket.inet_ntop(socket.AF_INET6, words)
 
 
 def test_every_server_listens_on_loopback_only(profile):
@@ -407,20 +381,7 @@ def test_the_whole_graph_runs_into_postgres_and_the_mlflow_server(profile, graph
 
 
 def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    return [child.pid for child in psutil.Process(pid).children(recursive=True)]
 
 
 def test_a_killed_run_worker_fails_its_run_frees_its_slots_and_the_next_run_proceeds(profile, graph_run):
@@ -670,7 +631,7 @@ def test_postgresql_stopped_mid_run_fails_the_run_naming_it_and_after_up_the_nex
         wait_until(
             lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE, 60, "the run never failed"
         )
-        messages = [e.message or "" for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
+        messages = [e.message or "" for e in instance.all_logs(run_id)]
         by_up = [m for m in messages if f"(pid {worker}) is gone" in m and "PostgreSQL was down" in m]
         by_code_server = [m for m in messages if f"Run execution process for {run_id} unexpectedly exited" in m]
         assert by_up or by_code_server, messages

@@ -1,4 +1,4 @@
-"""docs/deployment.md cannot rot: every YAML block in it parses, each dagster.yaml is valid for
+"""docs/operations.md cannot rot: every YAML block in it parses, each dagster.yaml is valid for
 Dagster (its instance schema, and each part's own schema where the package is installed), each
 workspace is valid, the Helm values map to a valid instance, and the limits they all set are the
 ones the tested profile runs with (config/dagster.production.yaml)."""
@@ -17,7 +17,7 @@ from btc_lifecycle.config import PROJECT_ROOT
 from btc_lifecycle.production.layout import INSTANCE_TEMPLATE
 from btc_lifecycle_tests.production.test_layout import validated_instance
 
-DOC = PROJECT_ROOT / "docs" / "deployment.md"
+DOC = PROJECT_ROOT / "docs" / "operations.md"
 PROFILE = yaml.safe_load(INSTANCE_TEMPLATE.read_text())
 # What a dagster.yaml on this page may read from the environment, set for the check.
 DOC_ENV = {

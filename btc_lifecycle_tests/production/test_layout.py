@@ -163,11 +163,12 @@ def test_the_rendered_instance_is_valid_for_dagster_and_matches_the_embedded_poo
 
 
 def test_the_queue_allows_one_run_per_exchange_tag_the_automation_sets(monkeypatch, tmp_path):
-    from btc_lifecycle.defs.automation import EXCHANGE_TAG, routine_automation
+    from btc_lifecycle.definitions import build_definitions
+    from btc_lifecycle.defs.schedules import EXCHANGE_TAG
 
     limits = yaml.safe_load(INSTANCE_TEMPLATE.read_text())["concurrency"]["runs"]["tag_concurrency_limits"]
     assert limits == [{"key": EXCHANGE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
-    assert routine_automation.run_tags == {EXCHANGE_TAG: "binance"}
+    assert build_definitions(load_settings({})).resolve_job_def("ingestion_job").tags == {EXCHANGE_TAG: "binance"}
 
 
 def test_the_workspace_names_the_code_server_on_loopback(tmp_path):

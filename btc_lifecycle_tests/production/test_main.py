@@ -133,7 +133,6 @@ def standin_profile(monkeypatch) -> Iterator[Profile]:
     root = reachable_folder()
     env = {**profile_environment(root / "profile"), "STANDIN_DIR": str(root / "standins")}
     write_standins(root / "standins")
-    env["STANDIN_PB2"] = (root / "standins" / "pb2").read_text()
     (root / "profile").mkdir()
     (root / "profile").chmod(0o711)
     use_environment(monkeypatch, env)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from btc_lifecycle.production.processes import (
@@ -22,7 +23,7 @@ from btc_lifecycle.production.processes import (
     live_record,
     log_line,
     port_is_free,
-    process_stats,
+    quiet_warnings,
     read_record,
     spawn,
     start_time,
@@ -31,7 +32,7 @@ from btc_lifecycle.production.processes import (
     write_record,
 )
 
-STAMPED = re.compile(r"^=== \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z btc_lifecycle\.profile: (.*)$")
+STAMPED = re.compile(r"^=== \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z btc_lifecycle\.production: (.*)$")
 
 
 def environment() -> dict[str, str]:
@@ -67,31 +68,26 @@ def test_a_log_line_is_stamped_in_utc_milliseconds_and_appended(tmp_path):
     assert [STAMPED.match(line).group(1) for line in lines] == ["up (profile folder /x)", "down"]
 
 
-def test_the_start_time_of_this_process_is_read_from_proc_and_a_missing_pid_has_none():
+def test_the_start_time_of_this_process_is_its_creation_time_and_a_missing_pid_has_none():
     mine = start_time(os.getpid())
-    assert mine is not None and mine.isdigit()
-    assert mine == Path(f"/proc/{os.getpid()}/stat").read_text().rpartition(")")[2].split()[19]
+    assert mine == str(psutil.Process(os.getpid()).create_time())
+    assert start_time(os.getpid()) == mine  # the same every time it is read
     assert start_time(2**22 + 1) is None  # above the kernel's pid_max: never a process
 
 
 def test_a_zombie_has_no_start_time_and_its_record_is_not_alive(tmp_path, reaped):
     process = subprocess.Popen(["sh", "-c", "exit 0"])
     reaped.append(process)
-    assert wait_for(lambda: Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z", 10)
+    assert wait_for(lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE, 10)
     assert start_time(process.pid) is None
     assert Record(process.pid, "1", None, "2024-01-01T00:00:00.000Z").alive is False
 
 
-def test_every_process_is_listed_with_its_state_parent_and_group(reaped, tmp_path):
+def test_a_spawned_process_leads_a_group_of_its_own_and_is_its_only_member(reaped, tmp_path):
     process, _ = spawned(tmp_path, "exec sleep 30")
     reaped.append(process)
-    stats = dict(process_stats())
-    assert stats[os.getpid()][1] == str(os.getppid())
-    state, parent, group = stats[process.pid][:3]
-    # A live process's state: running, sleeping, or (just after its exec, while the kernel reads
-    # the program from disk under load) in uninterruptible sleep; never a zombie or stopped.
-    assert state in {"R", "S", "D"} and parent == str(os.getpid())
-    assert group == str(process.pid)  # its own session and group, not ours
+    assert wait_for(lambda: group_members(process.pid) == [process.pid], 10)
+    assert process.pid not in group_members(os.getpgid(0))  # not in ours
 
 
 def test_a_written_record_reads_back_and_is_alive_while_its_process_runs(tmp_path, reaped):
@@ -203,6 +199,11 @@ def test_a_group_that_ignores_sigterm_is_killed_after_the_grace(tmp_path, reaped
 def test_stopping_a_record_that_is_not_alive_does_nothing(tmp_path):
     dead = Record(2**22 + 1, "1", None, "t")
     assert stop_group(dead) is False
+
+
+def test_quiet_warnings_silences_future_warnings_beside_the_callers_own_filters():
+    assert quiet_warnings({"PATH": "/bin"}) == {"PATH": "/bin", "PYTHONWARNINGS": "ignore::FutureWarning"}
+    assert quiet_warnings({"PYTHONWARNINGS": "error"})["PYTHONWARNINGS"] == "error,ignore::FutureWarning"
 
 
 def test_wait_for_says_whether_the_condition_held_in_time():

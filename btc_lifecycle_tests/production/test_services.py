@@ -1,7 +1,8 @@
 """``up``, ``status`` and ``down`` of the profile, fast: a real PostgreSQL cluster, and small
 stand-in programs in place of MLflow's and Dagster's (``services.BIN`` points at them) that answer
 on the ports they are given as the real ones do (/health, /graphql, /server_info, the code
-server's gRPC ListRepositories) and record how they were started. What is pinned: the start order,
+server's gRPC health service, which the real `dagster api grpc-health-check` asks) and record how
+they were started. What is pinned: the start order,
 each part's command line and environment, waiting until each answers, a second up keeping what
 runs and restarting what died, down stopping everything (PostgreSQL last), and every failure of up
 stopping what it had started with a message that says what to look at. The real servers are in
@@ -27,7 +28,14 @@ import pytest
 from btc_lifecycle.production import postgres, services
 from btc_lifecycle.production.layout import ProfileLayout
 from btc_lifecycle.production.postgres import ProfileError
-from btc_lifecycle.production.processes import group_members, live_record, read_record, stop_group, write_record
+from btc_lifecycle.production.processes import (
+    group_members,
+    live_record,
+    read_record,
+    stop_group,
+    wait_for,
+    write_record,
+)
 from btc_lifecycle_tests.production.test_postgres import profile_environment, reachable_folder, stop_cluster
 
 PARTS = ["postgres", "mlflow", "code-server", "webserver", "daemon"]
@@ -41,12 +49,14 @@ RECORDED_ENV = (
 
 STANDIN = r'''#!{python}
 """A stand-in for one of the profile's servers, chosen by the name it is run as."""
-import importlib.util, json, os, signal, sys
+import json, os, signal, sys
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 name, args = Path(sys.argv[0]).name, sys.argv[1:]
+if name == "dagster" and args[:2] == ["api", "grpc-health-check"]:  # Dagster's own, not recorded
+    os.execv({dagster!r}, [{dagster!r}, *args])
 folder = Path(os.environ["STANDIN_DIR"])
 keys = {keys!r}
 with open(folder / "calls.jsonl", "a") as handle:
@@ -85,30 +95,21 @@ if name == "dagster-webserver":
         if path == "/server_info":
             return 200, b"{{}}", False
         query = json.loads(body)["query"]
-        return 200, (folder / ("workspace.json" if "workspaceOrError" in query else "daemons.json")).read_bytes(), False
+        workspace = f"workspace.{{os.environ.get('STANDIN_CODE', 'ok')}}.json"
+        return 200, (folder / (workspace if "workspaceOrError" in query else "daemons.json")).read_bytes(), False
     serve(graphql)
 if name == "dagster-daemon":
     signal.pause()
 if name == "dagster" and args[:2] == ["code-server", "start"]:
+    # As the real one: listening (and SERVING) once its code location loaded, or failed to.
+    if os.environ.get("STANDIN_CODE") == "loading":
+        signal.pause()
     import grpc
-    spec = importlib.util.spec_from_file_location("dagster_api_pb2", os.environ["STANDIN_PB2"])
-    pb2 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pb2)
-    mode = os.environ.get("STANDIN_CODE", "ok")
-    answer = None if mode == "loading" else (folder / f"list_repositories.{{mode}}").read_text()
-
-    def list_repositories(request, context):
-        if answer is None:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "still loading")
-        return pb2.ListRepositoriesReply(serialized_list_repositories_response_or_error=answer)
-
-    method = grpc.unary_unary_rpc_method_handler(
-        list_repositories,
-        request_deserializer=pb2.ListRepositoriesRequest.FromString,
-        response_serializer=pb2.ListRepositoriesReply.SerializeToString)
-    handler = grpc.method_handlers_generic_handler("api.DagsterApi", {{"ListRepositories": method}})
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
     server = grpc.server(ThreadPoolExecutor(2))
-    server.add_generic_rpc_handlers([handler])
+    servicer = health.HealthServicer()
+    servicer.set("DagsterApi", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     server.add_insecure_port(f"{{option('--host')}}:{{option('--port')}}")
     server.start()
     server.wait_for_termination()
@@ -123,6 +124,10 @@ WORKSPACE_LOADED = {
             ]
         }
     }
+}
+LOAD_ERROR = {"__typename": "PythonError", "message": "DagsterImportError: no module named 'btc_lifecycle.gone'\n"}
+WORKSPACE_LOAD_ERROR = {
+    "data": {"workspaceOrError": {"locationEntries": [{"loadStatus": "LOADED", "locationOrLoadError": LOAD_ERROR}]}}
 }
 DAEMONS_HEALTHY = {
     "data": {
@@ -139,26 +144,16 @@ DAEMONS_HEALTHY = {
 
 
 def write_standins(folder: Path) -> None:
-    import dagster._grpc.__generated__ as generated
-    from dagster._grpc.types import ListRepositoriesResponse
-    from dagster._serdes import serialize_value
-    from dagster._utils.error import SerializableErrorInfo
-
     folder.mkdir(parents=True, exist_ok=True)
-    script = STANDIN.format(python=sys.executable, keys=RECORDED_ENV)
+    script = STANDIN.format(
+        python=sys.executable, keys=RECORDED_ENV, dagster=str(Path(sys.executable).parent / "dagster")
+    )
     for name in ("mlflow", "dagster", "dagster-webserver", "dagster-daemon"):
         (folder / name).write_text(script)
         (folder / name).chmod(0o755)
-    (folder / "workspace.json").write_text(json.dumps(WORKSPACE_LOADED))
+    (folder / "workspace.ok.json").write_text(json.dumps(WORKSPACE_LOADED))
+    (folder / "workspace.error.json").write_text(json.dumps(WORKSPACE_LOAD_ERROR))
     (folder / "daemons.json").write_text(json.dumps(DAEMONS_HEALTHY))
-    (folder / "list_repositories.ok").write_text(
-        serialize_value(ListRepositoriesResponse(repository_symbols=[], executable_path=sys.executable))
-    )
-    error = SerializableErrorInfo(
-        "DagsterImportError: no module named 'btc_lifecycle.gone'\n", [], "DagsterImportError"
-    )
-    (folder / "list_repositories.error").write_text(serialize_value(error))
-    (folder / "pb2").write_text(str(Path(generated.__file__).parent / "dagster_api_pb2.py"))
 
 
 @dataclass
@@ -203,7 +198,6 @@ def initialized() -> Iterator[tuple[Path, dict[str, str]]]:
         "STANDIN_DIR": str(root / "standins"),
     }
     write_standins(root / "standins")
-    env["STANDIN_PB2"] = (root / "standins" / "pb2").read_text()
     (root / "profile").mkdir()
     (root / "profile").chmod(0o711)
     layout = ProfileLayout.from_env(env)
@@ -263,6 +257,9 @@ def cycle(initialized) -> Iterator[Cycle]:
             profile.up()
             first, said_up = profile.pids(), list(profile.said)
             status_up = services.status(profile.layout)
+            # The daemon stand-in's health is the webserver's canned answer: up may return before
+            # its interpreter got as far as recording its call.
+            wait_for(lambda: "dagster-daemon" in [call["kind"] for call in profile.calls()], 30)
             calls_first = profile.calls()
             profile.up()
             second, calls_second = profile.pids(), profile.calls()
@@ -311,11 +308,11 @@ def test_up_starts_every_part_and_status_shows_each_up_and_answering(cycle):
     assert shown["daemon"]["host"] is None and shown["postgres"]["host"] == "127.0.0.1"
 
 
-def test_the_instance_is_migrated_before_the_code_server_and_the_webserver_after_it(cycle):
+def test_the_instance_is_migrated_first_then_the_code_server_webserver_and_daemon_start_in_turn(cycle):
     kinds = [call["kind"] for call in cycle.calls_after_first_up]
     assert sorted(kinds) == sorted(["mlflow", "migrate", "dagster", "dagster-webserver", "dagster-daemon"])
     assert kinds.index("migrate") < kinds.index("dagster") < kinds.index("dagster-webserver")
-    assert kinds.index("dagster") < kinds.index("dagster-daemon")
+    assert kinds.index("dagster-webserver") < kinds.index("dagster-daemon")
 
 
 def test_each_part_is_started_on_loopback_with_the_profiles_environment_and_no_password(cycle):
@@ -451,17 +448,17 @@ def test_a_part_that_never_answers_fails_up_after_the_timeout_naming_it(profile,
     monkeypatch.setattr(services, "READY_TIMEOUT", 1.0)
     log = profile.layout.log_dir / "profile-code-server.log"
     with pytest.raises(ProfileError) as failure:
-        profile.up(STANDIN_CODE="loading")  # answers UNAVAILABLE, as a code server still loading
+        profile.up(STANDIN_CODE="loading")  # not listening yet, as a code server still loading
     assert str(failure.value) == f"not ready within 1 s: code-server (see {log})"
     assert sorted(call["kind"] for call in profile.calls()) == ["dagster", "migrate", "mlflow"]
     assert_nothing_runs(profile, [call["pid"] for call in profile.calls()])
 
 
-def test_a_code_location_that_fails_to_load_fails_up_with_its_error(profile):
+def test_a_code_location_that_fails_to_load_fails_up_with_its_error_before_the_daemon_starts(profile):
     with pytest.raises(ProfileError, match="the code location failed to load: DagsterImportError: no module named"):
         profile.up(STANDIN_CODE="error")
     kinds = sorted(call["kind"] for call in profile.calls())
-    assert kinds == ["dagster", "migrate", "mlflow"]  # the webserver and daemon never started
+    assert kinds == ["dagster", "dagster-webserver", "migrate", "mlflow"]  # the daemon never started
     assert_nothing_runs(profile, [call["pid"] for call in profile.calls()])
 
 
@@ -632,9 +629,9 @@ def test_the_daemons_are_healthy_when_every_required_one_is(http_server):
     assert services.daemons_healthy(f"http://127.0.0.1:{closed_port()}") is False
 
 
-def test_a_code_server_that_is_not_listening_is_not_loaded_and_a_closed_port_is_not_open():
+def test_a_code_server_that_is_not_listening_is_not_serving_and_a_closed_port_is_not_open():
     port = closed_port()
-    assert services.code_server_loaded(port) is False
+    assert services.code_server_serving(port) is False
     assert services.tcp_open(port) is False
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
