@@ -503,12 +503,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
             return 2
         log_path.write_text("".join(traceback.format_exception(error)))
-        message = (
-            str(error)
-            if isinstance(error, (ConfigError, ValueError, MissingDependency))
-            else (f"{type(error).__name__}: {error}")
-        )
-        return fail(message, log_path)
+        own = isinstance(error, (ConfigError, ValueError, MissingDependency))
+        return fail(str(error) if own else one_line(type(error).__name__, str(error)), log_path)
 
     env = quiet_warnings(env)
     with log_path.open("a", encoding="utf-8") as log, instance or nullcontext():

@@ -102,21 +102,25 @@ def test_a_bad_candle_file_stops_with_one_line_naming_file_and_line(tmp_path):
     assert "Traceback" in log and "CandleFileError" in log
 
 
-def test_a_missing_dependency_inside_the_command_stops_with_one_line_naming_it(tmp_path):
-    # A stand-in package that fails to import exactly as an uninstalled one does.
-    (tmp_path / "shadow" / "dagster").mkdir(parents=True)
-    (tmp_path / "shadow" / "dagster" / "__init__.py").write_text(
+def shadowed_dagster(folder: Path) -> Path:
+    """A package folder whose ``dagster`` fails to import exactly as an uninstalled one does."""
+    (folder / "dagster").mkdir(parents=True)
+    (folder / "dagster" / "__init__.py").write_text(
         "raise ModuleNotFoundError(\"No module named 'dagster'\", name='dagster')\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "shadow")}
+    return folder
+
+
+def test_a_missing_dependency_inside_the_command_stops_with_one_line_naming_it(tmp_path):
+    shadow = shadowed_dagster(tmp_path / "shadow")
     result = launch(
         "--progress",
         "--offline-ok",
         "--",
         sys.executable,
         "-c",
-        "import btc_lifecycle.definitions",
-        env={**env, "BINANCE_API_URL": f"http://127.0.0.1:{closed_port()}"},
+        f"import sys; sys.path.insert(0, {str(shadow)!r}); import btc_lifecycle.definitions",
+        env={**os.environ, "BINANCE_API_URL": f"http://127.0.0.1:{closed_port()}"},
     )
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     # The offline note comes first (no exchange here); then the one error line.
@@ -124,6 +128,18 @@ def test_a_missing_dependency_inside_the_command_stops_with_one_line_naming_it(t
     line, log = one_line_refusal(subprocess.CompletedProcess(result.args, result.returncode, lines[-1], ""))
     assert "missing dependency: No module named 'dagster'" in line and "make install" in line
     assert "Traceback" in log and "import btc_lifecycle.definitions" in log
+
+
+def test_a_dependency_the_launcher_itself_misses_stops_with_one_line_naming_it(tmp_path):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(shadowed_dagster(tmp_path / "shadow")),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),  # the launcher opens the instance to follow runs
+    }
+    result = launch("--progress", "--", sys.executable, "-c", "pass", env=env)
+    line, log = one_line_refusal(result)
+    assert "missing dependency: No module named 'dagster'" in line and "make install" in line
+    assert "ModuleNotFoundError" in log
 
 
 def test_a_malformed_env_file_line_stops_with_one_line_naming_file_and_line(tmp_path):

@@ -75,12 +75,18 @@ def test_a_run_killed_mid_backfill_leaves_the_store_as_it_was_and_the_next_run_c
         kill_group(victim)
         assert_stored(workspace.stored(), before)  # pages 1-3 were fetched, none stored
         exchange.faults.clear()
+        # The next run as `make run` starts it: through the launcher, which fails the dead run
+        # and frees its 'duckdb' pool slot (else this run would wait for that slot for ever).
         after = subprocess.run(
-            materialize_command(days), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+            [sys.executable, "-m", "btc_lifecycle.launch", "--", *materialize_command(days)],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     assert after.returncode == 0, after.stderr[-4000:]
-    # Without freeing the dead run's 'duckdb' pool slot, this run would wait forever.
-    assert "marked failed and its pool slots freed" in after.stderr
+    assert "marked failed and its pool slots freed" in after.stdout
     assert_stored(workspace.stored(), candles)
     assert workspace.stats["new_rows"] == len(candles) - 300
     with open_instance(home) as instance:
