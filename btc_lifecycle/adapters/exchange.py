@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 import ccxt
 import pandas as pd
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from btc_lifecycle.domain.candles import (
     candle_frame_from_rows,
@@ -148,37 +149,49 @@ class CandleClient:
         self.retry_reasons: Counter[str] = Counter()
 
     def _call(self, what: str, request: Callable[[], T]) -> T:
-        for attempt in range(self.policy.max_retries + 1):
-            try:
-                return request()
-            except TRANSIENT_ERRORS as error:
-                retry_after = retry_after_seconds(self.exchange)
-                if attempt == self.policy.max_retries:
-                    raise ExchangeFailure(
-                        f"{self.exchange.id}: {what} still failing after {attempt + 1} attempts: "
-                        f"{type(error).__name__}: {_short(error)}{_offline_hint(error)}"
-                    ) from error
-                delay = self.policy.delay(attempt, retry_after)
-                if retry_after is not None and retry_after > self.policy.max_seconds:
-                    raise ExchangeFailure(
-                        f"{self.exchange.id}: {what} was refused with Retry-After {retry_after:g} s, "
-                        f"longer than retry_max_seconds ({self.policy.max_seconds:g} s); try later"
-                    ) from error
-                self.retries += 1
-                self.retry_reasons[type(error).__name__] += 1
-                self.log.warning(
-                    f"{what}: {type(error).__name__} ({_short(error)}); retry {attempt + 1} of "
-                    f"{self.policy.max_retries} in {delay:.2f} s"
-                    + (f" (Retry-After {retry_after:g} s)" if retry_after is not None else "")
-                )
-                self.sleep(delay)
-            except ccxt.BadSymbol as error:
-                raise ExchangeFailure(f"{self.exchange.id} does not list this symbol: {_short(error)}") from error
-            except ccxt.BaseError as error:
+        """``request()``, retried by tenacity on transient errors with the policy's backoff (or
+        the exchange's Retry-After, when longer); every failure ends as an ``ExchangeFailure``."""
+
+        def wait(state: RetryCallState) -> float:
+            return self.policy.delay(state.attempt_number - 1, retry_after_seconds(self.exchange))
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception()
+            retry_after = retry_after_seconds(self.exchange)
+            if retry_after is not None and retry_after > self.policy.max_seconds:
                 raise ExchangeFailure(
-                    f"{self.exchange.id}: {what} failed: {type(error).__name__}: {_short(error)}"
+                    f"{self.exchange.id}: {what} was refused with Retry-After {retry_after:g} s, "
+                    f"longer than retry_max_seconds ({self.policy.max_seconds:g} s); try later"
                 ) from error
-        raise AssertionError("unreachable")
+            self.retries += 1
+            self.retry_reasons[type(error).__name__] += 1
+            self.log.warning(
+                f"{what}: {type(error).__name__} ({_short(error)}); retry {state.attempt_number} of "
+                f"{self.policy.max_retries} in {state.next_action.sleep:.2f} s"
+                + (f" (Retry-After {retry_after:g} s)" if retry_after is not None else "")
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TRANSIENT_ERRORS),
+            stop=stop_after_attempt(self.policy.max_retries + 1),
+            wait=wait,
+            before_sleep=before_sleep,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(request)
+        except TRANSIENT_ERRORS as error:
+            raise ExchangeFailure(
+                f"{self.exchange.id}: {what} still failing after {self.policy.max_retries + 1} attempts: "
+                f"{type(error).__name__}: {_short(error)}{_offline_hint(error)}"
+            ) from error
+        except ccxt.BadSymbol as error:
+            raise ExchangeFailure(f"{self.exchange.id} does not list this symbol: {_short(error)}") from error
+        except ccxt.BaseError as error:
+            raise ExchangeFailure(
+                f"{self.exchange.id}: {what} failed: {type(error).__name__}: {_short(error)}"
+            ) from error
 
     def server_time(self) -> pd.Timestamp:
         millis = self._call("fetching the server time", self.exchange.fetch_time)
