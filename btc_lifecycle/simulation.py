@@ -207,8 +207,10 @@ class Simulation:
         self._record_ingest(self._run_schedule("ingestion_schedule"))
         self._record_drift(self._run_schedule("monitoring_schedule"))
         sensor = self.defs.resolve_sensor_def("retrain_on_drift_sensor")
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.sensor_cursor, definitions=self.defs)
-        data = sensor.evaluate_tick(context)
+        # Contexts are entered: each opens its own handle on the instance and must close it.
+        cursor = self.sensor_cursor
+        with dg.build_sensor_context(instance=self.instance, cursor=cursor, definitions=self.defs) as context:
+            data = sensor.evaluate_tick(context)
         self.sensor_cursor = data.cursor
         if data.skip_message and data.skip_message.startswith(COOL_DOWN):
             self.timeline.add(self.now, "skip", reason=data.skip_message)
@@ -228,8 +230,9 @@ class Simulation:
     def _run_schedule(self, name: str) -> dg.ExecuteInProcessResult:
         """The run ``name`` requests at this moment, executed as the daemon would launch it."""
         schedule = self.defs.resolve_schedule_def(name)
-        context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=self.now.to_pydatetime())
-        [request] = schedule.evaluate_tick(context).run_requests
+        at = self.now.to_pydatetime()
+        with dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
         job = self.defs.resolve_job_def(schedule.job_name)
         return job.execute_in_process(
             instance=self.instance,

@@ -141,8 +141,8 @@ def tick(instance, at: datetime = AT, stored: set[str] = frozenset()) -> list[dg
     for day in sorted(stored):
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="raw_candles", partition=day))
     schedule = by_name(load_settings({}))["ingestion_schedule"]
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at)
-    return schedule.evaluate_tick(context).run_requests
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at) as context:
+        return schedule.evaluate_tick(context).run_requests
 
 
 def test_an_ingestion_tick_requests_one_run_over_yesterday_and_today(instance):

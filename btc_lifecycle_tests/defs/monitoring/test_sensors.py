@@ -70,9 +70,8 @@ def evaluate(instance, drift_passes=True, performance_passes=True, tags=None, ca
 def tick(instance, cursor=None):
     """One evaluation of the sensor the code location builds from the project's settings."""
     sensor = build_retrain_on_drift_sensor(load_settings({}).monitoring)
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    result = sensor(context)
-    return result, context.cursor
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        return sensor(context), context.cursor
 
 
 def test_a_passing_evaluation_requests_no_run(instance):
@@ -200,9 +199,10 @@ def test_the_sensor_reads_the_cool_down_from_the_model_asset_and_the_check_metad
     assert recent_trainings(instance)[0] == Training(T0, "keep_champion")
     sensor = build_retrain_on_drift_sensor(MonitoringConfig(retrain_cooldown_hours=24))
     evaluate(instance, drift_passes=False, candles_until=T0 + 6 * HOUR)
-    context = dg.build_sensor_context(instance=instance)
-    skipped = sensor(context)
+    with dg.build_sensor_context(instance=instance) as context:
+        skipped = sensor(context)
     assert isinstance(skipped, dg.SkipReason) and skipped.skip_message.startswith(COOL_DOWN)
     evaluate(instance, drift_passes=False, candles_until=T0 + 30 * HOUR)
-    relaunched = sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+    with dg.build_sensor_context(instance=instance, cursor=context.cursor) as later:
+        relaunched = sensor(later)
     assert isinstance(relaunched, dg.RunRequest)
