@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from btc_lifecycle.domain.synthetic import synthetic_candles
-from btc_lifecycle.simulation import Simulation, simulate
+from btc_lifecycle.simulation import Simulation
 from btc_lifecycle_tests.conftest import write_generic_csv
 
 pytestmark = pytest.mark.e2e
@@ -92,30 +92,3 @@ def test_a_kept_champion_settles_the_alarm_until_the_market_moves_again(tmp_path
     [skip] = timeline.of_kind("skip")
     assert skip["at"] == at(9_400 + 1_080) and "cool-down" in skip["reason"]
     assert timeline.of_kind("keep")[0]["at"] == at(9_400) and timeline.of_kind("rebaseline")
-
-
-@pytest.mark.real_data
-def test_the_replayed_march_retrains_after_the_crash_settles_and_explains_every_verdict(shared_candles_path, tmp_path):
-    timeline = simulate(shared_candles_path, warmup_days=3, tick_hours=6, state=tmp_path / "state")
-    first_week_end = pd.Timestamp("2023-03-08T00:00Z")
-    scheduled = [event for event in timeline.of_kind("drift") if event["by"] == "schedule"]
-    failing = [event["at"] for event in scheduled if "FAIL" in (event["data_drift"], event["performance"])]
-    retrains = [event["at"] for event in timeline.of_kind("retrain")]
-    assert all(event["data_drift"] == "pass" for event in scheduled if event["at"] < first_week_end)
-    assert failing and min(retrains) - min(failing) <= pd.Timedelta(hours=12)
-    assert min(retrains) >= first_week_end
-    assert 1 <= len(retrains) <= 3
-    # Every evaluation's realized-performance verdict carries its numbers.
-    for event in scheduled:
-        assert event["performance"] in ("pass", "FAIL", "skip")
-        assert "realized" in event["performance_why"] and any(ch.isdigit() for ch in event["performance_why"])
-        if event["performance"] != "skip":
-            assert "constant prior" in event["performance_why"] and event["prior_log_loss"] is not None
-    # The check speaks during the crash: the champion no better than its prior on what it predicted.
-    assert any(event["performance"] == "FAIL" for event in scheduled)
-    # Every gate decision after the first carries its paired test, and a keep re-bases the reference.
-    trainings = sorted(timeline.of_kind("promotion") + timeline.of_kind("keep"), key=lambda event: event["version"])
-    assert len(trainings) == len(retrains) + 1
-    assert all(event["p_value"] is not None and "p=" in event["reason"] for event in trainings[1:])
-    assert len(timeline.of_kind("rebaseline")) == len(timeline.of_kind("keep"))
-    assert (tmp_path / "state" / "dagster_home" / "dagster.yaml").is_file()
