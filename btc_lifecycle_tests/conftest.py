@@ -119,9 +119,10 @@ def stored_days(settings) -> dict[str, str]:
 # handed to the two xdist workers first, so that the short files fill in beside them instead of
 # leaving one worker alone with a long one at the end (the suite's wall time, not its work).
 LONGEST_FILES = (
-    "e2e/test_retraining_loop.py",
-    "e2e/ui/test_dagster_ui.py",
+    "e2e/test_replayed_march.py",
     "e2e/test_production_profile.py",
+    "e2e/ui/test_dagster_ui.py",
+    "e2e/test_retraining_loop.py",
     "e2e/test_simulation_replay.py",
     "e2e/test_graph.py",
     "e2e/test_serving.py",
