@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from btc_lifecycle_tests.e2e.workspace import BIN, REPO_ROOT
+from btc_lifecycle_tests.e2e.workspace import BIN, GRAPH_ASSETS, REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -29,18 +29,7 @@ def test_dg_list_defs_shows_every_asset_check_job_schedule_and_sensor_of_the_cod
     assert result.returncode == 0, result.stdout + result.stderr
     listed = json.loads(result.stdout)
     assets = {asset["asset_key"] for asset in listed["assets"]}
-    assert assets == {
-        "raw_candles",
-        "labeled_candles",
-        "ingestion_stats",
-        "ingestion_report",
-        "features",
-        "model",
-        "predictions",
-        "drift_report",
-        "feast_offline_features",
-        "feast_online_features",
-    }
+    assert assets == set(GRAPH_ASSETS)
     sensors = {sensor["name"] for sensor in listed["sensors"]}
     assert sensors == {"retrain_on_drift_sensor", "follow_inputs_sensor"}
     schedules = {schedule["name"] for schedule in listed["schedules"]}

@@ -16,22 +16,10 @@ from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection
 from btc_lifecycle.domain.candle_files import read_candle_file
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle_tests.conftest import write_generic_csv
-from btc_lifecycle_tests.e2e.workspace import Workspace
+from btc_lifecycle_tests.e2e.workspace import GRAPH_ASSETS, Workspace
 
 pytestmark = pytest.mark.e2e
 
-ASSETS = (
-    "raw_candles",
-    "labeled_candles",
-    "ingestion_stats",
-    "ingestion_report",
-    "features",
-    "model",
-    "predictions",
-    "drift_report",
-    "feast_offline_features",
-    "feast_online_features",
-)
 CANDLES = 4 * 1440  # four whole UTC days (the synthetic walk starts at a midnight)
 
 
@@ -44,14 +32,14 @@ def parquet_graph(tmp_path_factory):
     parquet_dir = root / "state" / "parquet"
     result = workspace.materialize(path, FEATURE_STORE_BACKEND="parquet", FEATURE_PARQUET_DIR=str(parquet_dir))
     with dg.DagsterInstance.from_config(str(workspace.root / "dagster_home")) as instance:
-        materialized = {name for name in ASSETS if instance.get_latest_materialization_event(dg.AssetKey(name))}
+        materialized = {name for name in GRAPH_ASSETS if instance.get_latest_materialization_event(dg.AssetKey(name))}
     # What the replay exchange serves: the file as the candle reader reads it (prices in text).
     return workspace, read_candle_file(path), parquet_dir, result, materialized
 
 
 def test_the_whole_graph_materializes_on_the_parquet_store_without_a_duckdb_file(parquet_graph):
     workspace, _, _, _, materialized = parquet_graph
-    assert sorted(set(ASSETS) - materialized) == []
+    assert sorted(set(GRAPH_ASSETS) - materialized) == []
     assert not workspace.feature_db.exists()
     assert list(workspace.root.rglob("*.duckdb")) == []
 

@@ -10,20 +10,10 @@ from btc_lifecycle.adapters.feature_store import read_table
 from btc_lifecycle.domain.gaps import gap_fill_summary
 from btc_lifecycle.domain.synthetic import synthetic_candles, thin_venue_candles
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG, write_generic_csv
-from btc_lifecycle_tests.e2e.workspace import Workspace
+from btc_lifecycle_tests.e2e.workspace import GRAPH_ASSETS, Workspace
 
 pytestmark = pytest.mark.e2e
 
-ASSETS = (
-    "raw_candles",
-    "labeled_candles",
-    "ingestion_stats",
-    "ingestion_report",
-    "features",
-    "model",
-    "predictions",
-    "drift_report",
-)
 MAX_FILL = DEFAULT_CONFIG["features"]["max_fill_minutes"]
 
 
@@ -37,7 +27,7 @@ def sparse_graph(tmp_path_factory):
     workspace.materialize(path)
     with dg.DagsterInstance.from_config(str(workspace.root / "dagster_home")) as instance:
         metadata = {}
-        for name in ASSETS:
+        for name in GRAPH_ASSETS:
             event = instance.get_latest_materialization_event(dg.AssetKey(name))
             metadata[name] = (
                 None
@@ -49,7 +39,7 @@ def sparse_graph(tmp_path_factory):
 
 def test_every_asset_of_the_graph_materializes_on_a_thin_venue(sparse_graph):
     _, _, metadata = sparse_graph
-    assert [name for name in ASSETS if metadata[name] is None] == []
+    assert [name for name in GRAPH_ASSETS if metadata[name] is None] == []
 
 
 def test_the_stored_candles_are_the_thin_venues_own(sparse_graph):

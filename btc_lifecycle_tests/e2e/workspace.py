@@ -18,6 +18,19 @@ from btc_lifecycle.adapters.feature_store import read_candles
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# Every asset of the code location's graph, in lineage order.
+GRAPH_ASSETS = (
+    "raw_candles",
+    "labeled_candles",
+    "ingestion_stats",
+    "ingestion_report",
+    "features",
+    "model",
+    "predictions",
+    "drift_report",
+    "feast_offline_features",
+    "feast_online_features",
+)
 
 
 def materialize_command(selection: str = "*", extra: Sequence[str] = ()) -> list[str]:

@@ -42,6 +42,12 @@ class DagsterUI:
         expect(self.page.get_by_text("Global asset lineage", exact=True)).to_be_visible()
         return AssetLineagePage(self.page)
 
+    def automation_shows(self, names: list[str]) -> None:
+        """The "Automation" page lists each of ``names`` (schedules and sensors, with their next tick)."""
+        self.page.goto(f"{self.base_url}/automation")
+        for name in names:
+            expect(self.page.get_by_text(name, exact=True).first).to_be_visible()
+
     def open_asset(self, name: str) -> AssetPage:
         self.page.goto(f"{self.base_url}/assets/{name}")
         return AssetPage(self.page, name)

@@ -1,4 +1,5 @@
-"""The Dagster UI, as a person uses it: see the lineage, backfill every replayed day, repair one day."""
+"""The Dagster UI, as a person uses it: see the lineage and the automation, backfill every replayed
+day, repair one day."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def test_a_backfill_of_the_replayed_days_stores_every_candle_and_one_day_can_be_
     candles_per_day = generated_candles.groupby(generated_candles["open_time"].dt.strftime("%Y-%m-%d")).size()
     days = list(candles_per_day.index)  # 2024-01-01 .. 2024-01-03: two full days and two hours
     dagster_dev.wait_until_ready()
+
+    # The routine's schedules and the drift sensor are on the automation page.
+    ui.automation_shows(["ingestion_schedule", "report_schedule", "monitoring_schedule", "retrain_on_drift_sensor"])
+    ui.screenshot("automation")
 
     # The lineage shows every asset.
     lineage = ui.open_global_lineage()
