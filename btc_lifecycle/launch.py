@@ -112,8 +112,8 @@ def replay_exchange(
 
 def binance_unreachable(api_url: str | None = None) -> str | None:
     """Why Binance (or the host at ``api_url``) cannot be reached, or None when it answers."""
-    # Imported here: ccxt (and pandas behind the client) cost about 2 s of start-up, and a replay
-    # run never needs them in this process; the replay exchange starts after these imports.
+    # Imported here: ccxt (and pandas behind the client) are heavy imports that a replay run never
+    # needs in this process.
     import ccxt
 
     from btc_lifecycle.adapters.exchange import make_ccxt_client

@@ -1,7 +1,7 @@
 """Data drift between the champion's reference window and the current window, with evidently.
 
-evidently is imported inside the functions: its import alone takes seconds, and the Dagster code
-location that imports this module must load fast.
+evidently is imported inside the functions that use it: it is a heavy import, and the Dagster code
+location imports this module without needing it (benchmarks/FINDINGS.md has the figures).
 """
 
 from __future__ import annotations
