@@ -10,6 +10,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from pypdf import PdfReader
 
@@ -22,19 +23,22 @@ from btc_lifecycle_tests.e2e.workspace import Workspace
 pytestmark = pytest.mark.e2e
 
 
-# Unchanged inputs train nothing (test_unchanged_inputs_e2e.py): the second run forces the
-# retrain, as `make run RETRAIN=1` does, so that the gate compares two models on equal data.
+# Unchanged inputs train nothing (test_demo.py): the second run forces the retrain, as
+# `make run RETRAIN=1` does, so that the gate compares two models on equal data.
 FORCE_RETRAIN = json.dumps({"ops": {"model": {"config": {"force_retrain": True}}}})
+# Planted in the first run's environment: they must appear in no output and no stored file.
+API_KEY, API_SECRET = "PLANTEDKEY9f3a1c77e0", "PLANTEDSECRET4b8d2e61aa"
 
 
 @pytest.fixture(scope="module")
 def graph_twice(tmp_path_factory):
     """The whole graph materialized twice on the same generated file: champion, then a forced
-    retrain, the challenger."""
+    retrain, the challenger. The first run has an exchange API key in its environment."""
     root = tmp_path_factory.mktemp("graph")
     path = write_generic_csv(synthetic_candles(4_000, seed=23), root / "candles.csv")
     workspace = Workspace(root / "state")
-    first = workspace.materialize(path)
+    # MLFLOW_REGISTRY_URI blanked: an earlier test's mlflow.set_registry_uri() may linger in os.environ.
+    first = workspace.materialize(path, BINANCE_API_KEY=API_KEY, BINANCE_API_SECRET=API_SECRET, MLFLOW_REGISTRY_URI="")
     with duckdb.connect(str(workspace.feature_db), read_only=True) as conn:
         after_first = {
             "predictions": read_table(conn, "candles_predictions"),
@@ -129,3 +133,28 @@ def test_the_model_asset_metadata_names_its_mlflow_run_version_and_card(graph_tw
     assert metadata["mlflow_run"].endswith(f"/runs/{run.info.run_id}")
     card = metadata["model_card"].removeprefix("file://")
     assert card.endswith("model_card.html") and "btc_direction" in open(card).read()
+
+
+def test_a_planted_api_key_appears_nowhere_after_the_whole_graph_and_no_model_is_pickled(graph_twice):
+    workspace, _, first, second = graph_twice
+    leaks = [
+        f"{run} {name}"
+        for run, result in (("first", first), ("second", second))
+        for name in ("stdout", "stderr")
+        if API_KEY in getattr(result, name) or API_SECRET in getattr(result, name)
+    ]
+    files = [p for p in workspace.root.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".duckdb" for p in files) and any(p.name == "mlflow.db" for p in files)
+    assert any(p.name == "ingestion_stats.json" for p in files) and any(p.suffix == ".pdf" for p in files)
+    for file in files:  # event logs, run storage, DuckDB, stats, reports, MLflow db and artifacts
+        data = file.read_bytes()
+        if API_KEY.encode() in data or API_SECRET.encode() in data:
+            leaks.append(str(file.relative_to(workspace.root)))
+    assert leaks == []
+    models = [p.parent for p in files if p.name == "MLmodel"]
+    assert models
+    for model in models:
+        flavors = yaml.safe_load((model / "MLmodel").read_text())["flavors"]
+        assert flavors["xgboost"]["model_format"] == "ubj"
+        assert "pickle" not in (model / "MLmodel").read_text().lower()
+        assert not [p for p in model.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]

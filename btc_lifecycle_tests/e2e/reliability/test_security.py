@@ -1,8 +1,8 @@
-"""Security: parameterized SQL, API keys only from the environment and never written anywhere,
-loopback-only servers, no pickled models.
+"""Security: parameterized SQL, API keys only from the environment, loopback-only servers.
 
-Escaping of config and data strings in the HTML/PDF report is specified in
-test_reporting/test_ingestion_report.py (test_hostile_symbol_is_text_in_the_pdf_and_escaped_in_the_html).
+A planted API key found nowhere after the whole graph, and no pickled model, are specified on the
+graph's own run in e2e/test_graph.py; escaping of config and data strings in the HTML/PDF report in
+reporting/test_ingestion_report.py (test_hostile_symbol_is_text_in_the_pdf_and_escaped_in_the_html).
 """
 
 from __future__ import annotations
@@ -11,16 +11,12 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-import yaml
-
 from btc_lifecycle.adapters.exchange import make_ccxt_client
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.replay_exchange import ReplayExchange
 from btc_lifecycle.replay_exchange.__main__ import parse_arguments
 from btc_lifecycle.resources import CandleExchangeResource
-from btc_lifecycle_tests.conftest import write_generic_csv
-from btc_lifecycle_tests.e2e.workspace import REPO_ROOT, Workspace
+from btc_lifecycle_tests.e2e.workspace import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "btc_lifecycle"
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|FROM|WHERE|JOIN|TABLE|SET)\b")
@@ -142,28 +138,3 @@ def test_servers_bind_loopback_by_default():
     mlflow_ui = re.search(r"mlflow ui .*\n.*", makefile)
     assert mlflow_ui is not None, "the Makefile no longer starts the MLflow UI where this test looks"
     assert "--host 127.0.0.1" in mlflow_ui.group(0)
-
-
-@pytest.mark.e2e
-def test_a_planted_api_key_appears_nowhere_after_the_whole_graph_and_no_model_is_pickled(tmp_path):
-    key, secret = "PLANTEDKEY9f3a1c77e0", "PLANTEDSECRET4b8d2e61aa"
-    path = write_generic_csv(synthetic_candles(4_000, seed=23), tmp_path / "candles.csv")
-    workspace = Workspace(tmp_path / "state")
-    # MLFLOW_REGISTRY_URI blanked: an earlier test's mlflow.set_registry_uri() may linger in os.environ.
-    result = workspace.materialize(path, BINANCE_API_KEY=key, BINANCE_API_SECRET=secret, MLFLOW_REGISTRY_URI="")
-    leaks = [name for name in ("stdout", "stderr") if key in getattr(result, name) or secret in getattr(result, name)]
-    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
-    assert any(p.suffix == ".duckdb" for p in files) and any(p.name == "mlflow.db" for p in files)
-    assert any(p.name == "ingestion_stats.json" for p in files) and any(p.suffix == ".pdf" for p in files)
-    for file in files:  # event logs, run storage, DuckDB, stats, reports, MLflow db and artifacts
-        data = file.read_bytes()
-        if key.encode() in data or secret.encode() in data:
-            leaks.append(str(file.relative_to(tmp_path)))
-    assert leaks == []
-    models = [p.parent for p in files if p.name == "MLmodel"]
-    assert models
-    for model in models:
-        flavors = yaml.safe_load((model / "MLmodel").read_text())["flavors"]
-        assert flavors["xgboost"]["model_format"] == "ubj"
-        assert "pickle" not in (model / "MLmodel").read_text().lower()
-        assert not [p for p in model.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
