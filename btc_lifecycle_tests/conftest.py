@@ -22,13 +22,15 @@ DEFAULT_CONFIG = json.loads((REPO_ROOT / "config" / "bitcoin_ingest.json").read_
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_env_file_and_logs(tmp_path_factory):
-    """No test reads the developer's .env, writes launcher logs into data/logs or a cache under the
-    home folder: set for the whole session (before module-scoped fixtures start subprocesses),
-    restored afterwards."""
+    """No test reads the developer's .env, writes launcher logs into data/logs, opens the project's
+    Dagster instance (the Makefile exports DAGSTER_HOME) or a cache under the home folder: set for
+    the whole session (before module-scoped fixtures start subprocesses), restored afterwards."""
     root = tmp_path_factory.mktemp("session_env")
+    (root / "dagster_home").mkdir()
     wanted = {
         "BTC_ENV_FILE": str(root / "no.env"),
         "BTC_LOG_DIR": str(root / "logs"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
     }
     saved = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
