@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from btc_lifecycle_tests.e2e.workspace import REPO_ROOT, Workspace, launch_command
 
@@ -70,9 +69,7 @@ def test_the_demo_console_shows_progress_and_no_library_warnings(demo):
 
 
 def registered_versions(workspace: Workspace) -> list[tuple[str, list[str]]]:
-    uri = workspace.env()["MLFLOW_TRACKING_URI"]
-    # Both URIs: an in-process test before may have set a registry URI for the whole process.
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = workspace.mlflow_client()
     versions = client.search_model_versions("name = 'btc_direction'")
     # search_model_versions leaves aliases out: ask each version
     return sorted(

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 from pypdf import PdfReader
 
 from btc_lifecycle.adapters.feature_store import read_table
@@ -48,14 +47,9 @@ def graph_twice(tmp_path_factory):
     return workspace, after_first, first, second
 
 
-def mlflow_client(workspace: Workspace) -> MlflowClient:
-    uri = workspace.env()["MLFLOW_TRACKING_URI"]
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
 def test_no_mlflow_run_is_left_running_and_each_carries_its_dagster_run(graph_twice):
     workspace, *_ = graph_twice
-    client = mlflow_client(workspace)
+    client = workspace.mlflow_client()
     experiment = client.get_experiment_by_name("btc_direction")
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 2
@@ -67,7 +61,7 @@ def test_no_mlflow_run_is_left_running_and_each_carries_its_dagster_run(graph_tw
 
 def test_the_first_model_is_champion_and_an_equal_retrain_stays_challenger(graph_twice):
     workspace, *_ = graph_twice
-    client = mlflow_client(workspace)
+    client = workspace.mlflow_client()
     assert str(client.get_model_version_by_alias("btc_direction", "champion").version) == "1"
     challenger = client.get_model_version_by_alias("btc_direction", "challenger")
     assert str(challenger.version) == "2"
@@ -95,7 +89,7 @@ def test_reloading_the_champion_by_alias_reproduces_its_predictions(graph_twice)
 def test_predictions_are_out_of_sample_and_carry_their_realized_labels(graph_twice):
     workspace, after_first, *_ = graph_twice
     predictions, features = after_first["predictions"], after_first["features"]
-    champion = mlflow_client(workspace).get_model_version_by_alias("btc_direction", "champion")
+    champion = workspace.mlflow_client().get_model_version_by_alias("btc_direction", "champion")
     assert predictions["open_time"].min() >= pd.Timestamp(champion.tags["heldout_start"])
     truth = features.set_index("open_time")["target"]
     realized = predictions.dropna(subset=["realized_label"])
@@ -126,7 +120,7 @@ def test_the_model_asset_metadata_names_its_mlflow_run_version_and_card(graph_tw
     with dg.DagsterInstance.from_config(str(workspace.root / "dagster_home")) as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey("model"))
     metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
-    client = mlflow_client(workspace)
+    client = workspace.mlflow_client()
     run = client.get_run(metadata["mlflow_run_id"])
     assert run.data.tags["dagster_run_id"] == event.run_id
     assert metadata["model_version"] == 2 and metadata["alias"] == "challenger"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+from mlflow import MlflowClient
 
 from btc_lifecycle.adapters.feature_store import read_candles
 
@@ -71,6 +72,12 @@ class Workspace:
     @property
     def stats(self) -> dict:
         return json.loads((self.feature_db.parent / "ingestion_stats.json").read_text())
+
+    def mlflow_client(self) -> MlflowClient:
+        """A client on this workspace's MLflow store, tracking and registry both: an in-process
+        test before may have set a registry URI for the whole process."""
+        uri = self.env()["MLFLOW_TRACKING_URI"]
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
