@@ -1,4 +1,5 @@
-"""Model inputs known at the close of candle t, and the target: the direction of candle t+1.
+"""Model inputs known at the close of candle t, and the target: whether the close ``horizon``
+candles later is higher (the seed's label of t + 1 when the horizon is one candle).
 
 One function serves training and scoring, so the two can never disagree. Every feature is
 stationary (returns, ratios, cyclic time) because raw price levels drift out of any training
@@ -46,6 +47,8 @@ FEATURE_COLUMNS = tuple(FEATURE_HISTORY)
 # Candles a feature row spans (t and its history): the embargo must be longer than this.
 LONGEST_WINDOW = max(FEATURE_HISTORY.values()) + 1
 TARGET_COLUMN = "target"
+# The candle's close: not a model input (a price level is not stationary); the backtest reads it.
+CLOSE_COLUMN = "close"
 TRAINABLE_COLUMN = "trainable"
 
 # Why a feature row is not trainable, in the order a row is counted under the first that applies.
@@ -60,13 +63,17 @@ EXCLUSION_REASONS = {
 _VOLUME_RATIO_FLOOR = 1e-3
 
 
-def compute_features(candles: pd.DataFrame, interval: str, max_fill_minutes: int = 0) -> pd.DataFrame:
-    """``open_time``, FEATURE_COLUMNS, ``target`` and ``trainable``: one row per stored candle and
-    per minute the gap policy filled (gaps of at most ``max_fill_minutes``; 0 fills nothing).
+def compute_features(candles: pd.DataFrame, interval: str, max_fill_minutes: int = 0, horizon: int = 1) -> pd.DataFrame:
+    """``open_time``, FEATURE_COLUMNS, ``close``, ``target`` and ``trainable``: one row per stored
+    candle and per minute the gap policy filled (gaps of at most ``max_fill_minutes``; 0 fills
+    nothing).
 
-    The target of t is the direction of t + 1 on the filled series: after a filled trade-less
-    minute the close is unchanged, a 0 like a tie. The index is 0..n-1 in time order.
+    The target of t is 1 if the close ``horizon`` candles later, on the filled series, is higher
+    than t's close, else 0 (a tie is 0; after a filled trade-less minute the close is unchanged);
+    missing when those candles are not one contiguous run. The index is 0..n-1 in time order.
     """
+    if horizon < 1:
+        raise ValueError(f"horizon must be at least 1 candle, got {horizon}")
     candles = fill_trade_less_minutes(candles[["open_time", *OHLCV_COLUMNS]], interval, max_fill_minutes)
     open_times = candles["open_time"]
     position = _position_in_run(open_times, interval)
@@ -118,9 +125,14 @@ def compute_features(candles: pd.DataFrame, interval: str, max_fill_minutes: int
 
     features = pd.DataFrame({name: values[name] for name in FEATURE_COLUMNS}, index=candles.index)
     features.insert(0, "open_time", open_times)
-    # The target of t is the seed's label of t + 1 on the filled series: missing at the end and
-    # before a gap left open.
-    target = price_increase_labels(candles, interval).shift(-1)
+    features[CLOSE_COLUMN] = close
+    # The target of t: missing at the end and where a gap left open lies within the horizon.
+    if horizon == 1:  # the seed's label of t + 1
+        target = price_increase_labels(candles, interval).shift(-1)
+    else:
+        ahead = pd.Series(close).shift(-horizon)
+        contiguous = pd.Series(position).shift(-horizon) >= horizon
+        target = (ahead > close).astype("Int8").where(contiguous.to_numpy(), pd.NA)
     features[TARGET_COLUMN] = target.astype("Int8")
     features[TRAINABLE_COLUMN] = feature_complete(features) & target.notna().to_numpy()
     return features

@@ -103,7 +103,7 @@ def test_output_has_one_row_per_candle_in_time_order_with_a_fresh_index(gapped_c
     features = compute_features(shifted, "1m")
     assert features.index.equals(pd.RangeIndex(len(shifted)))
     assert features["open_time"].tolist() == shifted["open_time"].tolist()
-    assert list(features.columns) == ["open_time", *FEATURE_COLUMNS, "target", "trainable"]
+    assert list(features.columns) == ["open_time", *FEATURE_COLUMNS, "close", "target", "trainable"]
     assert features["trainable"].dtype == bool
 
 
