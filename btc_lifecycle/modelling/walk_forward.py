@@ -27,6 +27,7 @@ from btc_lifecycle.modelling.features import (
 from btc_lifecycle.modelling.metrics import ClassificationMetrics, classification_metrics
 
 MODEL_NAMES = ("xgboost", "majority", "persistence", "prior")
+HELDOUT_BLOCK = "held-out"
 MIN_EARLY_STOPPING_ROWS = 200
 
 
@@ -102,6 +103,12 @@ class WalkForwardResult:
     fingerprint: str
     config: WalkForwardConfig
     training_seconds: float = field(default=0.0)
+    # Every candle a model was scored on without training on it, in time order: ``open_time``,
+    # ``block`` ("fold 0".., "held-out"), ``target`` and the XGBoost model's ``up_probability``.
+    out_of_sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Per block, the model's calls on its training block's early-stopping tail, which it did not
+    # fit on: evidence a trading rule may be tuned on without seeing the block it trades.
+    threshold_evidence: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def train_walk_forward(features: pd.DataFrame, config: WalkForwardConfig = WalkForwardConfig()) -> WalkForwardResult:
@@ -116,12 +123,13 @@ def train_walk_forward(features: pd.DataFrame, config: WalkForwardConfig = WalkF
 
     heldout_candles = max(1, int(np.ceil(len(frame) * config.heldout_fraction)))
     heldout_start = times.iloc[len(frame) - heldout_candles]
-    folds, overall = _evaluate_folds(frame, trainable, heldout_start, embargo, config)
+    folds, overall, scored = _evaluate_folds(frame, trainable, heldout_start, embargo, config)
 
     final_train = _training_rows(frame, trainable, heldout_start, embargo, config)
     heldout_rows = frame.loc[(times >= heldout_start).to_numpy() & trainable]
     _require_rows(final_train, heldout_rows, "held-out window", trainable, config)
-    model, probabilities = _fit_and_score(final_train, heldout_rows, embargo, config)
+    model, probabilities, evidence = _fit_and_score(final_train, heldout_rows, embargo, config)
+    scored.append(_scored(HELDOUT_BLOCK, heldout_rows, probabilities["xgboost"], evidence))
     heldout = heldout_rows[["open_time", *FEATURE_COLUMNS, TARGET_COLUMN]].copy()
     for name in MODEL_NAMES:
         heldout[f"{name}_up_probability"] = probabilities[name]
@@ -146,6 +154,8 @@ def train_walk_forward(features: pd.DataFrame, config: WalkForwardConfig = WalkF
         fingerprint=data_fingerprint(final_train),
         config=config,
         training_seconds=time.perf_counter() - started,
+        out_of_sample=pd.concat([calls for calls, _ in scored], ignore_index=True),
+        threshold_evidence=pd.concat([evidence for _, evidence in scored], ignore_index=True),
     )
 
 
@@ -179,20 +189,22 @@ def _evaluate_folds(
     heldout_start: pd.Timestamp,
     embargo: pd.Timedelta,
     config: WalkForwardConfig,
-) -> tuple[tuple[FoldResult, ...], dict[str, ClassificationMetrics]]:
-    """Test blocks in time order before the held-out window; metrics per fold and pooled."""
+) -> tuple[tuple[FoldResult, ...], dict[str, ClassificationMetrics], list[tuple[pd.DataFrame, pd.DataFrame]]]:
+    """Test blocks in time order before the held-out window; metrics per fold and pooled, and
+    each fold's scored calls with its threshold evidence."""
     times = frame["open_time"]
     development = np.flatnonzero((times < heldout_start - embargo).to_numpy())
     # Block 0 only trains; blocks 1..n_folds are tested, each after all earlier ones.
     edges = np.linspace(0, len(development), config.n_folds + 2).astype(int)
-    folds, pooled = [], []
+    folds, pooled, scored = [], [], []
     for index in range(config.n_folds):
         block = development[edges[index + 1] : edges[index + 2]]
         test = frame.iloc[block][trainable[block]]
         test_start = times.iloc[block[0]] if len(block) else None
         train = _training_rows(frame, trainable, test_start, embargo, config)
         _require_rows(train, test, f"fold {index}", trainable, config)
-        probabilities = _fit_and_score(train, test, embargo, config)[1]
+        _, probabilities, evidence = _fit_and_score(train, test, embargo, config)
+        scored.append(_scored(f"fold {index}", test, probabilities["xgboost"], evidence))
         pooled.append((test[TARGET_COLUMN].to_numpy(dtype="int64"), probabilities))
         folds.append(
             FoldResult(
@@ -211,7 +223,21 @@ def _evaluate_folds(
         overall_target,
         {name: np.concatenate([probabilities[name] for _, probabilities in pooled]) for name in MODEL_NAMES},
     )
-    return tuple(folds), overall
+    return tuple(folds), overall, scored
+
+
+def _scored(
+    block: str, test: pd.DataFrame, up_probability: np.ndarray, evidence: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    calls = pd.DataFrame(
+        {
+            "open_time": test["open_time"].to_numpy(),
+            "block": block,
+            "target": test[TARGET_COLUMN].to_numpy(dtype="int64"),
+            "up_probability": up_probability,
+        }
+    )
+    return calls, evidence.assign(block=block)
 
 
 def _training_rows(
@@ -273,17 +299,30 @@ def _require_rows(
 
 def _fit_and_score(
     train: pd.DataFrame, test: pd.DataFrame, embargo: pd.Timedelta, config: WalkForwardConfig
-) -> tuple[XGBClassifier, dict[str, np.ndarray]]:
+) -> tuple[XGBClassifier, dict[str, np.ndarray], pd.DataFrame]:
+    """The fitted model, every model's probabilities on ``test``, and the XGBoost model's calls
+    on the tail it watched instead of fitting (empty when it fitted the whole block)."""
     train_target = train[TARGET_COLUMN].to_numpy(dtype="int64")
     model = _fit_xgboost(train, embargo, config)
-    return model, {
-        "xgboost": predict_up_probability(model, test),
-        **baseline_probabilities(train_target, test),
-    }
+    _, validation, early_stopping = _early_stopping_split(train, embargo, config)
+    watched = validation if early_stopping else validation.iloc[:0]
+    evidence = pd.DataFrame(
+        {
+            "open_time": watched["open_time"].to_numpy(),
+            "up_probability": predict_up_probability(model, watched) if len(watched) else np.empty(0),
+        }
+    )
+    return (
+        model,
+        {"xgboost": predict_up_probability(model, test), **baseline_probabilities(train_target, test)},
+        evidence,
+    )
 
 
-def _fit_xgboost(train: pd.DataFrame, embargo: pd.Timedelta, config: WalkForwardConfig) -> XGBClassifier:
-    """Fit on the train block; early stopping watches its embargoed tail when that is big enough."""
+def _early_stopping_split(
+    train: pd.DataFrame, embargo: pd.Timedelta, config: WalkForwardConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """The rows to fit, the embargoed tail to watch, and whether both are big enough to early-stop."""
     validation_start = train["open_time"].iloc[int(len(train) * (1 - config.validation_fraction))]
     fit = train.loc[train["open_time"] < validation_start - embargo]
     validation = train.loc[train["open_time"] >= validation_start]
@@ -292,6 +331,12 @@ def _fit_xgboost(train: pd.DataFrame, embargo: pd.Timedelta, config: WalkForward
         and len(validation) >= MIN_EARLY_STOPPING_ROWS
         and fit[TARGET_COLUMN].nunique() == 2
     )
+    return fit, validation, early_stopping
+
+
+def _fit_xgboost(train: pd.DataFrame, embargo: pd.Timedelta, config: WalkForwardConfig) -> XGBClassifier:
+    """Fit on the train block; early stopping watches its embargoed tail when that is big enough."""
+    fit, validation, early_stopping = _early_stopping_split(train, embargo, config)
     model = XGBClassifier(
         objective="binary:logistic",
         eval_metric="logloss",
