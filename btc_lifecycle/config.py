@@ -153,6 +153,18 @@ class FeaturesConfig(_Frozen):
     # Gaps of up to this many candles between two stored ones are trade-less minutes, filled
     # with flat candles; longer gaps (outages) stay gaps. 0 disables filling.
     max_fill_minutes: int = Field(30, ge=0, le=1440)
+    # What the model predicts: whether the close this many minutes ahead is higher. 1 is the
+    # seed's label of the next candle; the backtest holds each call as long.
+    horizon_minutes: int = Field(1, ge=1, le=1440)
+
+
+class CostsConfig(_Frozen):
+    """What a trade costs the backtest, per side, in basis points (Binance spot's regular tier)."""
+
+    taker_fee_bps: float = Field(10.0, ge=0, le=1000)
+    maker_fee_bps: float = Field(10.0, ge=0, le=1000)
+    slippage_bps: float = Field(0.0, ge=0, le=1000)
+    fills: Annotated[str, _one_of("taker", "maker")] = "taker"  # market orders pay the taker fee
 
 
 _ONLINE_STORES = ("sqlite", "postgres", "redis")
@@ -185,6 +197,9 @@ class ModelConfig(_Frozen):
     heldout_fraction: float = Field(0.15, ge=0.01, le=0.5)
     train_window_days: float | None = Field(None, ge=0.1, le=3650)  # None: expanding window over all history
     prediction_rows: int = Field(1440, ge=1, le=1_000_000)  # at most this many recent candles scored per run
+    # What the paired test at the gate compares per held-out candle: log loss, or the net return
+    # of acting long/short on every call after costs.
+    gate_metric: Annotated[str, _one_of("log_loss", "net_return")] = "log_loss"
 
 
 class ScheduleConfig(_Frozen):
@@ -230,6 +245,7 @@ class _Sections(_Frozen):
 
     report: ReportConfig = ReportConfig()
     features: FeaturesConfig = FeaturesConfig()
+    costs: CostsConfig = CostsConfig()
     model: ModelConfig = ModelConfig()
     monitoring: _MonitoringSection = _MonitoringSection()
     schedules: ScheduleConfig = ScheduleConfig()
@@ -282,6 +298,7 @@ class Settings(_Frozen):
     replay_file: Path | None = None  # the candle file behind BINANCE_API_URL, when replaying
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     features: FeaturesConfig = FeaturesConfig()
+    costs: CostsConfig = CostsConfig()
     feast: FeastConfig = FeastConfig()
     serving: ServingConfig = ServingConfig()
     # FEAST_ONLINE_STORE_URL: a server online store's connection; a sqlite file path, if set.
@@ -308,6 +325,11 @@ class Settings(_Frozen):
         if self.mlflow_tracking_uri.startswith(("http://", "https://")):
             return f"mlflow-artifacts:/{self.model.name}"
         return str(DEFAULT_MLFLOW_DIR / "artifacts")
+
+    @property
+    def horizon_candles(self) -> int:
+        """features.horizon_minutes in candles of the ingested interval."""
+        return self.features.horizon_minutes * 60_000 // INTERVAL_MS[self.ingest.interval]
 
     @property
     def ingestion_stats_path(self) -> Path:
@@ -443,6 +465,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ingest = _validated(IngestConfig, {key: raw[key] for key in raw.keys() - in_sections}, source)
     # A section that is null takes its defaults.
     sections = _validated(_Sections, {key: value for key, value in in_sections.items() if value is not None}, source)
+    horizon_ms = sections.features.horizon_minutes * 60_000
+    if horizon_ms % INTERVAL_MS[ingest.interval]:
+        raise ConfigError(
+            f"{source}: field 'features.horizon_minutes' must be a whole number of {ingest.interval} candles, "
+            f"got {sections.features.horizon_minutes}"
+        )
     if "INGEST_BACKFILL_DAYS" in env.model_fields_set:
         ingest = ingest.model_copy(update={"backfill_days": env.INGEST_BACKFILL_DAYS})
     feast = sections.feast.model_copy(update={"online_store": env.FEAST_ONLINE_STORE or sections.feast.online_store})
@@ -454,6 +482,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         report=sections.report,
         model=sections.model,
         features=sections.features,
+        costs=sections.costs,
         monitoring=MonitoringConfig(**sections.monitoring.model_dump()),
         schedules=sections.schedules,
         feature_db_path=env.FEATURE_DB_PATH,

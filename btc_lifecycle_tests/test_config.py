@@ -61,6 +61,10 @@ def test_a_missing_required_field_is_named(write_config, field):
         ("features", {"max_fill_minutes": 2.5}),
         ("features", {"max_fill_minutes": True}),
         ("features", {"max_fill": 30}),
+        ("features", {"horizon_minutes": 0}),
+        ("costs", {"taker_fee_bps": -1}),
+        ("costs", {"fills": "limit"}),
+        ("model", {"gate_metric": "accuracy"}),
     ],
 )
 def test_a_wrong_value_is_one_line_naming_its_file_and_field(write_config, field, value):
@@ -74,6 +78,21 @@ def test_the_gap_policy_is_read_from_the_features_section(write_config):
     assert load_settings({}).features.max_fill_minutes == 30  # the shipped default
     assert settings_for(write_config(features={"max_fill_minutes": 0})).features.max_fill_minutes == 0
     assert settings_for(write_config(features=REMOVE)).features.max_fill_minutes == 30
+
+
+def test_costs_horizon_and_gate_default_to_binance_taker_fees_the_next_minute_and_log_loss(write_config):
+    settings = settings_for(write_config(costs=REMOVE))
+    assert (settings.costs.taker_fee_bps, settings.costs.slippage_bps, settings.costs.fills) == (10.0, 0.0, "taker")
+    assert (settings.features.horizon_minutes, settings.horizon_candles) == (1, 1)
+    assert settings.model.gate_metric == "log_loss"
+    hourly = settings_for(write_config(interval="1h", features={"horizon_minutes": 120}))
+    assert hourly.horizon_candles == 2
+
+
+def test_a_horizon_that_is_not_whole_candles_is_named(write_config):
+    path = write_config(interval="1h", features={"horizon_minutes": 90})
+    with pytest.raises(ConfigError, match=rf"^{path}: field 'features.horizon_minutes' must be a whole number of 1h"):
+        settings_for(path)
 
 
 def test_an_unknown_field_is_refused(write_config):

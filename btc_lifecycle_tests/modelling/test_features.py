@@ -68,6 +68,25 @@ def test_target_is_the_next_candles_label(gapped_candles):
     pd.testing.assert_series_equal(features["target"], next_label.astype("Int8"), check_names=False)
 
 
+def test_a_longer_horizon_compares_the_close_that_many_candles_ahead(gapped_candles):
+    features = compute_features(gapped_candles, "1m", horizon=5)
+    close = gapped_candles["close"].reset_index(drop=True)
+    ahead = (close.shift(-5) > close).astype("Int8")
+    # Known only where the five candles ahead follow without a gap.
+    times = gapped_candles["open_time"].reset_index(drop=True)
+    contiguous = (times.shift(-5) - times) == pd.Timedelta(minutes=5)
+    expected = ahead.where(contiguous, pd.NA)
+    pd.testing.assert_series_equal(features["target"], expected, check_names=False)
+    assert features["target"].iloc[GAP_AT - 5 : GAP_AT].isna().all()
+    assert features["target"].iloc[: GAP_AT - 5].notna().all()
+    assert features["close"].tolist() == close.tolist()
+
+
+def test_a_horizon_below_one_candle_is_refused(gapped_candles):
+    with pytest.raises(ValueError, match="horizon must be at least 1 candle, got 0"):
+        compute_features(gapped_candles, "1m", horizon=0)
+
+
 def test_last_row_and_rows_near_a_gap_are_not_trainable(gapped_candles):
     features = compute_features(gapped_candles, "1m")
     assert features["target"].isna().iloc[-1] and not features["trainable"].iloc[-1]
