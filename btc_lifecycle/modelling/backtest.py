@@ -319,7 +319,7 @@ def _performance(
     peaks = np.maximum.accumulate(np.concatenate([[1.0], equity]))
     return Performance(
         total_return=total,
-        annualised_return=float((1 + total) ** (1 / years) - 1) if years > 0 and total > -1 else -1.0,
+        annualised_return=_annualised(total, years),
         sharpe=float(returns.mean() / std * math.sqrt(periods_a_year)) if std > 0 else 0.0,
         max_drawdown=float(np.max(1 - np.concatenate([[1.0], equity]) / peaks)),
         turnover=float(traded.sum()),
@@ -330,12 +330,26 @@ def _performance(
     )
 
 
+def _annualised(total: float, years: float) -> float:
+    """The yearly return that compounds to ``total`` over ``years``; inf when a short, lucky
+    backtest compounds past what a float holds (a few weeks say little about a year)."""
+    if years <= 0 or total <= -1:
+        return -1.0
+    with np.errstate(over="ignore"):
+        return float(np.expm1(np.log1p(total) / years))
+
+
 def verdict(backtest: Backtest) -> str:
     """One sentence from the numbers: does any strategy on the model's calls make money after costs?"""
     side, round_trip = backtest.costs.side_bps, backtest.costs.round_trip_bps
-    every_call = backtest.strategies["long_short"]
     unit = "a candle" if backtest.interval != "1m" else "a minute"
-    edge = f"the edge is {every_call.mean_gross_bps:.2f} bps {unit} against a cost of {round_trip:g} bps per round trip"
+
+    def edge(name: str) -> str:
+        return (
+            f"the edge of {STRATEGY_NAMES[name]} is {backtest.strategies[name].mean_gross_bps:.2f} bps {unit} "
+            f"against a cost of {round_trip:g} bps per round trip"
+        )
+
     trading = {name: backtest.strategies[name] for name in MODEL_STRATEGIES if backtest.strategies[name].net.calls}
     idle = [name for name in MODEL_STRATEGIES if name not in trading]
     idle_note = (
@@ -347,12 +361,12 @@ def verdict(backtest: Backtest) -> str:
     winners = {name: result for name, result in trading.items() if result.net.total_return > 0}
     if not winners:
         subject = "every strategy that trades the model's calls" if idle else "every strategy on the model's calls"
-        return f"After {side:g} bps a side, {subject} loses money{idle_note}; {edge}."
+        return f"After {side:g} bps a side, {subject} loses money{idle_note}; {edge('long_short')}."
     best_name, best = max(winners.items(), key=lambda item: item[1].net.total_return)
     hold = backtest.strategies["buy_and_hold"].net.total_return
     return (
         f"After {side:g} bps a side, {STRATEGY_NAMES[best_name]} makes money: {best.net.total_return:+.2%} net "
-        f"({best.net.annualised_return:+.1%} a year) against {hold:+.2%} for buy and hold{idle_note}; {edge}."
+        f"over {backtest.candles} candles against {hold:+.2%} for buy and hold{idle_note}; {edge(best_name)}."
     )
 
 

@@ -154,8 +154,8 @@ def train_walk_forward(features: pd.DataFrame, config: WalkForwardConfig = WalkF
         fingerprint=data_fingerprint(final_train),
         config=config,
         training_seconds=time.perf_counter() - started,
-        out_of_sample=pd.concat([calls for calls, _ in scored], ignore_index=True),
-        threshold_evidence=pd.concat([evidence for _, evidence in scored], ignore_index=True),
+        out_of_sample=_in_time_order([calls for calls, _ in scored]),
+        threshold_evidence=_in_time_order([evidence for _, evidence in scored]),
     )
 
 
@@ -226,12 +226,17 @@ def _evaluate_folds(
     return tuple(folds), overall, scored
 
 
+def _in_time_order(blocks: list[pd.DataFrame]) -> pd.DataFrame:
+    """Blocks one after another; an empty one (a block that watched no tail) adds nothing."""
+    return pd.concat([block for block in blocks if len(block)] or blocks[:1], ignore_index=True)
+
+
 def _scored(
     block: str, test: pd.DataFrame, up_probability: np.ndarray, evidence: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     calls = pd.DataFrame(
         {
-            "open_time": test["open_time"].to_numpy(),
+            "open_time": test["open_time"].reset_index(drop=True),
             "block": block,
             "target": test[TARGET_COLUMN].to_numpy(dtype="int64"),
             "up_probability": up_probability,
@@ -308,7 +313,7 @@ def _fit_and_score(
     watched = validation if early_stopping else validation.iloc[:0]
     evidence = pd.DataFrame(
         {
-            "open_time": watched["open_time"].to_numpy(),
+            "open_time": watched["open_time"].reset_index(drop=True),
             "up_probability": predict_up_probability(model, watched) if len(watched) else np.empty(0),
         }
     )

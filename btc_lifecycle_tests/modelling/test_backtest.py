@@ -13,6 +13,7 @@ from btc_lifecycle.modelling.backtest import (
     FREE,
     NEVER,
     STRATEGIES,
+    STRATEGY_NAMES,
     TradingCosts,
     backtest_out_of_sample,
     choose_threshold,
@@ -247,3 +248,40 @@ def test_scrambling_a_blocks_prices_leaves_its_threshold_unchanged(learnable):
     assert selective_thresholds(result.threshold_evidence, scrambled, 5, TEN_BPS)["fold 2"] == thresholds["fold 2"]
     free = selective_thresholds(result.threshold_evidence, features, 5, FREE)
     assert any(math.isfinite(value) for value in free.values())  # the evidence is not empty
+
+
+def test_a_short_lucky_backtest_annualises_to_infinity_instead_of_crashing():
+    calls = pd.DataFrame(
+        {
+            "open_time": pd.date_range("2024-01-01", periods=20, freq="1min", tz="UTC"),
+            "block": "fold 0",
+            "up_probability": 0.9,
+            "forward_return": 0.01,
+            "next_return": 0.01,
+        }
+    )
+    hold = run_backtest(calls, FREE).strategies["buy_and_hold"]
+    assert hold.gross.total_return == pytest.approx(1.01**20 - 1)
+    assert hold.gross.annualised_return == math.inf
+
+
+def test_the_verdict_names_the_winner_and_its_own_edge():
+    features, calls = planted_edge(20_000, accuracy=0.6)
+    backtest = backtest_out_of_sample(calls, no_evidence(), features, TEN_BPS)
+    best = max(("long_short", "long_flat"), key=lambda name: backtest.strategies[name].net.total_return)
+    result = backtest.strategies[best]
+    assert backtest.verdict.startswith(f"After 10 bps a side, {STRATEGY_NAMES[best]} makes money: ")
+    assert f"{result.net.total_return:+.2%} net over 20000 candles" in backtest.verdict
+    assert f"the edge of {STRATEGY_NAMES[best]} is {result.mean_gross_bps:.2f} bps a minute" in backtest.verdict
+    assert "selective (long/short when the edge beats the cost) never traded" in backtest.verdict
+
+
+def test_the_verdict_says_every_strategy_loses_when_none_pays_its_costs():
+    features, calls = planted_edge(5_000, accuracy=0.5)
+    backtest = backtest_out_of_sample(calls, no_evidence(), features, TEN_BPS)
+    edge = backtest.strategies["long_short"].mean_gross_bps
+    assert backtest.verdict == (
+        "After 10 bps a side, every strategy that trades the model's calls loses money (selective (long/short "
+        "when the edge beats the cost) never traded: no threshold paid for its costs on the training blocks); "
+        f"the edge of long/short on every call is {edge:.2f} bps a minute against a cost of 20 bps per round trip."
+    )
