@@ -1,4 +1,4 @@
-"""Plotly figures for the ingestion report and their rendering to PNG with kaleido."""
+"""Plotly figures for the reports and their rendering to PNG with kaleido."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from btc_lifecycle.domain.labels import LABEL_COLUMN, tie_mask
+from btc_lifecycle.modelling.backtest import STRATEGY_NAMES, Backtest
 from btc_lifecycle.reporting.sampling import (
     MAX_SCATTER_POINTS,
     aggregate_ohlcv,
     bar_label,
     bar_size,
     close_line,
+    evenly_spaced,
     sample_positions,
 )
 from btc_lifecycle.reporting.statistics import log_returns
@@ -29,6 +31,15 @@ CHART_WIDTH = 900
 SCALE = 2
 MAX_SUBJECT = 28
 UP, NOT_UP, TIE = "#1a9850", "#d73027", "#3b4cc0"
+# Ten lines of this many points each stay sharp at the chart's 1,800 rendered pixels and render fast.
+MAX_EQUITY_POINTS = 4_000
+STRATEGY_COLOURS = {
+    "long_short": "#1f77b4",
+    "long_flat": "#ff7f0e",
+    "selective": "#2ca02c",
+    "buy_and_hold": "#7f7f7f",
+    "flat": "#c7c7c7",
+}
 
 _BASE_LAYOUT = dict(
     template="plotly_white",
@@ -158,6 +169,48 @@ def label_scatter_figure(labeled: pd.DataFrame, interval: str, subject: str) -> 
     return figure
 
 
+def equity_curve_figure(backtest: Backtest) -> go.Figure:
+    """Each strategy's equity (1 = the starting capital): after costs in the top panel, before
+    costs in the bottom one, each line thinned to at most MAX_EQUITY_POINTS points."""
+    shown = evenly_spaced(backtest.candles, MAX_EQUITY_POINTS)
+    times = backtest.times.to_numpy()[shown]
+    panels = (f"after costs ({backtest.costs.side_bps:g} bps a side)", "before costs")
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=panels)
+    for name, result in backtest.strategies.items():
+        for row, equity in ((1, result.net_equity), (2, result.gross_equity)):
+            figure.add_trace(
+                go.Scatter(
+                    x=times,
+                    y=equity[shown],
+                    mode="lines",
+                    name=STRATEGY_NAMES.get(name, name),
+                    legendgroup=name,
+                    showlegend=row == 1,
+                    line=dict(width=1.4, color=STRATEGY_COLOURS.get(name)),
+                ),
+                row=row,
+                col=1,
+            )
+    sampled = f"{len(shown):,} of {backtest.candles:,} candles shown" if len(shown) < backtest.candles else ""
+    figure.update_layout(
+        **{**_BASE_LAYOUT, "legend": dict(orientation="h", yanchor="top", y=-0.06, xanchor="left", x=0.0)},
+        height=760,
+        title=f"Equity of each strategy, {backtest.interval} candles" + (f" ({sampled})" if sampled else ""),
+    )
+    figure.update_yaxes(title_text="equity")
+    return figure
+
+
+def equity_curve_png(backtest: Backtest) -> bytes:
+    """The equity curves as PNG bytes: for the PDF and for metadata that embeds the image."""
+    return figure_png(equity_curve_figure(backtest))
+
+
+def figure_png(figure: go.Figure) -> bytes:
+    """``figure`` rendered by kaleido at SCALE times its layout size."""
+    return pio.to_image(figure, format="png", engine="kaleido", scale=SCALE)
+
+
 def write_chart_pngs(figures: Iterable[tuple[str, go.Figure]], folder: Path) -> list[Path]:
     """Render each ``(name, figure)`` to ``folder/<name>.png`` in one kaleido session.
 
@@ -185,5 +238,5 @@ def start_kaleido() -> None:
 
 
 def _write_png(figure: go.Figure, path: Path) -> Path:
-    path.write_bytes(pio.to_image(figure, format="png", engine="kaleido", scale=SCALE))
+    path.write_bytes(figure_png(figure))
     return path

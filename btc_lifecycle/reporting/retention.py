@@ -1,7 +1,8 @@
 """Report folders on disk: naming, crash-safe publication and retention.
 
 A completed report is a folder named by its UTC timestamp (``20260326T101500Z``, with ``-2``,
-``-3``... when two land in the same second). Work in progress lives in ``.tmp-*`` siblings,
+``-3``... when two land in the same second), optionally after a label that says what it reports
+on (``v3-20260326T101500Z`` for model version 3). Work in progress lives in ``.tmp-*`` siblings,
 which are never taken for reports.
 """
 
@@ -18,7 +19,10 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_AGE = timedelta(hours=1)
 
-_REPORT_FOLDER = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?$")
+# A label has no hyphen, so the stamp and its ``-N`` suffix stay unambiguous after it, and no
+# leading dot, so a report is never hidden or taken for a ``.tmp-*`` folder.
+_LABEL = r"[0-9A-Za-z_][0-9A-Za-z._]*"
+_REPORT_FOLDER = re.compile(rf"(?:({_LABEL})-)?(\d{{8}}T\d{{6}}Z)(?:-(\d+))?")
 
 
 def report_stamp(moment: datetime) -> str:
@@ -28,11 +32,20 @@ def report_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(STAMP_FORMAT)
 
 
-def _report_order(folder: Path) -> tuple[str, int] | None:
-    match = _REPORT_FOLDER.match(folder.name)
+def labelled_stamp(label: str, stamp: str) -> str:
+    """``<label>-<stamp>``: a report folder name that says what it reports on. The label becomes
+    part of a path: letters, digits, '.' and '_' only, not starting with a dot."""
+    if not re.fullmatch(_LABEL, label):
+        raise ValueError(f"a report label may hold only letters, digits, '.' and '_' (no leading '.'), got {label!r}")
+    return f"{label}-{stamp}"
+
+
+def _report_order(folder: Path) -> tuple[str, int, str] | None:
+    # Ordered by time whatever the label: retention keeps the newest reports of a kind.
+    match = _REPORT_FOLDER.fullmatch(folder.name)
     if match is None or folder.is_symlink() or not folder.is_dir():
         return None
-    return match.group(1), int(match.group(2) or 1)
+    return match.group(2), int(match.group(3) or 1), match.group(1) or ""
 
 
 def completed_report_folders(root: Path) -> list[Path]:
