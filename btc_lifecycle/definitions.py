@@ -14,6 +14,7 @@ from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_s
 from btc_lifecycle.defs.ingestion.checks import labels_recompute, raw_candles_checks
 from btc_lifecycle.defs.jobs import retraining_job
 from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
+from btc_lifecycle.defs.modelling.backtest import backtest
 from btc_lifecycle.defs.modelling.checks import features_checks
 from btc_lifecycle.defs.monitoring.assets import drift_report
 from btc_lifecycle.defs.monitoring.sensors import build_retrain_on_drift_sensor
@@ -33,6 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ingestion_report,
             daily_feature_asset(settings),
             model,
+            backtest,
             predictions,
             drift_report,
             daily_feast_export_asset(settings),

@@ -44,6 +44,7 @@ BOOTSTRAP_ASSETS = (
     "ingestion_report",
     "features",
     "model",
+    "backtest",
     "predictions",
     "drift_report",
 )

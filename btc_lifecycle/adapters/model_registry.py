@@ -16,14 +16,16 @@ import contextlib
 import importlib.metadata
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import mlflow
 import mlflow.xgboost
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -46,8 +48,19 @@ from btc_lifecycle.modelling.walk_forward import WalkForwardResult, predict_up_p
 DEFAULT_MODEL_NAME = "btc_direction"
 CHAMPION_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
+# What the gate's per-candle losses are, for its reason.
+GATE_MEASURES = {
+    "log_loss": "log loss",
+    "net_return": "net return after costs, acting long/short on every call (loss: minus the net return)",
+}
 MODEL_FORMAT = "ubj"  # XGBoost's binary JSON: portable across versions, unlike a pickle
 
+
+# Where a run keeps its out-of-sample calls and their tuning evidence, for the backtest.
+OUT_OF_SAMPLE_ARTIFACT = "backtest/out_of_sample.parquet"
+THRESHOLD_EVIDENCE_ARTIFACT = "backtest/threshold_evidence.parquet"
+# Per-candle losses of up-probabilities on the held-out window: what the gate's paired test compares.
+GateLosses = Callable[[np.ndarray], np.ndarray]
 
 # The hash of everything a training reads (btc_lifecycle.modelling.walk_forward.input_fingerprint).
 INPUT_FINGERPRINT_TAG = "input_fingerprint"
@@ -160,24 +173,34 @@ class ModelRegistry:
         margin: float = 0.0,
         alpha: float = 0.05,
         input_fingerprint: str | None = None,
+        gate_losses: GateLosses | None = None,
+        gate_metric: str = "log_loss",
+        params: dict[str, object] | None = None,
     ) -> TrainingRecord:
         """Log the run, register the model and move the champion or challenger alias onto it.
 
-        When the champion is kept, it has just been validated on this challenger's held-out
-        window: that window becomes its drift reference (tags ``validated_from/until``).
+        ``gate_losses`` turns held-out up-probabilities into the per-candle losses the gate
+        compares (``gate_metric`` names them); log loss when None. When the champion is kept, it
+        has just been validated on this challenger's held-out window: that window becomes its
+        drift reference (tags ``validated_from/until``).
         """
+        target = result.heldout["target"].to_numpy(dtype="int64")
+        losses = gate_losses or (lambda probability: log_losses(target, probability))
         with self.training_run(dagster_run_id) as run:
             importance_png = _log_evaluation(result, margin)
-            target = result.heldout["target"].to_numpy(dtype="int64")
-            challenger_losses = log_losses(target, result.heldout["xgboost_up_probability"])
-            prior_losses = log_losses(target, result.heldout["prior_up_probability"])
+            mlflow.log_params({"gate_metric": gate_metric, **(params or {})})
+            _log_out_of_sample(result)
+            challenger_losses = losses(result.heldout["xgboost_up_probability"].to_numpy())
+            prior_losses = losses(result.heldout["prior_up_probability"].to_numpy())
             champion = self.champion_info()
-            champion_losses, incomparable = self._champion_heldout_losses(result, champion)
+            champion_losses, incomparable = self._champion_heldout_losses(result, champion, losses)
             if incomparable:
                 # A deliberate feature change must not freeze the registry on the old model.
                 decision = replace_incomparable(challenger_losses, prior_losses, alpha, margin)
             else:
                 decision = decide_promotion(challenger_losses, champion_losses, prior_losses, alpha, margin)
+            if gate_metric != "log_loss":
+                decision = replace(decision, reason=f"judged by {GATE_MEASURES[gate_metric]}: {decision.reason}")
             mlflow.log_metrics(
                 {
                     f"gate_{key}": value
@@ -237,6 +260,40 @@ class ModelRegistry:
             self.client.set_terminated(run.info.run_id, status="FAILED")
         return [run.info.run_id for run in abandoned]
 
+    def run_of(self, version: str) -> str:
+        """The MLflow run that trained ``version``."""
+        return self.client.get_model_version(self.model_name, str(version)).run_id
+
+    def out_of_sample(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+        """A run's out-of-sample calls, their threshold evidence, and the run's params."""
+        with tempfile.TemporaryDirectory() as directory:
+            frames = [
+                pd.read_parquet(self.client.download_artifacts(run_id, path, directory))
+                for path in (OUT_OF_SAMPLE_ARTIFACT, THRESHOLD_EVIDENCE_ARTIFACT)
+            ]
+        return frames[0], frames[1], dict(self.client.get_run(run_id).data.params)
+
+    def training_facts(self, version: str, run_id: str) -> dict[str, object]:
+        """What the gate decided for ``version``: its alias, decision, reason and p-value."""
+        model_version = self.client.get_model_version(self.model_name, str(version))
+        p_value = model_version.tags.get("gate_p_value", "")
+        return {
+            "model_name": self.model_name,
+            "model_version": str(version),
+            "alias": ", ".join(model_version.aliases) or "none",
+            "decision": model_version.tags.get("promotion_decision", "unknown"),
+            "promotion_reason": model_version.tags.get("promotion_reason", ""),
+            "gate_p_value": float(p_value) if p_value else None,
+            "gate_metric": self.client.get_run(run_id).data.params.get("gate_metric", "log_loss"),
+        }
+
+    def log_backtest(self, run_id: str, metrics: dict[str, float], files: dict[str, Path]) -> None:
+        """Add the backtest's after-cost metrics and its report to a (possibly finished) run."""
+        finite = {key: value for key, value in metrics.items() if np.isfinite(value)}
+        self.client.log_batch(run_id, metrics=[Metric(key, value, _now_ms(), 0) for key, value in finite.items()])
+        for artifact_path, path in files.items():
+            self.client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+
     def artifact_uri(self, run_id: str, path: str) -> str:
         return f"{self.client.get_run(run_id).info.artifact_uri}/{path}"
 
@@ -291,7 +348,7 @@ class ModelRegistry:
         return shares
 
     def _champion_heldout_losses(
-        self, result: WalkForwardResult, champion: ChampionInfo | None
+        self, result: WalkForwardResult, champion: ChampionInfo | None, losses: GateLosses
     ) -> tuple[np.ndarray | None, bool]:
         """The champion's per-candle losses on this result's held-out window; True if it reads
         other features and cannot be scored there."""
@@ -301,8 +358,7 @@ class ModelRegistry:
         expected = list(getattr(model, "feature_names_in_", result.feature_columns))
         if expected != list(result.feature_columns):
             return None, True
-        probability = predict_up_probability(model, result.heldout)
-        return log_losses(result.heldout["target"].to_numpy(dtype="int64"), probability), False
+        return losses(predict_up_probability(model, result.heldout)), False
 
     def _log_model(self, result: WalkForwardResult) -> str:
         sample = result.heldout[list(result.feature_columns)].head(200)
@@ -332,6 +388,21 @@ class ModelRegistry:
         }
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, value)
+
+
+def _log_out_of_sample(result: WalkForwardResult) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        for artifact, frame in (
+            (OUT_OF_SAMPLE_ARTIFACT, result.out_of_sample),
+            (THRESHOLD_EVIDENCE_ARTIFACT, result.threshold_evidence),
+        ):
+            path = Path(directory) / Path(artifact).name
+            frame.to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), artifact_path=str(Path(artifact).parent))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def ensure_experiment(tracking_uri: str | None, name: str, artifact_location: str) -> str:

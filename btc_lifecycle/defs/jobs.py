@@ -8,7 +8,8 @@ from dagster_mlflow import end_mlflow_on_run_finished
 # FAILED when a step fails, FINISHED after the job's last step succeeds.
 retraining_job = dg.define_asset_job(
     "retraining_job",
-    selection=dg.AssetSelection.assets("model", "predictions", "drift_report"),
-    description="Retrain: model (champion/challenger gate) → predictions → drift report, on the stored features.",
+    selection=dg.AssetSelection.assets("model", "backtest", "predictions", "drift_report"),
+    description="Retrain: model (champion/challenger gate) → backtest, predictions → drift report, on the stored "
+    "features.",
     hooks={end_mlflow_on_run_finished},
 )

@@ -10,6 +10,7 @@ import pytest
 from dagster_mlflow import end_mlflow_on_run_finished
 
 from btc_lifecycle.defs.jobs import retraining_job
+from btc_lifecycle.defs.modelling.backtest import backtest
 from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
 from btc_lifecycle.defs.monitoring.assets import drift_report
 from btc_lifecycle.defs.resources import project_resources
@@ -39,7 +40,7 @@ def with_features(candles, root, **config):
 
 def retrain(settings) -> dg.ExecuteInProcessResult:
     definitions = dg.Definitions(
-        assets=[daily_feature_asset(settings), model, predictions, drift_report],
+        assets=[daily_feature_asset(settings), model, backtest, predictions, drift_report],
         jobs=[retraining_job],
         resources=project_resources(settings),
     )

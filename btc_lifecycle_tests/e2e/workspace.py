@@ -27,6 +27,7 @@ GRAPH_ASSETS = (
     "ingestion_report",
     "features",
     "model",
+    "backtest",
     "predictions",
     "drift_report",
     "feast_offline_features",

@@ -27,6 +27,7 @@ from btc_lifecycle.defs.partitions import (
 )
 from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.domain.gaps import FILLED_COLUMN, GapFillSummary, gap_fill_summary
+from btc_lifecycle.modelling.backtest import TradingCosts, net_returns, next_returns
 from btc_lifecycle.modelling.features import (
     EXCLUSION_REASONS,
     FEATURE_COLUMNS,
@@ -38,6 +39,8 @@ from btc_lifecycle.modelling.features import (
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
 GROUP = "modelling"
+# The run param that records a model's label horizon in candles: its backtest holds calls as long.
+HORIZON_PARAM = "label_horizon_candles"
 FEATURES = dg.AssetKey("features")
 MODEL = dg.AssetKey("model")
 
@@ -52,9 +55,9 @@ def feature_context_candles(max_fill_minutes: int) -> int:
     return LONGEST_WINDOW + max_fill_minutes + 1
 
 
-def feature_inputs(conn, series, start, end, max_fill_minutes: int, with_next_candle: bool) -> pd.DataFrame:
+def feature_inputs(conn, series, start, end, max_fill_minutes: int, candles_after: int) -> pd.DataFrame:
     """The labeled candles the features of [start, end) read: ``feature_context_candles`` before,
-    and (for the targets) the candle after ``end``."""
+    and (for the targets: the label horizon) ``candles_after`` after ``end``."""
     step = pd.Timedelta(milliseconds=interval_ms(series.interval))
     return read_candles(
         conn,
@@ -62,7 +65,7 @@ def feature_inputs(conn, series, start, end, max_fill_minutes: int, with_next_ca
         series.symbol,
         series.interval,
         start - step * feature_context_candles(max_fill_minutes),
-        end + step if with_next_candle else end,
+        end + step * candles_after,
     )
 
 
@@ -77,9 +80,9 @@ def daily_feature_asset(settings: Settings) -> dg.AssetsDefinition:
         pool=day_writes_pool(settings),
         deps=[dg.AssetDep(LABELED_CANDLES, partition_mapping=WITH_NEIGHBOUR_DAYS)],
         kinds={"duckdb", "pandas"},
-        description="A day's stationary features, known at each candle's close, and the next candle's direction as "
-        "target; short gaps filled as trade-less minutes (features.max_fill_minutes). Reads the previous day's "
-        "last hour and the next day's first candle.",
+        description="A day's stationary features, known at each candle's close, and as target whether the close "
+        "features.horizon_minutes later is higher; short gaps filled as trade-less minutes "
+        "(features.max_fill_minutes). Reads the previous day's last hour and the next day's first candles.",
     )
     def features(
         context: dg.AssetExecutionContext,
@@ -92,8 +95,9 @@ def daily_feature_asset(settings: Settings) -> dg.AssetsDefinition:
         with feature_store.get_connection() as conn:
             # Exactly the rows a computation over the whole history gives for these days
             # (test_features_asset holds it): the windows' history before, the target's candle after.
-            candles = feature_inputs(conn, series, start, end, max_fill, with_next_candle=True)
-            computed = compute_features(candles, series.interval, max_fill_minutes=max_fill)
+            horizon = settings.horizon_candles
+            candles = feature_inputs(conn, series, start, end, max_fill, candles_after=horizon)
+            computed = compute_features(candles, series.interval, max_fill_minutes=max_fill, horizon=horizon)
             frame = computed.loc[(computed["open_time"] >= start) & (computed["open_time"] < end)].reset_index(
                 drop=True
             )
@@ -190,6 +194,8 @@ def model(
         interval=settings.ingest.interval,
         n_folds=model_config.n_folds,
         heldout_fraction=model_config.heldout_fraction,
+        # No training target may reach into the candles a block is tested on.
+        embargo_candles=LONGEST_WINDOW + settings.horizon_candles,
     )
     registry = model_registry.registry()
     inputs = input_fingerprint(frame, walk_forward)
@@ -233,6 +239,9 @@ def model(
         margin=model_config.promotion_margin,
         alpha=model_config.promotion_alpha,
         input_fingerprint=inputs,
+        gate_losses=gate_losses(settings, frame, result.heldout["open_time"]),
+        gate_metric=model_config.gate_metric,
+        params={HORIZON_PARAM: settings.horizon_candles},
     )
     experiment_id = registry.experiment_id()
     overall, heldout = result.overall, result.heldout_metrics
@@ -274,6 +283,20 @@ def model(
             "training_seconds": dg.MetadataValue.float(round(result.training_seconds, 3)),
         },
     )
+
+
+def gate_losses(settings: Settings, features: pd.DataFrame, heldout_times: pd.Series):
+    """What the gate compares per held-out candle: None for log loss (the registry's default), or
+    minus the net return of acting long/short on every call, after the configured costs."""
+    if settings.model.gate_metric == "log_loss":
+        return None
+    following = pd.Series(next_returns(features["close"]), index=features["open_time"]).loc[heldout_times.to_numpy()]
+    costs, horizon = trading_costs(settings), settings.horizon_candles
+    return lambda probability: -net_returns(probability, following.to_numpy(), costs, horizon)
+
+
+def trading_costs(settings: Settings) -> TradingCosts:
+    return TradingCosts(**settings.costs.model_dump())
 
 
 def load_scoring_champion(registry):

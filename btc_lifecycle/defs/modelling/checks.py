@@ -52,7 +52,7 @@ def features_checks(
 def _look_ahead(conn, series, max_fill: int, window) -> dg.AssetCheckResult:
     start, end = window
     start = max(start, end - pd.Timedelta(days=LOOK_AHEAD_DAYS))
-    candles = feature_inputs(conn, series, start, end, max_fill, with_next_candle=False)
+    candles = feature_inputs(conn, series, start, end, max_fill, candles_after=0)
     judged = candles.loc[candles["open_time"] >= start, "open_time"]
     if judged.empty:
         return dg.AssetCheckResult(
