@@ -29,7 +29,7 @@ endif
 DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install system-packages run demo ingest test test-fast graph coverage mutate lint dev mlflow-ui serve feast-ui simulate bench lock clean-data up down status profile-up-check
+.PHONY: install system-packages run demo ingest test test-fast graph coverage mutate lint dev mlflow-ui serve feast-ui simulate bench horizon-study lock clean-data up down status profile-up-check
 
 # The virtualenv and the pinned uv that installs into it (the same version as in uv.lock).
 UV_VERSION := 0.9.30
@@ -197,6 +197,12 @@ status: $(VENV)/.installed
 
 bench: install
 	$(BIN)/python -m benchmarks $(if $(CANDLES),--candles "$(CANDLES)") $(if $(ONLY),--only "$(ONLY)")
+
+# Does the model's edge survive trading costs? Features, walk-forward and backtest at horizons of
+# 1, 5, 15 and 60 minutes on CANDLES (default: the shared month), with and without costs, as the
+# Markdown tables of docs/ml-method.md.
+horizon-study: install
+	$(BIN)/python -m benchmarks.horizon_study $(if $(CANDLES),--candles "$(CANDLES)")
 
 # Re-resolve uv.lock after editing the dependencies in pyproject.toml (versions already locked
 # stay unless pyproject.toml asks otherwise; `$(BIN)/uv lock --upgrade-package NAME` moves one),

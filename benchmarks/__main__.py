@@ -26,6 +26,7 @@ MODULES = (
     ("reads", 3, 1),
     ("report", 3, 1),
     ("training", 3, 1),
+    ("backtest", 3, 1),
     ("drift", 3, 1),
     ("serving", 3, 1),
     ("partitions", 3, 1),
