@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from btc_lifecycle.modelling.backtest import TradingCosts, net_returns, next_returns
 from btc_lifecycle.modelling.baselines import HARD_VOTE_CLIP
 from btc_lifecycle.modelling.paired_test import PairedComparison, compare_losses, log_losses
 
@@ -215,3 +216,19 @@ def snapshot_metrics(snapshot: Any) -> dict[str, float]:
         if isinstance(metric["value"], (int, float)):
             values[name] = float(metric["value"])
     return values
+
+
+def realized_net_returns(
+    predictions: pd.DataFrame, features: pd.DataFrame, costs: TradingCosts, horizon: int = 1
+) -> dict[str, float]:
+    """Each version's compounded net return of acting long/short on its realized calls, in time
+    order and after ``costs``: what its calls would have earned, next to its log loss."""
+    prices = features[["open_time", "close"]].sort_values("open_time").reset_index(drop=True)
+    prices["next_return"] = next_returns(prices["close"])
+    known = predictions.loc[predictions["realized_label"].notna(), ["open_time", "up_probability", "model_version"]]
+    priced = known.merge(prices[["open_time", "next_return"]], on="open_time", how="inner").sort_values("open_time")
+    earned = {}
+    for version, rows in priced.groupby(priced["model_version"].astype(str), sort=True):
+        returns = net_returns(rows["up_probability"].to_numpy(), rows["next_return"].to_numpy(), costs, horizon)
+        earned[version] = float(np.prod(1 + returns) - 1)
+    return earned

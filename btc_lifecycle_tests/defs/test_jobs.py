@@ -10,8 +10,8 @@ import pytest
 from dagster_mlflow import end_mlflow_on_run_finished
 
 from btc_lifecycle.defs.jobs import retraining_job
-from btc_lifecycle.defs.modelling.backtest import backtest
 from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
+from btc_lifecycle.defs.modelling.backtest import backtest
 from btc_lifecycle.defs.monitoring.assets import drift_report
 from btc_lifecycle.defs.resources import project_resources
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes

@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from btc_lifecycle.modelling.backtest import TradingCosts
 from btc_lifecycle.modelling.baselines import HARD_VOTE_CLIP
 from btc_lifecycle.modelling.metrics import DECISION_THRESHOLD
 from btc_lifecycle.monitoring.performance import (
     classification_snapshot,
     judged_predictions,
     realized_by_version,
+    realized_net_returns,
     realized_pairs,
     realized_performance,
     snapshot_metrics,
@@ -325,3 +327,22 @@ def test_the_classification_report_classifies_at_the_projects_decision_threshold
     snapshot = classification_snapshot([0.9, 0.2, 0.4, 0.6, 0.7, 0.3], [1, 0, 1, 0, 1, 0]).dict()
     thresholds = {metric["config"].get("probas_threshold", "absent") for metric in snapshot["metrics"]}
     assert thresholds - {"absent"} == {DECISION_THRESHOLD}
+
+
+def test_each_versions_realized_net_return_is_what_its_calls_earned_after_costs():
+    times = pd.date_range("2024-01-01", periods=5, freq="1min", tz="UTC")
+    features = pd.DataFrame({"open_time": times, "close": [100.0, 101.0, 100.0, 100.0, 102.0]})
+    predictions = pd.DataFrame(
+        {
+            "open_time": times[:4],
+            "up_probability": [0.6, 0.4, 0.6, 0.6],
+            "model_version": ["1", "1", "2", "2"],
+            "realized_label": pd.array([1, 0, 0, pd.NA], dtype="Int8"),
+        }
+    )
+    earned = realized_net_returns(predictions, features, TradingCosts(taker_fee_bps=10))
+    # Version 1: long 100 -> 101, then short 101 -> 100: in, a flip and out, four sides of 10 bps.
+    expected_one = (1 + 0.01 - 10e-4) * (1 + (1 - 100 / 101) - 20e-4 - 10e-4) - 1
+    assert earned["1"] == pytest.approx(expected_one)
+    # Version 2's only realized call is long over a flat minute: it pays its way in and out.
+    assert earned["2"] == pytest.approx(-20e-4)

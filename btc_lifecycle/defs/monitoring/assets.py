@@ -7,7 +7,14 @@ import dagster as dg
 from btc_lifecycle.adapters.feature_store import read_features, read_predictions
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
-from btc_lifecycle.defs.modelling.assets import FEATURES, MODEL, float_or_nan, load_scoring_champion, predictions
+from btc_lifecycle.defs.modelling.assets import (
+    FEATURES,
+    MODEL,
+    float_or_nan,
+    load_scoring_champion,
+    predictions,
+    trading_costs,
+)
 from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.monitoring.checks import COIN_LOG_LOSS
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
@@ -73,6 +80,7 @@ def drift_report(
         SOURCE_COLUMN,
         judged_predictions,
         realized_by_version,
+        realized_net_returns,
         with_online_predictions,
     )
     from btc_lifecycle.monitoring.report import write_drift_report
@@ -100,6 +108,7 @@ def drift_report(
     window = judged_predictions(live, current["open_time"].iloc[0], champion.version, validated_until)
     by_version = realized_by_version(window, registry.prior_up_shares(window["model_version"].unique()))
     judged = by_version.get(champion.version)
+    earned = realized_net_returns(window, frame, trading_costs(settings), settings.horizon_candles)
     champion_rows = window.loc[window["model_version"].astype(str) == champion.version]
     champion_rows = champion_rows.loc[champion_rows["realized_label"].notna()]
     report = write_drift_report(
@@ -140,7 +149,8 @@ def drift_report(
             "realized_roc_auc": dg.MetadataValue.float(float_or_nan(judged.performance.roc_auc if judged else None)),
             "realized_log_loss": dg.MetadataValue.float(float_or_nan(judged.performance.log_loss if judged else None)),
             "realized_prior_log_loss": dg.MetadataValue.float(float_or_nan(judged.prior_log_loss if judged else None)),
-            "realized_by_version": dg.MetadataValue.md(_version_table(by_version)),
+            "realized_net_return": dg.MetadataValue.float(earned.get(champion.version, float("nan"))),
+            "realized_by_version": dg.MetadataValue.md(_version_table(by_version, earned, trading_costs(settings))),
             "online_predictions_logged": dg.MetadataValue.int(0 if served is None else len(served)),
             "online_predictions_judged": dg.MetadataValue.int(
                 int((champion_rows[SOURCE_COLUMN] == ONLINE).sum()) if SOURCE_COLUMN in champion_rows else 0
@@ -160,16 +170,17 @@ def _score_table(drift, config) -> str:
     return "\n".join(rows)
 
 
-def _version_table(by_version) -> str:
+def _version_table(by_version, earned: dict[str, float], costs) -> str:
     rows = [
-        "| version | realized | log loss | prior | majority | coin | excess over prior | p (beats prior) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| version | realized | log loss | prior | majority | coin | excess over prior | p (beats prior) | "
+        f"net return after {costs.side_bps:g} bps a side |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for version, judged in by_version.items():
         p_value = judged.versus_prior.p_value if judged.versus_prior else float("nan")
         rows.append(
             f"| {version} | {judged.performance.n} | {judged.performance.log_loss:.4f} | "
             f"{judged.prior_log_loss:.4f} | {judged.majority_log_loss:.4f} | {COIN_LOG_LOSS:.4f} | "
-            f"{judged.excess_over_prior:+.4f} | {p_value:.3g} |"
+            f"{judged.excess_over_prior:+.4f} | {p_value:.3g} | {earned.get(version, float('nan')):+.2%} |"
         )
     return "\n".join(rows) if by_version else "no realized predictions in the current window"

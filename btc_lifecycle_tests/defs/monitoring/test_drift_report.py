@@ -77,6 +77,15 @@ def test_only_the_champions_realized_predictions_after_its_validation_are_judged
     assert metadata_of(monitored["second"], "drift_report")["realized_labels"] == after_validation.sum()
 
 
+def test_each_versions_realized_net_return_after_costs_sits_next_to_its_log_loss(monitored):
+    metadata = metadata_of(monitored["second"], "drift_report")
+    header, _, champion_row = metadata["realized_by_version"].splitlines()[:3]
+    assert header.endswith("| p (beats prior) | net return after 10 bps a side |")
+    net = metadata["realized_net_return"]
+    assert -1 < net < 0.01  # ten bps a side on a few dozen minutes: costs dominate
+    assert champion_row.endswith(f"| {net:+.2%} |")
+
+
 def test_a_skipped_performance_check_passes_and_says_it_was_skipped(monitored):
     check = checks_of(monitored["first"])[PERFORMANCE_CHECK]
     assert check.passed
