@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,10 +28,7 @@ from btc_lifecycle.monitoring.performance import (
     realized_performance,
 )
 from btc_lifecycle.reporting.retention import (
-    new_temp_folder,
-    prune_report_folders,
-    publish_report_folder,
-    remove_stale_temp_folders,
+    build_report_folder,
     report_stamp,
 )
 
@@ -87,11 +83,7 @@ def write_drift_report(
     judged = realized is not None and realized.n >= config.min_realized_labels and realized.roc_auc is not None
     headline = _headline(reference, current, drift, realized, config, now)
 
-    kind_root = Path(report_root) / REPORT_KIND
-    remove_stale_temp_folders(kind_root)
-    stamp = report_stamp(now)
-    temp = new_temp_folder(kind_root, stamp)
-    try:
+    def write(temp: Path) -> None:
         drift.snapshot.save_html(str(temp / DRIFT_HTML))
         (temp / DRIFT_JSON).write_text(drift.snapshot.json(), encoding="utf-8")
         if judged:
@@ -100,12 +92,8 @@ def write_drift_report(
             (temp / PERFORMANCE_JSON).write_text(performance.json(), encoding="utf-8")
         summary = {**headline, "columns": _column_table(drift)}
         (temp / SUMMARY_JSON).write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        folder = publish_report_folder(temp, stamp)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    if keep_last is not None:
-        prune_report_folders(kind_root, keep_last)
+
+    folder, _ = build_report_folder(Path(report_root) / REPORT_KIND, report_stamp(now), keep_last, write)
     return DriftReport(
         folder=folder,
         html_path=folder / DRIFT_HTML,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,10 +14,7 @@ from btc_lifecycle.domain.labels import label_balance
 from btc_lifecycle.reporting.facts import ReportFacts
 from btc_lifecycle.reporting.pdf import render_report_html, write_pdf
 from btc_lifecycle.reporting.retention import (
-    new_temp_folder,
-    prune_report_folders,
-    publish_report_folder,
-    remove_stale_temp_folders,
+    build_report_folder,
     report_stamp,
 )
 from btc_lifecycle.reporting.sections import gap_policy_text, report_context
@@ -65,16 +61,9 @@ def build_ingestion_report(
         raise ValueError(f"keep_last must be at least 1, got {keep_last}")
     moment = now if now is not None else datetime.now(UTC)
     stamp = report_stamp(moment)
-    kind_root = Path(report_root) / REPORT_KIND
-    remove_stale_temp_folders(kind_root)
-    temp = new_temp_folder(kind_root, stamp)
-    try:
-        page_count, image_names = _write_report(labeled, facts, temp, stamp)
-        folder = publish_report_folder(temp, stamp)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    prune_report_folders(kind_root, keep_last)
+    folder, (page_count, image_names) = build_report_folder(
+        Path(report_root) / REPORT_KIND, stamp, keep_last, lambda temp: _write_report(labeled, facts, temp, stamp)
+    )
     return _describe(labeled, facts, folder, page_count, image_names)
 
 

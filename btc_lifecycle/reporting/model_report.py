@@ -4,7 +4,6 @@ against the baselines, and the backtest of its calls with and without costs."""
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,11 +15,8 @@ from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.modelling.backtest import NEVER, STRATEGY_NAMES, Backtest
 from btc_lifecycle.reporting.pdf import render_report_html, write_pdf
 from btc_lifecycle.reporting.retention import (
+    build_report_folder,
     labelled_stamp,
-    new_temp_folder,
-    prune_report_folders,
-    publish_report_folder,
-    remove_stale_temp_folders,
     report_stamp,
 )
 from btc_lifecycle.reporting.sections import utc_minute
@@ -96,16 +92,9 @@ def build_model_report(
     _check_horizon(backtest, facts.horizon_minutes)
     moment = now if now is not None else datetime.now(UTC)
     name = labelled_stamp(f"v{facts.model_version}", report_stamp(moment))
-    kind_root = Path(report_root) / REPORT_KIND
-    remove_stale_temp_folders(kind_root)
-    temp = new_temp_folder(kind_root, name)
-    try:
-        page_count, image_names = _write_report(backtest, facts, temp, name)
-        folder = publish_report_folder(temp, name)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    prune_report_folders(kind_root, keep_last)
+    folder, (page_count, image_names) = build_report_folder(
+        Path(report_root) / REPORT_KIND, name, keep_last, lambda temp: _write_report(backtest, facts, temp, name)
+    )
     return ModelReport(
         pdf_path=folder / PDF_NAME,
         html_path=folder / HTML_NAME,

@@ -12,11 +12,14 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 TEMP_PREFIX = ".tmp-"
+T = TypeVar("T")
 STALE_TEMP_AGE = timedelta(hours=1)
 
 # A label has no hyphen, so the stamp and its ``-N`` suffix stay unambiguous after it, and no
@@ -135,3 +138,22 @@ def remove_stale_temp_folders(root: Path, older_than: timedelta = STALE_TEMP_AGE
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return stale
+
+
+def build_report_folder(
+    kind_root: Path, name: str, keep_last: int | None, write: Callable[[Path], T]
+) -> tuple[Path, T]:
+    """Write a report into a temporary sibling with ``write(folder)``, rename it to ``name`` only
+    when complete, then keep the newest ``keep_last`` (all when None). A failure removes the
+    temporary folder and raises: nothing half-written is ever taken for a report."""
+    remove_stale_temp_folders(kind_root)
+    temp = new_temp_folder(kind_root, name)
+    try:
+        written = write(temp)
+        folder = publish_report_folder(temp, name)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    if keep_last is not None:
+        prune_report_folders(kind_root, keep_last)
+    return folder, written

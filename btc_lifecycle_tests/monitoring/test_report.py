@@ -18,6 +18,7 @@ from btc_lifecycle.monitoring import report as report_module
 from btc_lifecycle.monitoring.drift import ColumnDrift, DataDriftResult, MonitoringConfig
 from btc_lifecycle.monitoring.performance import realized_performance
 from btc_lifecycle.monitoring.report import _column_table, write_drift_report
+from btc_lifecycle.reporting import retention
 
 NOW = datetime(2024, 1, 6, 3, 0, tzinfo=UTC)
 CONFIG = MonitoringConfig(min_realized_labels=1_000)
@@ -241,7 +242,7 @@ def test_a_failure_after_the_temp_folder_is_gone_still_raises_the_failure_itself
         temp.rename(temp.with_name("moved-away"))
         raise OSError("fsync of the report root failed")
 
-    monkeypatch.setattr(report_module, "publish_report_folder", renamed_then_failed)
+    monkeypatch.setattr(retention, "publish_report_folder", renamed_then_failed)
     with pytest.raises(OSError, match="^fsync of the report root failed$"):
         write_drift_report(window(30, 0.0, 1, None), window(20, 1.0, 2, None), tmp_path, NOW, SMALL_CONFIG)
     assert [path.name for path in (tmp_path / "drift").iterdir()] == ["moved-away"]

@@ -136,14 +136,14 @@ def test_an_upsert_killed_before_its_commit_is_rolled_back_whole(tmp_path, marke
 REPORT_UNTIL_PUBLISH = """
     import sys
     from datetime import datetime, timezone
-    from btc_lifecycle.reporting import ReportFacts, build_ingestion_report, ingestion_report
+    from btc_lifecycle.reporting import ReportFacts, build_ingestion_report, retention
     from btc_lifecycle_tests.reporting.conftest import seeded_labeled_candles
 
     def hold(folder, stamp):
         print("WRITTEN, NOT PUBLISHED", flush=True)
         while True: pass
 
-    ingestion_report.publish_report_folder = hold
+    retention.publish_report_folder = hold
     labeled = seeded_labeled_candles()
     facts = ReportFacts(source="test", symbol="BTC/USDT", interval="1m", rows_new=1,
                         rows_total=len(labeled), missing_minutes=0, gaps=[],
