@@ -215,10 +215,18 @@ def preflight(env: dict[str, str], candles: Path | None) -> None:
 
 def where_to_look(env: dict[str, str]) -> str:
     """After a whole-graph run: the newest reports, and the commands that show the rest."""
+    from btc_lifecycle.reporting.retention import completed_report_folders  # after the run: pandas comes along
+
     settings = load_settings(env)
     lines = ["Where to look:"]
-    for kind, pattern in (("ingestion report", "ingestion/*/report.pdf"), ("drift report", "drift/*/*.html")):
-        found = sorted(settings.report_dir.glob(pattern))
+    for kind, folder, pattern in (
+        ("ingestion report", "ingestion", "report.pdf"),
+        ("model report", "model", "report.pdf"),
+        ("drift report", "drift", "*.html"),
+    ):
+        # Oldest first, by the time in the folder's name (a model report's starts with its version).
+        reports = completed_report_folders(settings.report_dir / folder)
+        found = [path for report in reports for path in sorted(report.glob(pattern))]
         lines.append(f"  {kind + ':':<18}{found[-1] if found else '(none yet)'}")
     lines.append(f"  runs, assets, checks: make dev        (then http://127.0.0.1:{env.get('DAGSTER_PORT') or 3000})")
     lines.append(f"  models and metrics:   make mlflow-ui  (then {settings.mlflow_ui_url})")

@@ -55,7 +55,7 @@ def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
 
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory):
-    """A retraining that succeeds; then one whose drift report cannot be written."""
+    """A retraining that succeeds; then one whose reports (model and drift) cannot be written."""
     settings = with_features(synthetic_candles(4_000, seed=12), tmp_path_factory.mktemp("retrained"))
     succeeded = retrain(settings)
     shutil.rmtree(settings.report_dir)
@@ -74,9 +74,9 @@ def test_a_successful_retraining_ends_its_mlflow_run_finished(retrained):
     assert run.info.status == "FINISHED" and run.data.tags["model_version"] == "1"
 
 
-def test_a_failed_drift_report_ends_the_retraining_mlflow_run_failed(retrained):
+def test_failed_report_steps_end_the_retraining_mlflow_run_failed(retrained):
     settings, _, failed = retrained
-    assert failed_steps(failed) == ["drift_report"]
+    assert sorted(failed_steps(failed)) == ["backtest", "drift_report"]
     assert [run.info.status for run in mlflow_runs_of(settings, failed.run_id)] == ["FAILED"]
 
 

@@ -7,8 +7,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from pypdf import PdfReader
 
+from btc_lifecycle.modelling.backtest import MODEL_STRATEGIES, STRATEGIES
 from btc_lifecycle_tests.e2e.workspace import REPO_ROOT, Workspace, launch_command
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +62,28 @@ def test_the_demo_ends_by_naming_the_pdf_make_dev_and_make_mlflow_ui(demo):
     pdf = re.search(r"ingestion report: +(\S+\.pdf)", result.stdout)
     assert pdf and Path(pdf.group(1)).is_file() and Path(pdf.group(1)).is_relative_to(workspace.root)
     assert "make dev" in result.stdout and "make mlflow-ui" in result.stdout
+
+
+def test_the_demo_backtests_the_model_and_its_report_leads_with_the_verdict_of_its_numbers(demo):
+    workspace, result = demo
+    with dg.DagsterInstance.from_config(str(workspace.root / "dagster_home")) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("backtest"))
+    traded = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+    for strategy in STRATEGIES:
+        assert f"| {strategy} | gross |" in traded["backtest"] and f"| {strategy} | net |" in traded["backtest"]
+    # The verdict follows the numbers: it says money is lost exactly when no strategy earned after costs.
+    earned = [traded[f"{name}_net_total_return"] for name in MODEL_STRATEGIES]
+    assert (" loses money" in traded["verdict"]) == all(value <= 0 for value in earned)
+    report = re.search(r"model report: +(\S+\.pdf)", result.stdout)
+    assert report and Path(report.group(1)) == Path(traded["pdf"])
+    pages = PdfReader(traded["pdf"]).pages
+    text = " ".join(" ".join(page.extract_text() for page in pages).split())
+    assert traded["verdict"] in text
+    assert len(pages) >= 3
+    run = workspace.mlflow_client().get_run(traded["mlflow_run_id"])
+    assert run.data.metrics["backtest_long_short_net_total_return"] == pytest.approx(
+        traded["long_short_net_total_return"]
+    )
 
 
 def test_the_demo_console_shows_progress_and_no_library_warnings(demo):
