@@ -153,9 +153,10 @@ class FeaturesConfig(_Frozen):
     # Gaps of up to this many candles between two stored ones are trade-less minutes, filled
     # with flat candles; longer gaps (outages) stay gaps. 0 disables filling.
     max_fill_minutes: int = Field(30, ge=0, le=1440)
-    # What the model predicts: whether the close this many minutes ahead is higher. 1 is the
-    # seed's label of the next candle; the backtest holds each call as long.
-    horizon_minutes: int = Field(1, ge=1, le=1440)
+    # What the model predicts: whether the close this many minutes ahead is higher (whole candles
+    # of the interval); unset, the next candle's (the seed's label). The backtest holds each call
+    # as long.
+    horizon_minutes: int | None = Field(None, ge=1, le=1440)
 
 
 class CostsConfig(_Frozen):
@@ -328,8 +329,10 @@ class Settings(_Frozen):
 
     @property
     def horizon_candles(self) -> int:
-        """features.horizon_minutes in candles of the ingested interval."""
-        return self.features.horizon_minutes * 60_000 // INTERVAL_MS[self.ingest.interval]
+        """features.horizon_minutes in candles of the ingested interval (unset: one)."""
+        minutes = self.features.horizon_minutes
+        return 1 if minutes is None else minutes * 60_000 // INTERVAL_MS[self.ingest.interval]
+
 
     @property
     def ingestion_stats_path(self) -> Path:
@@ -465,7 +468,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ingest = _validated(IngestConfig, {key: raw[key] for key in raw.keys() - in_sections}, source)
     # A section that is null takes its defaults.
     sections = _validated(_Sections, {key: value for key, value in in_sections.items() if value is not None}, source)
-    horizon_ms = sections.features.horizon_minutes * 60_000
+    horizon_ms = (sections.features.horizon_minutes or 0) * 60_000
     if horizon_ms % INTERVAL_MS[ingest.interval]:
         raise ConfigError(
             f"{source}: field 'features.horizon_minutes' must be a whole number of {ingest.interval} candles, "

@@ -83,7 +83,8 @@ def test_the_gap_policy_is_read_from_the_features_section(write_config):
 def test_costs_horizon_and_gate_default_to_binance_taker_fees_the_next_minute_and_log_loss(write_config):
     settings = settings_for(write_config(costs=REMOVE))
     assert (settings.costs.taker_fee_bps, settings.costs.slippage_bps, settings.costs.fills) == (10.0, 0.0, "taker")
-    assert (settings.features.horizon_minutes, settings.horizon_candles) == (1, 1)
+    assert (settings.features.horizon_minutes, settings.horizon_candles) == (None, 1)  # the next candle
+    assert settings_for(write_config(interval="3m")).horizon_candles == 1
     assert settings.model.gate_metric == "log_loss"
     hourly = settings_for(write_config(interval="1h", features={"horizon_minutes": 120}))
     assert hourly.horizon_candles == 2
