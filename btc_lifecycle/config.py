@@ -333,7 +333,6 @@ class Settings(_Frozen):
         minutes = self.features.horizon_minutes
         return 1 if minutes is None else minutes * 60_000 // INTERVAL_MS[self.ingest.interval]
 
-
     @property
     def ingestion_stats_path(self) -> Path:
         return self.feature_db_path.parent / "ingestion_stats.json"

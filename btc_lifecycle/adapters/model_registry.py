@@ -36,6 +36,7 @@ from btc_lifecycle.modelling.champion import (
     decide_promotion,
     replace_incomparable,
 )
+from btc_lifecycle.modelling.features import LONGEST_WINDOW
 from btc_lifecycle.modelling.metrics import METRIC_NAMES
 from btc_lifecycle.modelling.model_card import (
     calibration_png,
@@ -186,6 +187,8 @@ class ModelRegistry:
         """
         target = result.heldout["target"].to_numpy(dtype="int64")
         losses = gate_losses or (lambda probability: log_losses(target, probability))
+        # Targets over a horizon of h candles overlap for h candles: their losses are correlated as long.
+        lags = max(LONGEST_WINDOW, result.config.embargo_candles - LONGEST_WINDOW)
         with self.training_run(dagster_run_id) as run:
             importance_png = _log_evaluation(result, margin)
             mlflow.log_params({"gate_metric": gate_metric, **(params or {})})
@@ -196,9 +199,9 @@ class ModelRegistry:
             champion_losses, incomparable = self._champion_heldout_losses(result, champion, losses)
             if incomparable:
                 # A deliberate feature change must not freeze the registry on the old model.
-                decision = replace_incomparable(challenger_losses, prior_losses, alpha, margin)
+                decision = replace_incomparable(challenger_losses, prior_losses, alpha, margin, lags)
             else:
-                decision = decide_promotion(challenger_losses, champion_losses, prior_losses, alpha, margin)
+                decision = decide_promotion(challenger_losses, champion_losses, prior_losses, alpha, margin, lags)
             if gate_metric != "log_loss":
                 decision = replace(decision, reason=f"judged by {GATE_MEASURES[gate_metric]}: {decision.reason}")
             mlflow.log_metrics(

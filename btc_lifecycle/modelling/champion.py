@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from btc_lifecycle.modelling.features import LONGEST_WINDOW
 from btc_lifecycle.modelling.paired_test import PairedComparison, compare_losses
 
 FIRST_CHAMPION = "first_champion"
@@ -84,10 +85,13 @@ def decide_promotion(
     prior_losses: np.ndarray,
     alpha: float = 0.05,
     margin: float = 0.0,
+    lags: int = LONGEST_WINDOW,
 ) -> PromotionDecision:
     """Promote the first model, or a challenger that beats the champion and the prior beyond noise.
 
-    All losses are per candle, on the same held-out candles in the same order.
+    All losses are per candle, on the same held-out candles in the same order. ``lags``: how far
+    neighbouring losses are correlated (the feature window, or a longer label horizon whose
+    targets overlap).
     """
     if margin < 0:
         raise ValueError(f"margin must not be negative, got {margin}")
@@ -114,7 +118,7 @@ def decide_promotion(
 
     if not np.isfinite(challenger_losses).all():
         return decision(False, KEEP_CHAMPION, "challenger log loss is not finite: it is refused")
-    versus_prior = compare_losses(challenger_losses, prior_losses)
+    versus_prior = compare_losses(challenger_losses, prior_losses, lags)
     prior_note = (
         f"versus the constant prior ({prior_ll:.5f}): {versus_prior.describe()}, "
         f"{'beats' if versus_prior.significant(alpha) else 'does not beat'} it at alpha={alpha}"
@@ -132,8 +136,8 @@ def decide_promotion(
             versus_prior=versus_prior,
         )
     champion_losses = np.asarray(champion_losses, dtype="float64")
-    versus_champion = compare_losses(challenger_losses, champion_losses)
-    champion_versus_prior = compare_losses(champion_losses, prior_losses)
+    versus_champion = compare_losses(challenger_losses, champion_losses, lags)
+    champion_versus_prior = compare_losses(champion_losses, prior_losses, lags)
     better = versus_champion.significant(alpha, margin)
     promote = better and versus_prior.significant(alpha)
     if promote:
@@ -163,10 +167,10 @@ def decide_promotion(
 
 
 def replace_incomparable(
-    challenger_losses: np.ndarray, prior_losses: np.ndarray, alpha: float, margin: float
+    challenger_losses: np.ndarray, prior_losses: np.ndarray, alpha: float, margin: float, lags: int = LONGEST_WINDOW
 ) -> PromotionDecision:
     """The champion reads other features and cannot be scored: a deliberate change replaces it."""
-    first = decide_promotion(challenger_losses, None, prior_losses, alpha, margin)
+    first = decide_promotion(challenger_losses, None, prior_losses, alpha, margin, lags)
     return PromotionDecision(
         True,
         REPLACE_INCOMPARABLE,

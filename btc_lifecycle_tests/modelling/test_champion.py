@@ -294,3 +294,14 @@ def test_a_challenger_that_beats_only_the_champion_is_not_promoted():
     assert decision.reason == keep_or_promote_reason(
         decision, prior, "keep champion", "it beats the champion but not the constant prior", NOT_EITHER
     )
+
+
+def test_every_paired_test_allows_for_as_many_correlated_neighbours_as_it_is_told():
+    truth, outcome = held_out()
+    champion = 0.5 + 0.3 * (truth - 0.5)
+    default = decide_promotion(losses_of(truth, outcome), losses_of(champion, outcome), prior_losses(outcome))
+    hourly = decide_promotion(losses_of(truth, outcome), losses_of(champion, outcome), prior_losses(outcome), lags=240)
+    assert {default.versus_champion.lags, default.versus_prior.lags, default.champion_versus_prior.lags} == {61}
+    assert {hourly.versus_champion.lags, hourly.versus_prior.lags, hourly.champion_versus_prior.lags} == {240}
+    replaced = replace_incomparable(losses_of(truth, outcome), prior_losses(outcome), 0.05, 0.0, lags=240)
+    assert replaced.versus_prior.lags == 240
