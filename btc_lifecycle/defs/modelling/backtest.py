@@ -132,7 +132,12 @@ def markdown_table(result: Backtest) -> str:
         rows.append(
             f"| {row['strategy']} | {row['costs']} | {row['total_return']:+.2%} | {row['annualised_return']:+.1%} | "
             f"{row['sharpe']:.2f} | {row['max_drawdown']:.2%} | {row['turnover']:.0f} | {row['trades']} | "
-            f"{row['hit_rate']:.3f} | {row['break_even_side_bps']:.2f} | "
-            f"{'unreachable' if hit > 1 else f'{hit:.3f}'} |"
+            f"{_or_dash(row['hit_rate'], '.3f')} | {_or_dash(row['break_even_side_bps'], '.2f')} | "
+            f"{'unreachable' if hit > 1 else _or_dash(hit, '.3f')} |"
         )
     return "\n".join([*rows, "", result.verdict])
+
+
+def _or_dash(value: float, spec: str) -> str:
+    """A number, or a dash where there is none (a strategy that never trades has no hit rate)."""
+    return "–" if math.isnan(value) else format(value, spec)

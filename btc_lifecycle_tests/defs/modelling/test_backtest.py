@@ -51,6 +51,8 @@ def test_its_metadata_shows_the_table_with_and_without_costs_the_break_even_and_
     for name in STRATEGIES:
         assert f"| {name} | gross |" in table and f"| {name} | net |" in table
     assert "break-even bps a side" in table
+    assert "| flat | net | +0.00% | +0.0% | 0.00 | 0.00% | 0 | 0 | – | – | – |" in table  # nothing to rate
+    assert "nan" not in table
     assert traded["verdict"].startswith("After 10 bps a side, ")
     assert table.endswith(traded["verdict"])
     assert traded["equity_curves"].startswith("![equity curves](data:image/png;base64,iVBOR")  # a PNG
