@@ -26,17 +26,18 @@ DRIFT_CHECKS = (DATA_DRIFT_CHECK, PERFORMANCE_CHECK)
 DRIFT_CHECK_KEYS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), name) for name in DRIFT_CHECKS]
 
 
-def _check_result(name: str, outcome, candles_until) -> dg.AssetCheckResult:
+def _check_result(name: str, outcome, candles_until, **extra) -> dg.AssetCheckResult:
     """A failed check is an ERROR; a skipped one passes with the reason in its description.
 
-    ``candles_until`` (the newest candle judged) lets the sensor's cool-down count market time.
+    ``candles_until`` (the newest candle judged) lets the sensor's cool-down count market time;
+    ``extra`` is more metadata for a person reading the check.
     """
     return dg.AssetCheckResult(
         check_name=name,
         passed=outcome.passed is not False,
         severity=dg.AssetCheckSeverity.ERROR,
         description=outcome.description,
-        metadata={"skipped": outcome.skipped, "candles_until": candles_until.isoformat(), **outcome.metadata},
+        metadata={"skipped": outcome.skipped, "candles_until": candles_until.isoformat(), **outcome.metadata, **extra},
     )
 
 
@@ -109,6 +110,7 @@ def drift_report(
     by_version = realized_by_version(window, registry.prior_up_shares(window["model_version"].unique()))
     judged = by_version.get(champion.version)
     earned = realized_net_returns(window, frame, trading_costs(settings), settings.horizon_candles)
+    by_version_table = _version_table(by_version, earned, trading_costs(settings))
     champion_rows = window.loc[window["model_version"].astype(str) == champion.version]
     champion_rows = champion_rows.loc[champion_rows["realized_label"].notna()]
     report = write_drift_report(
@@ -149,8 +151,8 @@ def drift_report(
             "realized_roc_auc": dg.MetadataValue.float(float_or_nan(judged.performance.roc_auc if judged else None)),
             "realized_log_loss": dg.MetadataValue.float(float_or_nan(judged.performance.log_loss if judged else None)),
             "realized_prior_log_loss": dg.MetadataValue.float(float_or_nan(judged.prior_log_loss if judged else None)),
-            "realized_net_return": dg.MetadataValue.float(earned.get(champion.version, float("nan"))),
-            "realized_by_version": dg.MetadataValue.md(_version_table(by_version, earned, trading_costs(settings))),
+            "realized_net_return": dg.MetadataValue.float(float_or_nan(earned.get(champion.version))),
+            "realized_by_version": dg.MetadataValue.md(by_version_table),
             "online_predictions_logged": dg.MetadataValue.int(0 if served is None else len(served)),
             "online_predictions_judged": dg.MetadataValue.int(
                 int((champion_rows[SOURCE_COLUMN] == ONLINE).sum()) if SOURCE_COLUMN in champion_rows else 0
@@ -160,7 +162,13 @@ def drift_report(
     )
     candles_until = current["open_time"].iloc[-1]
     yield _check_result(DATA_DRIFT_CHECK, drift_outcome, candles_until)
-    yield _check_result(PERFORMANCE_CHECK, performance_outcome, candles_until)
+    yield _check_result(
+        PERFORMANCE_CHECK,
+        performance_outcome,
+        candles_until,
+        realized_net_return=float_or_nan(earned.get(champion.version)),
+        realized_by_version=dg.MetadataValue.md(by_version_table),
+    )
 
 
 def _score_table(drift, config) -> str:

@@ -84,6 +84,9 @@ def test_each_versions_realized_net_return_after_costs_sits_next_to_its_log_loss
     net = metadata["realized_net_return"]
     assert -1 < net < 0.01  # ten bps a side on a few dozen minutes: costs dominate
     assert champion_row.endswith(f"| {net:+.2%} |")
+    check = checks_of(monitored["second"])[PERFORMANCE_CHECK]
+    assert check.metadata["realized_net_return"].value == net
+    assert check.metadata["realized_by_version"].value == metadata["realized_by_version"]
 
 
 def test_a_skipped_performance_check_passes_and_says_it_was_skipped(monitored):
