@@ -65,6 +65,19 @@ def planted_edge(minutes: int, accuracy: float, switch_probability: float = 0.02
     return features, calls
 
 
+def calls_of(minutes: int, next_return, up_probability=0.9, forward_return=0.0, block="fold 0") -> pd.DataFrame:
+    """``minutes`` out-of-sample calls, one a minute: what ``run_backtest`` reads."""
+    return pd.DataFrame(
+        {
+            "open_time": pd.date_range("2024-01-01", periods=minutes, freq="1min", tz="UTC"),
+            "block": block,
+            "up_probability": up_probability,
+            "forward_return": forward_return,
+            "next_return": next_return,
+        }
+    )
+
+
 def no_evidence() -> pd.DataFrame:
     return pd.DataFrame({"open_time": pd.Series([], dtype="datetime64[ns, UTC]"), "up_probability": [], "block": []})
 
@@ -129,15 +142,7 @@ def test_positions_are_held_for_the_horizon_as_overlapping_tranches():
 
 
 def test_each_block_opens_from_flat_and_closes_its_last_position():
-    calls = pd.DataFrame(
-        {
-            "open_time": pd.date_range("2024-01-01", periods=4, freq="1min", tz="UTC"),
-            "block": ["fold 0", "fold 0", "fold 1", "fold 1"],
-            "up_probability": [0.6, 0.6, 0.4, 0.4],
-            "forward_return": [0.0] * 4,
-            "next_return": [0.0] * 4,
-        }
-    )
+    calls = calls_of(4, 0.0, up_probability=[0.6, 0.6, 0.4, 0.4], block=["fold 0", "fold 0", "fold 1", "fold 1"])
     result = run_backtest(calls, TEN_BPS).strategies["long_short"]
     # long in, long out, short in, short out: four sides of one unit each.
     assert result.net.turnover == 4
@@ -146,29 +151,13 @@ def test_each_block_opens_from_flat_and_closes_its_last_position():
 
 def test_the_annualised_return_counts_every_minute_of_a_year():
     minutes = 525_600
-    calls = pd.DataFrame(
-        {
-            "open_time": pd.date_range("2024-01-01", periods=minutes, freq="1min", tz="UTC"),
-            "block": "fold 0",
-            "up_probability": 0.7,
-            "forward_return": 0.0,
-            "next_return": 1e-6,
-        }
-    )
+    calls = calls_of(minutes, 1e-6)
     hold = run_backtest(calls, FREE).strategies["buy_and_hold"]
     assert hold.gross.annualised_return == pytest.approx(hold.gross.total_return)
 
 
 def test_the_maximum_drawdown_is_the_largest_fall_from_a_peak():
-    calls = pd.DataFrame(
-        {
-            "open_time": pd.date_range("2024-01-01", periods=4, freq="1min", tz="UTC"),
-            "block": "fold 0",
-            "up_probability": 0.9,
-            "forward_return": 0.0,
-            "next_return": [0.10, -0.20, 0.05, 0.0],
-        }
-    )
+    calls = calls_of(4, [0.10, -0.20, 0.05, 0.0])
     hold = run_backtest(calls, FREE).strategies["buy_and_hold"]
     assert hold.gross.max_drawdown == pytest.approx(0.20)
 
@@ -251,15 +240,7 @@ def test_scrambling_a_blocks_prices_leaves_its_threshold_unchanged(learnable):
 
 
 def test_a_short_lucky_backtest_annualises_to_infinity_instead_of_crashing():
-    calls = pd.DataFrame(
-        {
-            "open_time": pd.date_range("2024-01-01", periods=20, freq="1min", tz="UTC"),
-            "block": "fold 0",
-            "up_probability": 0.9,
-            "forward_return": 0.01,
-            "next_return": 0.01,
-        }
-    )
+    calls = calls_of(20, 0.01, forward_return=0.01)
     hold = run_backtest(calls, FREE).strategies["buy_and_hold"]
     assert hold.gross.total_return == pytest.approx(1.01**20 - 1)
     assert hold.gross.annualised_return == math.inf
