@@ -467,7 +467,11 @@ def test_under_the_profile_a_drift_failure_makes_the_sensor_launch_a_retraining_
     )
     assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     with profile.instance() as instance:
-        drift = instance.get_latest_asset_check_evaluation_record(DRIFT_CHECK_KEYS[0])
+        # The monitoring run's evaluation: the sensor may already have queued the retraining, whose
+        # planned evaluation of the same check is then the newest record.
+        launched = {run.run_id for run in sensor_runs(instance)}
+        history = instance.event_log_storage.get_asset_check_execution_history(DRIFT_CHECK_KEYS[0], limit=10)
+        drift = next(record for record in history if record.run_id not in launched)
         assert drift.status.value == "FAILED"
         (run,) = wait_until(lambda: sensor_runs(instance), 120, "the sensor launched no retraining")
         assert run.job_name == "retraining_job"
