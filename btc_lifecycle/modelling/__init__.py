@@ -1,1 +1,2 @@
-"""Predicting the next candle's direction: features, walk-forward training, baselines, the gate."""
+"""Predicting the direction over the label horizon (the next candle by default): features,
+walk-forward training, baselines, the gate, the backtest after costs."""

@@ -1,4 +1,4 @@
-"""How well up-probabilities predict the next candle's direction."""
+"""How well up-probabilities predict the direction over the label horizon."""
 
 from __future__ import annotations
 

@@ -160,7 +160,8 @@ def train_walk_forward(features: pd.DataFrame, config: WalkForwardConfig = WalkF
 
 
 def predict_up_probability(model: XGBClassifier, features: pd.DataFrame) -> np.ndarray:
-    """The model's probability that the candle after each row closes higher."""
+    """The model's probability that each row's target is 1: the close a label horizon later (the
+    next candle's, by default) is higher."""
     return model.predict_proba(features[list(FEATURE_COLUMNS)])[:, 1]
 
 

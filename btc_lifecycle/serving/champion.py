@@ -49,7 +49,7 @@ class LoadedChampion:
     load_seconds: float
 
     def up_probability(self, row: Sequence[float]) -> float:
-        """P(the next candle closes higher) for one row of feature values."""
+        """P(the close a label horizon later is higher; the next candle by default) for one row of feature values."""
         import numpy as np
 
         values = np.asarray([row], dtype="float64")

@@ -90,7 +90,7 @@ class ScoringService:
         raise ServingError(404, f"unknown interval {interval!r} for {symbol}: this service serves {intervals}")
 
     def predict(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
-        """The champion's P(next candle closes higher) for the market's newest online candle."""
+        """The champion's P(the close a label horizon later is higher) for the market's newest online candle."""
         market = self.market(parameters)
         champion = self.watcher.current
         if champion is None:

@@ -340,7 +340,8 @@ def _metrics_table(by_model: dict) -> str:
     pool="duckdb",
     deps=[MODEL, FEATURES],
     kinds={"xgboost", "duckdb"},
-    description="The champion's probability that the next candle closes higher, joined with the truth once it arrives.",
+    description="The champion's probability that the close a label horizon later (features.horizon_minutes; the "
+    "next candle by default) is higher, joined with the truth once it arrives.",
 )
 def predictions(
     context: dg.AssetExecutionContext,
