@@ -201,11 +201,6 @@ def equity_curve_figure(backtest: Backtest) -> go.Figure:
     return figure
 
 
-def equity_curve_png(backtest: Backtest) -> bytes:
-    """The equity curves as PNG bytes: for the PDF and for metadata that embeds the image."""
-    return figure_png(equity_curve_figure(backtest))
-
-
 def figure_png(figure: go.Figure) -> bytes:
     """``figure`` rendered by kaleido at SCALE times its layout size."""
     return pio.to_image(figure, format="png", engine="kaleido", scale=SCALE)

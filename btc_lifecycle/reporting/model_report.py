@@ -31,7 +31,7 @@ HTML_NAME = "report.html"
 EQUITY_CHART = "equity_curves"
 GATE_METRICS = {"log_loss": "log loss", "net_return": "net return after costs"}
 # The rows of the metrics tables, in this order; any other model follows under its own name.
-MODEL_NAMES = {
+MODEL_LABELS = {
     "xgboost": "XGBoost",
     "majority": "majority class",
     "persistence": "persistence",
@@ -54,7 +54,6 @@ class ModelReportFacts:
     gate_metric: Literal["log_loss", "net_return"]
     overall: dict[str, ClassificationMetrics]  # walk-forward: the folds, pooled
     heldout: dict[str, ClassificationMetrics]  # the window the gate judges on
-    horizon_minutes: int
     generated_at: datetime
 
     def __post_init__(self) -> None:
@@ -89,7 +88,6 @@ def build_model_report(
         raise ValueError("the model report needs a backtest of at least one candle; it has none")
     if keep_last < 1:
         raise ValueError(f"keep_last must be at least 1, got {keep_last}")
-    _check_horizon(backtest, facts.horizon_minutes)
     moment = now if now is not None else datetime.now(UTC)
     name = labelled_stamp(f"v{facts.model_version}", report_stamp(moment))
     folder, (page_count, image_names) = build_report_folder(
@@ -103,24 +101,6 @@ def build_model_report(
         page_count=page_count,
         verdict=backtest.verdict,
     )
-
-
-def equity_curve_png(backtest: Backtest) -> bytes:
-    """The report's equity curves as PNG bytes, for metadata that embeds the image."""
-    from btc_lifecycle.reporting import charts
-
-    return charts.equity_curve_png(backtest)
-
-
-def _check_horizon(backtest: Backtest, horizon_minutes: int) -> None:
-    # The backtest holds each call for the horizon the model was trained to call; anything else
-    # would report one horizon's metrics next to another's trading.
-    held_minutes = backtest.horizon * interval_ms(backtest.interval) / 60_000
-    if held_minutes != horizon_minutes:
-        raise ValueError(
-            f"horizon_minutes is {horizon_minutes}, but the backtest holds each call "
-            f"{backtest.horizon} x {backtest.interval} = {held_minutes:g} minutes"
-        )
 
 
 def _write_report(backtest: Backtest, facts: ModelReportFacts, folder: Path, name: str) -> tuple[int, tuple[str, ...]]:
@@ -147,7 +127,7 @@ def report_context(backtest: Backtest, facts: ModelReportFacts, name: str, chart
         "overall": metrics_table(facts.overall),
         "heldout": metrics_table(facts.heldout),
         "backtest": backtest_table(backtest),
-        "backtest_facts": backtest_facts(backtest, facts.horizon_minutes),
+        "backtest_facts": backtest_facts(backtest),
         "thresholds": threshold_table(backtest.thresholds),
         "charts": chart_files,
         "costs_label": f"{backtest.costs.side_bps:g} bps a side",
@@ -180,10 +160,10 @@ def p_value_text(p_value: float | None) -> str:
 
 def metrics_table(metrics: dict[str, ClassificationMetrics]) -> dict:
     """The model against its baselines: ranking, calibration and hit rate."""
-    order = [name for name in MODEL_NAMES if name in metrics] + [name for name in metrics if name not in MODEL_NAMES]
+    order = [name for name in MODEL_LABELS if name in metrics] + [name for name in metrics if name not in MODEL_LABELS]
     rows = [
         [
-            MODEL_NAMES.get(name, name),
+            MODEL_LABELS.get(name, name),
             _number(metrics[name].roc_auc, 4),
             _number(metrics[name].log_loss, 5),
             _number(metrics[name].brier, 5),
@@ -252,8 +232,9 @@ def break_even_hit_rate_text(hit_rate: float) -> str:
     return UNREACHABLE if hit_rate > 1 else percent_text(hit_rate)
 
 
-def backtest_facts(backtest: Backtest, horizon_minutes: int) -> list[tuple[str, str]]:
+def backtest_facts(backtest: Backtest) -> list[tuple[str, str]]:
     costs = backtest.costs
+    horizon_minutes = backtest.horizon * interval_ms(backtest.interval) // 60_000
     fee = costs.taker_fee_bps if costs.fills == "taker" else costs.maker_fee_bps
     first, last = pd.Timestamp(backtest.times.iloc[0]), pd.Timestamp(backtest.times.iloc[-1])
     return [

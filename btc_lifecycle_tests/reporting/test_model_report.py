@@ -18,7 +18,6 @@ from btc_lifecycle.reporting.model_report import (
     ModelReportFacts,
     break_even_hit_rate_text,
     build_model_report,
-    equity_curve_png,
 )
 from btc_lifecycle.reporting.retention import completed_report_folders
 
@@ -68,7 +67,6 @@ def model_facts(**changes) -> ModelReportFacts:
         gate_metric="log_loss",
         overall=metrics,
         heldout={name: dataclasses.replace(value, rows=120) for name, value in metrics.items()},
-        horizon_minutes=1,
         generated_at=REPORT_TIME,
     )
     return dataclasses.replace(facts, **changes)
@@ -196,12 +194,6 @@ def test_a_failed_build_leaves_no_report_folder(backtest, tmp_path, monkeypatch)
     assert list((tmp_path / "model").iterdir()) == []
 
 
-def test_a_horizon_other_than_the_backtests_is_refused(backtest, tmp_path):
-    with pytest.raises(ValueError, match="horizon_minutes is 5"):
-        build_model_report(backtest, model_facts(horizon_minutes=5), tmp_path, keep_last=1)
-    assert not (tmp_path / "model").exists()
-
-
 def test_a_version_that_is_no_safe_folder_name_is_refused(backtest, tmp_path):
     with pytest.raises(ValueError, match="report label"):
         build_model_report(backtest, model_facts(model_version="../7"), tmp_path, keep_last=1)
@@ -223,6 +215,8 @@ def test_equity_curves_of_a_long_backtest_are_thinned_to_the_point_budget():
     assert figure.data[0].y[-1] == net[-1]  # the last candle is always drawn
 
 
-def test_equity_curve_png_renders_the_figure(backtest):
-    data = equity_curve_png(backtest)
+def test_the_reports_equity_curves_are_a_rendered_png(backtest, tmp_path):
+    report = build_model_report(backtest, model_facts(), tmp_path, keep_last=1, now=REPORT_TIME)
+    [image] = report.image_paths
+    data = image.read_bytes()
     assert data[:8] == PNG_SIGNATURE and len(data) > 10_000

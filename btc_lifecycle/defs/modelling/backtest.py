@@ -12,7 +12,6 @@ from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
 from btc_lifecycle.defs.modelling.assets import GROUP, HORIZON_PARAM, MODEL, trading_costs
 from btc_lifecycle.defs.partitions import SINGLE_RUN
-from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.modelling.backtest import MODEL_STRATEGIES, STRATEGIES, Backtest, backtest_out_of_sample
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
@@ -54,7 +53,6 @@ def backtest(
         **registry.training_facts(version, run_id),
         overall=run_metrics(run_metrics_of(registry, run_id), "", calls.loc[calls["block"] != HELDOUT_BLOCK]),
         heldout=run_metrics(run_metrics_of(registry, run_id), "heldout_", calls.loc[calls["block"] == HELDOUT_BLOCK]),
-        horizon_minutes=horizon * interval_ms(settings.ingest.interval) // 60_000,
         generated_at=datetime.now(UTC),
     )
     report = build_model_report(
