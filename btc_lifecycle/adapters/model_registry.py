@@ -78,6 +78,22 @@ class TrainingRecord:
 
 
 @dataclass(frozen=True)
+class TrainedVersion:
+    """One registered version as its backtest reads it, from one look at the registry."""
+
+    version: str
+    run_id: str
+    alias: str
+    decision: str
+    promotion_reason: str
+    gate_p_value: float | None
+    params: dict[str, str]
+    metrics: dict[str, float]
+    out_of_sample: pd.DataFrame
+    threshold_evidence: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class ChampionInfo:
     """The champion's version, run and held-out metrics, for monitoring."""
 
@@ -263,32 +279,29 @@ class ModelRegistry:
             self.client.set_terminated(run.info.run_id, status="FAILED")
         return [run.info.run_id for run in abandoned]
 
-    def run_of(self, version: str) -> str:
-        """The MLflow run that trained ``version``."""
-        return self.client.get_model_version(self.model_name, str(version)).run_id
-
-    def out_of_sample(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-        """A run's out-of-sample calls, their threshold evidence, and the run's params."""
+    def trained_version(self, version: str) -> TrainedVersion:
+        """``version`` with the run that trained it: what the gate decided, the run's params and
+        metrics, and its out-of-sample calls with their threshold evidence."""
+        model_version = self.client.get_model_version(self.model_name, str(version))
+        run = self.client.get_run(model_version.run_id).data
         with tempfile.TemporaryDirectory() as directory:
-            frames = [
-                pd.read_parquet(self.client.download_artifacts(run_id, path, directory))
+            calls, evidence = [
+                pd.read_parquet(self.client.download_artifacts(model_version.run_id, path, directory))
                 for path in (OUT_OF_SAMPLE_ARTIFACT, THRESHOLD_EVIDENCE_ARTIFACT)
             ]
-        return frames[0], frames[1], dict(self.client.get_run(run_id).data.params)
-
-    def training_facts(self, version: str, run_id: str) -> dict[str, object]:
-        """What the gate decided for ``version``: its alias, decision, reason and p-value."""
-        model_version = self.client.get_model_version(self.model_name, str(version))
         p_value = model_version.tags.get("gate_p_value", "")
-        return {
-            "model_name": self.model_name,
-            "model_version": str(version),
-            "alias": ", ".join(model_version.aliases) or "none",
-            "decision": model_version.tags.get("promotion_decision", "unknown"),
-            "promotion_reason": model_version.tags.get("promotion_reason", ""),
-            "gate_p_value": float(p_value) if p_value else None,
-            "gate_metric": self.client.get_run(run_id).data.params.get("gate_metric", "log_loss"),
-        }
+        return TrainedVersion(
+            version=str(version),
+            run_id=model_version.run_id,
+            alias=", ".join(model_version.aliases) or "none",
+            decision=model_version.tags.get("promotion_decision", "unknown"),
+            promotion_reason=model_version.tags.get("promotion_reason", ""),
+            gate_p_value=float(p_value) if p_value else None,
+            params=dict(run.params),
+            metrics=dict(run.metrics),
+            out_of_sample=calls,
+            threshold_evidence=evidence,
+        )
 
     def log_backtest(self, run_id: str, metrics: dict[str, float], files: dict[str, Path]) -> None:
         """Add the backtest's after-cost metrics and its report to a (possibly finished) run."""

@@ -41,18 +41,29 @@ def backtest(
         raise dg.Failure("no model version to backtest yet: materialize the model asset first (make run does)")
     version = str(model_event.asset_materialization.metadata["model_version"].value)
     registry = model_registry.registry()
-    run_id = registry.run_of(version)
-    calls, evidence, params = registry.out_of_sample(run_id)
-    horizon = int(params.get(HORIZON_PARAM, 1))
+    trained = registry.trained_version(version)
+    calls, run_id = trained.out_of_sample, trained.run_id
+    horizon = int(trained.params.get(HORIZON_PARAM, 1))
     with feature_store.get_connection() as conn:
         features = read_features(conn, settings.ingest.series, start=calls["open_time"].min())
     result = backtest_out_of_sample(
-        calls, evidence, features, trading_costs(settings), horizon=horizon, interval=settings.ingest.interval
+        calls,
+        trained.threshold_evidence,
+        features,
+        trading_costs(settings),
+        horizon=horizon,
+        interval=settings.ingest.interval,
     )
     facts = ModelReportFacts(
-        **registry.training_facts(version, run_id),
-        overall=run_metrics(run_metrics_of(registry, run_id), "", calls.loc[calls["block"] != HELDOUT_BLOCK]),
-        heldout=run_metrics(run_metrics_of(registry, run_id), "heldout_", calls.loc[calls["block"] == HELDOUT_BLOCK]),
+        model_name=registry.model_name,
+        model_version=version,
+        alias=trained.alias,
+        decision=trained.decision,
+        promotion_reason=trained.promotion_reason,
+        gate_p_value=trained.gate_p_value,
+        gate_metric=trained.params.get("gate_metric", "log_loss"),
+        overall=run_metrics(trained.metrics, "", calls.loc[calls["block"] != HELDOUT_BLOCK]),
+        heldout=run_metrics(trained.metrics, "heldout_", calls.loc[calls["block"] == HELDOUT_BLOCK]),
         generated_at=datetime.now(UTC),
     )
     report = build_model_report(
@@ -86,10 +97,6 @@ def backtest(
             },
         }
     )
-
-
-def run_metrics_of(registry, run_id: str) -> dict[str, float]:
-    return registry.client.get_run(run_id).data.metrics
 
 
 def run_metrics(logged: dict[str, float], prefix: str, calls: pd.DataFrame) -> dict:
