@@ -31,6 +31,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from btc_lifecycle.modelling.champion import (
+    GATE_MEASURES,
     KEEP_CHAMPION,
     PromotionDecision,
     decide_promotion,
@@ -49,11 +50,6 @@ from btc_lifecycle.modelling.walk_forward import WalkForwardResult, predict_up_p
 DEFAULT_MODEL_NAME = "btc_direction"
 CHAMPION_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
-# What the gate's per-candle losses are, for its reason.
-GATE_MEASURES = {
-    "log_loss": "log loss",
-    "net_return": "net return after costs, acting long/short on every call (loss: minus the net return)",
-}
 MODEL_FORMAT = "ubj"  # XGBoost's binary JSON: portable across versions, unlike a pickle
 
 

@@ -15,6 +15,11 @@ import numpy as np
 from btc_lifecycle.modelling.features import LONGEST_WINDOW
 from btc_lifecycle.modelling.paired_test import PairedComparison, compare_losses
 
+# What the gate's per-candle losses may be (model.gate_metric), as its reason and reports name them.
+GATE_MEASURES = {
+    "log_loss": "log loss",
+    "net_return": "net return after costs, acting long/short on every call (loss: minus the net return)",
+}
 FIRST_CHAMPION = "first_champion"
 PROMOTE = "promote"
 KEEP_CHAMPION = "keep_champion"

@@ -13,6 +13,7 @@ import pandas as pd
 
 from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.modelling.backtest import NEVER, STRATEGY_NAMES, Backtest
+from btc_lifecycle.modelling.champion import GATE_MEASURES
 from btc_lifecycle.reporting.pdf import render_report_html, write_pdf
 from btc_lifecycle.reporting.retention import (
     build_report_folder,
@@ -29,7 +30,6 @@ REPORT_KIND = "model"
 PDF_NAME = "report.pdf"
 HTML_NAME = "report.html"
 EQUITY_CHART = "equity_curves"
-GATE_METRICS = {"log_loss": "log loss", "net_return": "net return after costs"}
 # The rows of the metrics tables, in this order; any other model follows under its own name.
 MODEL_LABELS = {
     "xgboost": "XGBoost",
@@ -57,8 +57,8 @@ class ModelReportFacts:
     generated_at: datetime
 
     def __post_init__(self) -> None:
-        if self.gate_metric not in GATE_METRICS:
-            raise ValueError(f"gate_metric must be one of {', '.join(GATE_METRICS)}, got {self.gate_metric!r}")
+        if self.gate_metric not in GATE_MEASURES:
+            raise ValueError(f"gate_metric must be one of {', '.join(GATE_MEASURES)}, got {self.gate_metric!r}")
         for name in ("overall", "heldout"):
             if "xgboost" not in getattr(self, name):
                 raise ValueError(f"{name} metrics need the model's own ('xgboost'), got {sorted(getattr(self, name))}")
@@ -147,7 +147,7 @@ def gate_facts(facts: ModelReportFacts) -> list[tuple[str, str]]:
     return [
         ("Decision", facts.decision),
         ("Reason", facts.promotion_reason),
-        ("Gate metric", GATE_METRICS[facts.gate_metric]),
+        ("Gate metric", GATE_MEASURES[facts.gate_metric]),
         ("p-value", p_value_text(facts.gate_p_value)),
     ]
 
