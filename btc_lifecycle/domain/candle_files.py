@@ -47,14 +47,28 @@ def read_candle_file(path: str | Path, interval: str = "1m") -> pd.DataFrame:
 
     Exact repeated candles are dropped; their count is in ``frame.attrs["duplicates_dropped"]``.
     """
-    path = Path(path)
+    source, text = _candle_text(Path(path))
+    return read_candle_text(source, text, interval)
+
+
+def read_candle_text(
+    source: str,
+    text: str,
+    interval: str = "1m",
+    period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    vision: bool = False,
+) -> pd.DataFrame:
+    """``read_candle_file`` on text already read from ``source`` (named in every error).
+
+    ``period`` is the [start, end) a Vision archive's name promises: every open time must lie
+    in it and on the interval's grid. ``vision`` refuses anything but a Vision dump.
+    """
     step_ms = interval_ms(interval)
-    source, text = _candle_text(path)
     if not text.strip():
         raise CandleFileError(f"{source}: empty file")
     first_line = text.split("\n", 1)[0]
-    if _is_number(first_line.split(",", 1)[0]):
-        frame, header_lines = _parse_vision(source, text, step_ms), 0
+    if vision or _is_number(first_line.split(",", 1)[0]):
+        frame, header_lines = _parse_vision(source, text, step_ms, period), 0
     else:
         frame, header_lines = _parse_generic(source, text), 1
     if frame.empty:
@@ -151,15 +165,10 @@ def _parse_generic(source: str, text: str) -> pd.DataFrame:
     return frame
 
 
-def _parse_vision(source: str, text: str, step_ms: int) -> pd.DataFrame:
-    table = _read_table(source, text, header=None, dtype=str)
-    if table.shape[1] != len(VISION_COLUMNS):
-        raise CandleFileError(
-            f"{source}, line 1: a file without header must be a Binance Vision dump with "
-            f"{len(VISION_COLUMNS)} columns, found {table.shape[1]}"
-        )
-    table.columns = list(VISION_COLUMNS)
-    frame = _numeric_columns(source, table, VISION_COLUMNS[:-1], header_lines=0)
+def _parse_vision(
+    source: str, text: str, step_ms: int, period: tuple[pd.Timestamp, pd.Timestamp] | None = None
+) -> pd.DataFrame:
+    frame = _vision_numbers(source, text)
     open_ms = _epoch_ms(source, frame.pop("open_time"), "open_time", header_lines=0)
     close_ms = _epoch_ms(source, frame.pop("close_time"), "close_time", header_lines=0)
     # The close time tells the file's interval; reading 5m candles as 1m must fail loudly.
@@ -171,8 +180,51 @@ def _parse_vision(source: str, text: str, step_ms: int) -> pd.DataFrame:
             f"{source}, line {row + 1}: close_time - open_time spans {span:g} s, "
             f"not the expected interval of {step_ms / 1000:g} s"
         )
+    if period is not None:
+        _check_period(source, open_ms, step_ms, period)
     frame.insert(0, "open_time", pd.to_datetime(open_ms, unit="ms", utc=True))
     return frame
+
+
+def _vision_numbers(source: str, text: str) -> pd.DataFrame:
+    """The 11 numeric columns of a Vision dump as float64 (epoch µs stay exact below 2^53).
+
+    One C-parser pass reads a clean file; any doubt (a wrong width, a blank or non-numeric cell)
+    sends it to the field-by-field reader, which names the line."""
+    try:
+        table = pd.read_csv(io.StringIO(text), header=None, dtype="float64", skip_blank_lines=False)
+        if table.shape[1] == len(VISION_COLUMNS) and not table.iloc[:, :6].isna().any().any():
+            table.columns = list(VISION_COLUMNS)
+            numbers = table[list(VISION_COLUMNS[:-1])]
+            if not numbers[["close_time"]].isna().any().any():
+                return numbers
+    except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning):
+        pass
+    table = _read_table(source, text, header=None, dtype=str)
+    if table.shape[1] != len(VISION_COLUMNS):
+        raise CandleFileError(
+            f"{source}, line 1: a file without header must be a Binance Vision dump with "
+            f"{len(VISION_COLUMNS)} columns, found {table.shape[1]}"
+        )
+    table.columns = list(VISION_COLUMNS)
+    return _numeric_columns(source, table, VISION_COLUMNS[:-1], header_lines=0)
+
+
+def _check_period(source: str, open_ms: pd.Series, step_ms: int, period: tuple[pd.Timestamp, pd.Timestamp]) -> None:
+    """Every open time inside the archive's [start, end) and on the interval's grid."""
+    start, end = (int(moment.timestamp() * 1000) for moment in period)
+    values = open_ms.to_numpy()
+    for mask, problem in (
+        (
+            (values < start) | (values >= end),
+            f"lies outside the file's period {period[0].date()} .. {(period[1] - pd.Timedelta(days=1)).date()}",
+        ),
+        ((values - start) % step_ms != 0, f"is not on the {step_ms / 1000:g} s grid of the interval"),
+    ):
+        if mask.any():
+            row = int(np.argmax(mask))
+            moment = pd.Timestamp(int(values[row]), unit="ms", tz="UTC").isoformat()
+            raise CandleFileError(f"{source}, line {row + 1}, field open_time: {moment} {problem}")
 
 
 def _numeric_columns(
@@ -196,15 +248,20 @@ def _numeric_columns(
 
 
 def _epoch_ms(source: str, numbers: pd.Series, field: str, header_lines: int) -> pd.Series:
-    """Integer epoch milliseconds from ms or µs numbers (told apart by magnitude)."""
+    """Integer epoch milliseconds from a column in one unit: milliseconds, or microseconds (Vision
+    spot files from 2025 on). The first value's size says the file's unit; every other value
+    must be in the same one."""
     values = numbers.to_numpy()
+    micros = bool(len(values)) and values[0] >= MICROSECONDS_FROM
+    unit = "microseconds" if micros else "milliseconds"
     problems = [
         (values != np.floor(values), "epoch time is not a whole number"),
         (values < MILLISECONDS_FROM, "epoch time too small for milliseconds (seconds?)"),
         (
-            np.where(values >= MICROSECONDS_FROM, values / 1000, values) > LATEST_EPOCH_MS,
-            "epoch time beyond the year 2262",
+            (values >= MICROSECONDS_FROM) != micros,
+            f"epoch time in another unit than the file's first line ({unit})",
         ),
+        ((values / 1000 if micros else values) > LATEST_EPOCH_MS, "epoch time beyond the year 2262"),
     ]
     for mask, problem in problems:
         if mask.any():
@@ -213,8 +270,7 @@ def _epoch_ms(source: str, numbers: pd.Series, field: str, header_lines: int) ->
                 f"{source}, line {row + 1 + header_lines}, field {field}: {problem}: {values[row]:.0f}"
             )
     whole = values.astype("int64")
-    milliseconds = np.where(whole >= MICROSECONDS_FROM, whole // 1000, whole)
-    return pd.Series(milliseconds, index=numbers.index)
+    return pd.Series(whole // 1000 if micros else whole, index=numbers.index)
 
 
 def _parse_times(source: str, raw: pd.Series, field: str, header_lines: int) -> pd.Series:

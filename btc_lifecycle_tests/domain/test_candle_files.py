@@ -293,6 +293,13 @@ def test_another_interval_is_refused_at_the_first_wrong_line_with_both_spans(tmp
     assert refusal(path) == (f"{path}, line 3: close_time - open_time spans 300 s, not the expected interval of 60 s")
 
 
+def test_a_vision_file_keeps_one_time_unit_from_its_first_line_on(tmp_path):
+    rows = sample_rows(3)
+    lines = [vision_line(rows[0], 1000), vision_line(rows[1], 1000), vision_line(rows[2])]
+    with pytest.raises(CandleFileError, match=r"line 3, field open_time: epoch time in another unit .*microseconds"):
+        read_candle_file(write(tmp_path, "mixed.csv", lines))
+
+
 def test_a_ragged_vision_file_is_refused_as_malformed(tmp_path):
     path = dump_file(tmp_path, [dump_line(0), dump_line(1) + ",7"])
     assert refusal(path).startswith(f"{path}: malformed csv")
