@@ -3,22 +3,28 @@
 Start it with ``python -m btc_lifecycle.replay_exchange --candles FILE`` or, in Python,
 ``with ReplayExchange(frame) as exchange: ...``; point a real ccxt client at it with
 ``btc_lifecycle.adapters.exchange.point_ccxt_at(client, exchange.base_url)`` or build one
-with ``replay_binance_client``.
+with ``replay_binance_client``. It also serves Binance's kline archives (``archives.py``);
+``write_archive_tree`` writes them into a folder instead.
 """
 
 from __future__ import annotations
 
+from btc_lifecycle.replay_exchange.archives import ArchiveFault, ArchiveTree, parse_archive_fault, write_archive_tree
 from btc_lifecycle.replay_exchange.clock import ReplayClock
 from btc_lifecycle.replay_exchange.faults import Fault, FaultPlan, parse_fault
 from btc_lifecycle.replay_exchange.server import ReplayExchange
 
 __all__ = [
+    "ArchiveFault",
+    "ArchiveTree",
     "Fault",
     "FaultPlan",
     "ReplayClock",
     "ReplayExchange",
+    "parse_archive_fault",
     "parse_fault",
     "replay_binance_client",
+    "write_archive_tree",
 ]
 
 

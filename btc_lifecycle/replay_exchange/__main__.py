@@ -2,6 +2,10 @@
 
 Prints one line, ``replay exchange serving FILE (N candles, FIRST..LAST) at URL``, once
 listening; ``--ready-file`` also writes the URL to a file (atomically). Stops on SIGTERM/SIGINT.
+
+With ``--write-archives DIR`` it serves nothing: it writes the file's kline archives (those
+published by ``--start``, default the end of the file) into DIR in Binance's layout, prints one
+line, ``wrote N archives under DIR``, and exits.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import threading
 from pathlib import Path
 
 from btc_lifecycle.domain.candle_files import read_candle_file
+from btc_lifecycle.replay_exchange.archives import parse_archive_fault, write_archive_tree
 from btc_lifecycle.replay_exchange.clock import epoch_ms
 from btc_lifecycle.replay_exchange.faults import parse_fault
 from btc_lifecycle.replay_exchange.server import ReplayExchange
@@ -24,6 +29,13 @@ def _fault(spec: str):
     try:
         return parse_fault(spec)
     except ValueError as error:  # argparse would hide the reason behind "invalid value"
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _archive_fault(spec: str):
+    try:
+        return parse_archive_fault(spec)
+    except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
@@ -58,6 +70,16 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "klines:truncate, klines:empty:1:3, klines:overlap=5, klines:shuffle; "
         "repeatable (all kinds in faults.py)",
     )
+    parser.add_argument(
+        "--archive-fault",
+        action="append",
+        default=[],
+        type=_archive_fault,
+        metavar="KIND@PERIOD",
+        help="a fault of one kline archive, e.g. missing@2023-03, checksum@2023-03-05; kinds: "
+        "checksum, missing, truncate, micros, revise; repeatable",
+    )
+    parser.add_argument("--write-archives", type=Path, metavar="DIR", help="write the kline archives into DIR and exit")
     parser.add_argument("--ready-file", type=Path, help="write the URL here once listening")
     parser.add_argument("--log-requests", action="store_true", help="one stderr line per request")
     return parser.parse_args(argv)
@@ -75,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     try:
         candles = read_candle_file(arguments.candles, arguments.interval)
+        if arguments.write_archives:
+            folder = arguments.write_archives
+            archives = write_archive_tree(candles, folder, arguments.symbol, arguments.interval, arguments.start)
+            print(f"wrote {len(archives)} archives under {folder}", flush=True)
+            return 0
         exchange = ReplayExchange(
             candles,
             symbol=arguments.symbol,
@@ -82,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             start=arguments.start,
             speed=arguments.speed,
             faults=arguments.fault,
+            archive_faults=arguments.archive_fault,
             host=arguments.host,
             port=arguments.port,
             log_requests=arguments.log_requests,

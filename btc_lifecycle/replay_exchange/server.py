@@ -4,6 +4,12 @@ Binance endpoints (GET): ``/api/v3/ping``, ``/api/v3/time``, ``/api/v3/exchangeI
 ``/api/v3/klines``, ``/api/v3/trades`` (the last trade only). Anything else is a 404, so a client
 asking for futures markets fails loudly.
 
+Binance's kline archives (GET, as data.binance.vision serves them, see ``archives.py``):
+``/data/spot/{monthly,daily}/klines/SYMBOL/INTERVAL/SYMBOL-INTERVAL-PERIOD.zip`` (200
+``application/zip``) and the same path plus ``.CHECKSUM`` (200 ``text/plain``), once the replay
+clock has passed the end of the period; an archive not (yet) published is a 404 HTML page. The
+endpoint faults below do not touch archive paths; archives have faults of their own.
+
 Control endpoints for tests and simulations (never faulted):
 
 - ``GET /replay/clock`` -> ``{"now", "now_iso", "speed", "symbols": {SYMBOL: {"first_open",
@@ -13,6 +19,9 @@ Control endpoints for tests and simulations (never faulted):
 - ``GET /replay/faults`` -> the fault plan and how many requests a ``hold`` fault holds now
   (``"held"``); ``POST /replay/faults`` with ``{"clear": true}``, ``{"add": ["klines:429:2",
   ...]}`` (syntax in ``faults.py``) and/or ``{"release": true}`` (the held requests go on).
+- ``GET /replay/archives`` -> ``{"faults": ["missing@2023-03", ...]}``, the archive faults;
+  ``POST /replay/archives`` with ``{"clear": true}`` and/or ``{"add": ["checksum@2023-03-05",
+  ...]}`` (applied in that order; ``KIND@PERIOD``, kinds in ``archives.py``) -> the new state.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 
 from btc_lifecycle.loopback_http import BackgroundHTTPServer
+from btc_lifecycle.replay_exchange.archives import ArchiveFault, ArchiveFile, ArchiveTree
 from btc_lifecycle.replay_exchange.binance_shapes import (
     BinanceError,
     KlineSeries,
@@ -39,6 +49,7 @@ from btc_lifecycle.replay_exchange.clock import ReplayClock, default_start_ms, e
 from btc_lifecycle.replay_exchange.faults import Fault, FaultPlan, parse_fault, spoil_klines
 
 API = "/api/v3"
+ARCHIVES = "/data/"
 NOT_FOUND_PAGE = "<html><body><h1>404 Not Found</h1></body></html>"
 
 
@@ -47,7 +58,7 @@ class ReplayExchange(BackgroundHTTPServer):
 
     ``candles`` is one candle frame (served as ``symbol``) or a dict ``{symbol: frame}``.
     Without a ``clock``, replay time starts at ``start`` (or just after the last candle closes)
-    and runs at ``speed``.
+    and runs at ``speed``. ``archive_faults`` are ``ArchiveFault``s or ``KIND@PERIOD`` specs.
     """
 
     def __init__(
@@ -59,6 +70,7 @@ class ReplayExchange(BackgroundHTTPServer):
         start: str | pd.Timestamp | int | None = None,
         speed: float = 1.0,
         faults: list[Fault] | tuple[Fault, ...] = (),
+        archive_faults: list[ArchiveFault | str] | tuple[ArchiveFault | str, ...] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         log_requests: bool = False,
@@ -81,6 +93,7 @@ class ReplayExchange(BackgroundHTTPServer):
             clock = ReplayClock(start_ms, speed)
         self.clock = clock
         self.faults = FaultPlan(faults)
+        self.archives = ArchiveTree(self.series, interval, self.clock.now_ms, archive_faults)
         self.request_counts: Counter[str] = Counter()
         self.log_requests = log_requests
         self.stopping = threading.Event()
@@ -181,6 +194,12 @@ class ReplayExchange(BackgroundHTTPServer):
             if request.get("release"):
                 self.release()
             return self.fault_state()
+        if path == "/replay/archives":
+            if request.get("clear"):
+                self.archives.clear_faults()
+            for spec in request.get("add", []):
+                self.archives.add_fault(spec)
+            return self.archives.fault_state()
         raise LookupError(path)
 
 
@@ -216,6 +235,10 @@ class _ReplayHandler(BaseHTTPRequestHandler):
             return self._send_json(200, self.exchange.clock_state())
         if url.path == "/replay/faults":
             return self._send_json(200, self.exchange.fault_state())
+        if url.path == "/replay/archives":
+            return self._send_json(200, self.exchange.archives.fault_state())
+        if url.path.startswith(ARCHIVES):
+            return self._send_archive(self.exchange.archives.file(url.path))
         faults = self.exchange.faults.faults_for(url.path)
         for fault in faults:
             if fault.delay_s and self.exchange.stopping.wait(fault.delay_s):
@@ -267,6 +290,23 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         # Gateways answer 5xx with HTML, not Binance JSON; ccxt then maps by HTTP status.
         page = f"<html><body><h1>{status} {self.responses[status][0]}</h1></body></html>"
         return self._send_text(status, "text/html", page)
+
+    def _send_archive(self, answer: ArchiveFile | None) -> None:
+        if answer is None:
+            return self._send_text(404, "text/html", NOT_FOUND_PAGE)
+        if not answer.truncated:
+            return self._send(200, answer.body, {"Content-Type": answer.content_type})
+        # A download cut short: the full length announced, half the bytes sent, the connection
+        # closed, so the client's read ends early (an incomplete read, not a short file).
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body[: len(answer.body) // 2])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _send_json(self, status: int, payload, truncate: bool = False) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
