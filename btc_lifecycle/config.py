@@ -96,6 +96,8 @@ _Cron = Annotated[str, _check(lambda value: len(value.split()) == 5, "must be a 
 _Backfill = Annotated[int | None, PlainValidator(_backfill)]
 _ResolvedPath = Annotated[Path, AfterValidator(Path.resolve)]
 _NoTrailingSlash = AfterValidator(lambda url: url.rstrip("/"))
+_ARCHIVE_URL = r"^(https?://[^\s/]+|file:///|/)"
+LIVE_ARCHIVES = "https://data.binance.vision"
 
 
 class _Frozen(BaseModel):
@@ -130,6 +132,15 @@ class IngestConfig(_Frozen):
     max_gap_minutes: int = Field(60, ge=1, le=10_080)
     # ... and the newest candle may be at most this far behind the exchange's clock at ingest.
     max_lag_minutes: int = Field(15, ge=1, le=10_080)
+    # Days before yesterday come from Binance's public kline archives, each checked against its
+    # published SHA-256, instead of paging the API. Where they are: an http(s) host in
+    # data.binance.vision's layout (a mirror) or an absolute folder path. Unset: BINANCE_ARCHIVE_URL,
+    # else BINANCE_API_URL's host (the replay exchange serves both), else data.binance.vision.
+    use_archives: bool = True
+    archive_url: (
+        Annotated[str, _matching(_ARCHIVE_URL, "must be an http(s) URL or an absolute folder path"), _NoTrailingSlash]
+        | None
+    ) = None
 
     @field_validator("retry_max_seconds")
     @classmethod
@@ -274,6 +285,10 @@ class _Environment(BaseModel):
         Annotated[str, _matching(r"^https?://[^\s/]+", "must be an http(s) URL"), _NoTrailingSlash] | None
     ) = None
     REPLAY_CANDLES: _ResolvedPath | None = None
+    BINANCE_ARCHIVE_URL: (
+        Annotated[str, _matching(_ARCHIVE_URL, "must be an http(s) URL or an absolute folder path"), _NoTrailingSlash]
+        | None
+    ) = None
     FEAST_REPO_DIR: _ResolvedPath | None = None
     FEAST_ONLINE_STORE: Annotated[str, _one_of(*_ONLINE_STORES)] | None = None
     FEAST_ONLINE_STORE_URL: str | None = Field(None, repr=False)  # may carry a password: never echoed
@@ -297,6 +312,7 @@ class Settings(_Frozen):
     feast_repo_dir: Path  # the generated Feast repository: feature_store.yaml, registry, offline Parquet
     binance_api_url: str | None = None
     replay_file: Path | None = None  # the candle file behind BINANCE_API_URL, when replaying
+    archive_url: str | None = None  # where the kline archives are; None: ingest pages the API only
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     features: FeaturesConfig = FeaturesConfig()
     costs: CostsConfig = CostsConfig()
@@ -501,5 +517,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         mlflow_registry_uri=env.MLFLOW_REGISTRY_URI or env.MLFLOW_TRACKING_URI,
         binance_api_url=env.BINANCE_API_URL,
         replay_file=env.REPLAY_CANDLES,
+        archive_url=(
+            (env.BINANCE_ARCHIVE_URL or ingest.archive_url or env.BINANCE_API_URL or LIVE_ARCHIVES)
+            if ingest.use_archives
+            else None
+        ),
         mlflow_ui_url=env.MLFLOW_UI_URL,
     )

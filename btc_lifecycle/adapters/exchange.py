@@ -11,12 +11,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import ccxt
 import pandas as pd
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from btc_lifecycle.adapters.retry_policy import Log, RetryPolicy
 from btc_lifecycle.domain.candles import (
     candle_frame_from_rows,
     closed_candles,
@@ -46,24 +47,8 @@ class EmptyPage(Exception):
 TRANSIENT_ERRORS = (ccxt.NetworkError, ccxt.OperationFailed, IncompleteResponse, EmptyPage)
 
 
-class Log(Protocol):
-    def info(self, msg: str) -> None: ...
-    def warning(self, msg: str) -> None: ...
-
-
 class ExchangeFailure(RuntimeError):
     """The exchange could not deliver candles; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 5
-    initial_seconds: float = 0.5
-    max_seconds: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = min(self.max_seconds, self.initial_seconds * 2**attempt)
-        return backoff if retry_after is None else max(backoff, retry_after)
 
 
 @dataclass(frozen=True)

@@ -295,6 +295,50 @@ def replace_features_between(
     )
 
 
+_ARCHIVES_SCHEMA = (
+    "symbol VARCHAR NOT NULL, interval VARCHAR NOT NULL, open_time TIMESTAMP NOT NULL, "
+    "archive VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, PRIMARY KEY (symbol, interval, open_time)"
+)
+
+
+def replace_archive_sources_between(
+    conn: duckdb.DuckDBPyConnection, series: CandleSeries, sources: pd.DataFrame, start, end
+) -> WindowWrite:
+    """Make the archive records of the days in [start, end) exactly ``sources`` (one row per
+    archived day: ``open_time`` its midnight, ``archive``, ``sha256``); days that came from the
+    exchange have none."""
+    _check_within(sources, start, end, f"archive records for {series.archives_table}")
+    if is_parquet_store(conn):
+        return conn.rewrite(
+            series.archives_table,
+            days_between(start, end),
+            lambda scratch: replace_archive_sources_between(scratch, series, sources, start, end),
+        )
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {checked_identifier(series.archives_table)} ({_ARCHIVES_SCHEMA})")
+    return _replace_window(
+        conn,
+        series.archives_table,
+        _naive_utc_columns(sources[["open_time", "archive", "sha256"]]),
+        series,
+        start,
+        end,
+        "INSERT INTO {table} SELECT ?, ?, open_time, archive, sha256 FROM window_rows",
+    )
+
+
+def archive_sources_between(conn: duckdb.DuckDBPyConnection, series: CandleSeries, start, end) -> pd.DataFrame:
+    """The stored archive records (``open_time``, ``archive``, ``sha256``) of the days in [start, end)."""
+    if not table_exists(conn, series.archives_table):
+        return pd.DataFrame({"open_time": pd.Series(dtype="datetime64[ns, UTC]"), "archive": [], "sha256": []})
+    frame = read_table(
+        conn,
+        series.archives_table,
+        "symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?",
+        [series.symbol, series.interval, _naive_utc(start), _naive_utc(end)],
+    )
+    return frame[["open_time", "archive", "sha256"]].sort_values("open_time").reset_index(drop=True)
+
+
 def last_open_time(conn: duckdb.DuckDBPyConnection, series: CandleSeries) -> pd.Timestamp | None:
     ensure_candle_table(conn, series.table)
     value = conn.execute(

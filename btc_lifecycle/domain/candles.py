@@ -52,6 +52,11 @@ class CandleSeries:
     def predictions_table(self) -> str:
         return f"{self.table}_predictions"
 
+    @property
+    def archives_table(self) -> str:
+        """Which published archive (and checksum) each archived day of candles came from."""
+        return f"{self.table}_archives"
+
 
 class CandleDataError(ValueError):
     """Candles that break an invariant (prices, order, duplicates); the message says which."""

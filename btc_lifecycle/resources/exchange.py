@@ -10,6 +10,7 @@ from pydantic import Field
 from btc_lifecycle.config import Settings
 
 if TYPE_CHECKING:
+    from btc_lifecycle.adapters.archives import ArchiveSource
     from btc_lifecycle.adapters.exchange import CandleClient, Log
 
 
@@ -19,6 +20,9 @@ class CandleExchangeResource(ConfigurableResource):
     exchange_id: str = "binance"
     api_url: str | None = Field(default=None, description="Binance-compatible host; None is live Binance")
     replay_file: str | None = Field(default=None, description="candle file the replay exchange serves")
+    archive_url: str | None = Field(
+        default=None, description="Binance's kline archives (host or folder) for days before yesterday; None: API only"
+    )
     timeout_seconds: float = 10.0
     max_retries: int = 5
     retry_initial_seconds: float = 0.5
@@ -31,6 +35,7 @@ class CandleExchangeResource(ConfigurableResource):
             exchange_id=ingest.exchange,
             api_url=settings.binance_api_url,
             replay_file=str(settings.replay_file) if settings.replay_file else None,
+            archive_url=settings.archive_url,
             timeout_seconds=ingest.request_timeout_seconds,
             max_retries=ingest.max_retries,
             retry_initial_seconds=ingest.retry_initial_seconds,
@@ -53,3 +58,13 @@ class CandleExchangeResource(ConfigurableResource):
         exchange = make_ccxt_client(self.exchange_id, self.api_url, self.timeout_seconds)
         policy = RetryPolicy(self.max_retries, self.retry_initial_seconds, self.retry_max_seconds)
         return CandleClient(exchange, policy, log)
+
+    def archives(self) -> ArchiveSource | None:
+        """The kline archives, with the exchange's timeout and retry policy; None when off."""
+        if self.archive_url is None:
+            return None
+        from btc_lifecycle.adapters.archives import ArchiveSource
+        from btc_lifecycle.adapters.exchange import RetryPolicy
+
+        policy = RetryPolicy(self.max_retries, self.retry_initial_seconds, self.retry_max_seconds)
+        return ArchiveSource(self.archive_url, self.timeout_seconds, policy)

@@ -5,6 +5,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
@@ -26,10 +27,14 @@ from btc_lifecycle.defs.partitions import (
     day_writes_pool,
     window_of,
 )
+from btc_lifecycle.domain.archives import Archive, ArchiveError
 from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.domain.ingestion import day_summaries, days_table
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
+
+if TYPE_CHECKING:
+    from btc_lifecycle.adapters.archives import ArchivedDays
 
 GROUP = "ingestion"
 PREVIEW_ROWS = 10
@@ -51,6 +56,7 @@ class FetchFacts:
     forming_candles_dropped: int
     complete: bool
     exchange_time: str  # the exchange's clock when the fetch started (ISO)
+    archived_days: int = 0  # days read from Binance's archives rather than paged from the API
     retry_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, object]:
@@ -94,38 +100,59 @@ def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         series = ingest.series
         start, end = window_of(context)
         context.log.info(f"fetching {series.symbol} {series.interval} candles {start} .. {end} ({exchange.source})")
+
+        def progress(archive: Archive, number: int, total: int) -> None:
+            context.log.info(f"archive {number}/{total}: {archive.name}")
+
         try:
-            fetched = fetch_days(exchange.client(context.log), series, start, end, ingest.limit)
+            fetched = fetch_days(
+                exchange.client(context.log),
+                series,
+                start,
+                end,
+                ingest.limit,
+                exchange.archives(),
+                context.log,
+                progress,
+            )
         except DaysNotStarted as error:
             raise dg.Failure(str(error), allow_retries=False) from None
+        except ArchiveError as error:
+            raise dg.Failure(f"{error}. Nothing stored was changed.", allow_retries=False) from None
         with feature_store.get_connection() as conn:  # the store is locked only for the write
-            write = store_days(conn, series, fetched, start, end)
+            stored = store_days(conn, series, fetched, start, end)
+        write, ccxt = stored.candles, fetched.exchange
         days = day_summaries(fetched.candles["open_time"], start, min(end, fetched.server_time), series.interval)
+        archived = fetched.archived
         facts = FetchFacts(
             source=exchange.source,
             new_rows=write.new,
             removed_rows=write.removed,
-            pages=fetched.pages,
-            retries=fetched.retries,
-            duplicates_dropped=fetched.duplicates_dropped,
-            forming_candles_dropped=fetched.forming_dropped,
-            complete=fetched.complete,
+            pages=ccxt.pages,
+            retries=ccxt.retries,
+            duplicates_dropped=ccxt.duplicates_dropped,
+            forming_candles_dropped=ccxt.forming_dropped,
+            complete=ccxt.complete,
             exchange_time=fetched.server_time.isoformat(),
-            retry_reasons=fetched.retry_reasons,
+            archived_days=len(archived.sources) if archived else 0,
+            retry_reasons=ccxt.retry_reasons,
         )
+        for name in stored.revised_archives:
+            context.log.warning(f"{name} was republished (its checksum changed): its days were replaced")
         context.log.info(
             f"{write.rows} candles in {len(days)} day(s): {write.new} new, {write.removed} removed; "
-            f"{fetched.pages} pages, {fetched.retries} retries"
+            f"{facts.archived_days} day(s) from archives, {ccxt.pages} pages from the exchange, {ccxt.retries} retries"
         )
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(settings, series.table, write.rows),
                 **facts.to_metadata(),
+                **_archive_metadata(archived, stored.revised_archives),
                 "missing_minutes": sum(day["missing_minutes"] for day in days),
                 "days": dg.MetadataValue.md(days_table(days)),
                 "first_candle": _iso(fetched.candles["open_time"].min()),
                 "last_candle": _iso(fetched.candles["open_time"].max()),
-                "stopped_at": fetched.stopped_at.isoformat() if fetched.stopped_at is not None else "none",
+                "stopped_at": ccxt.stopped_at.isoformat() if ccxt.stopped_at is not None else "none",
             }
         )
 
@@ -227,6 +254,20 @@ def ingestion_stats(
             "stats": dg.MetadataValue.json(stats),
         }
     )
+
+
+def _archive_metadata(archived: "ArchivedDays | None", revised: list[str]) -> dict[str, object]:
+    """Which archives the days came from (name and SHA-256), which were republished since the
+    last ingest of their days, and the fallbacks taken."""
+    used = sorted(
+        {source.archive.name: source.sha256 for source in (archived.sources if archived else {}).values()}.items()
+    )
+    table = "| archive | sha256 |\n|---|---|\n" + "".join(f"| {name} | `{digest}` |\n" for name, digest in used)
+    return {
+        "archives": dg.MetadataValue.md(table if used else "no archive: every day came from the exchange"),
+        "revised_archives": dg.MetadataValue.json(revised),
+        "archive_fallbacks": dg.MetadataValue.json(archived.notes if archived else []),
+    }
 
 
 def _iso(moment) -> str:
