@@ -6,6 +6,14 @@ installed dependencies before starting anything, starts the replay exchange on a
 port when ``--candles`` is given (pointing ccxt at it through ``BINANCE_API_URL``), runs the
 command in a process group of its own, and stops the command and the server whatever happens.
 
+With ``--history`` a ``dagster asset materialize --select SEL`` runs as two runs, one after the
+other: the selection's daily-partitioned assets (``(SEL) and not partitions:none``) as one
+``--partition-range`` run over the history, then its other assets (``(SEL) and partitions:none``)
+as one unpartitioned run with the command's ``--config-json``. Dagster plans every unpartitioned
+asset of a ranged run once per day of the range; in a run of their own they are planned once.
+Both halves must select something: ``make run``, ``make demo`` and ``make ingest`` do.
+``--since DAY`` appends the range from DAY instead, to the command as it is (``make history``).
+
 Before the command, the runs of the Dagster instance (``DAGSTER_HOME``) whose process was killed
 are marked failed and their pool slots freed: ``make run`` has no daemon to do it.
 
@@ -128,12 +136,15 @@ def binance_unreachable(api_url: str | None = None) -> str | None:
 LIVE_BINANCE = "https://api.binance.com"
 
 
-def history_partition_range(api_url: str | None, env: dict[str, str], replay: bool = False) -> str:
+def history_partition_range(
+    api_url: str | None, env: dict[str, str], replay: bool = False, since: str | None = None
+) -> str:
     """``FIRST...LAST``: the UTC days ``make run`` backfills, as ``--partition-range`` takes them.
 
     From the exchange's first candle on or after ``ingest.history_start`` (Binance answers a start
     time with the first candle after it), or the last ``backfill_days`` (config, or
-    ``INGEST_BACKFILL_DAYS``) if later, to the exchange's today. A replay exchange says its
+    ``INGEST_BACKFILL_DAYS``) if later, to the exchange's today. ``since`` (a day, or empty for
+    ``history_start``) replaces both: the first candle on or after it. A replay exchange says its
     file's span and its clock on ``/replay/clock``; Binance is asked over its REST API.
     """
     import json
@@ -149,7 +160,7 @@ def history_partition_range(api_url: str | None, env: dict[str, str], replay: bo
             return json.load(response)
 
     day_ms = 86_400_000
-    start_ms = int(datetime.fromisoformat(settings.ingest.history_start).replace(tzinfo=UTC).timestamp() * 1000)
+    start_ms = int(first_history_day(since, settings.ingest.history_start).timestamp() * 1000)
     market_id = settings.ingest.symbol.replace("/", "")
     if replay:
         with urllib.request.urlopen(f"{base}/replay/clock", timeout=10) as response:  # noqa: S310
@@ -161,7 +172,7 @@ def history_partition_range(api_url: str | None, env: dict[str, str], replay: bo
         now_ms = int(get("time")["serverTime"])
         first = get("klines", symbol=market_id, interval=settings.ingest.interval, startTime=start_ms, limit=1)
         first_ms = int(first[0][0]) if first else now_ms
-    if settings.ingest.backfill_days is not None:
+    if settings.ingest.backfill_days is not None and since is None:
         first_ms = max(first_ms, now_ms - settings.ingest.backfill_days * day_ms)
 
     def day(ms: int) -> str:
@@ -170,14 +181,53 @@ def history_partition_range(api_url: str | None, env: dict[str, str], replay: bo
     return f"{day(min(first_ms, now_ms))}...{day(now_ms)}"
 
 
+def first_history_day(since: str | None, history_start: str) -> datetime:
+    """``since`` (``make history``'s SINCE; empty or None: ``history_start``) as a UTC midnight."""
+    day = since or history_start
+    try:
+        if not re.fullmatch(r"\d{4}-\d\d-\d\d", day):
+            raise ValueError(day)
+        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(f"SINCE={day} is not a day written YYYY-MM-DD") from None
+    if day < history_start:
+        raise ConfigError(f"SINCE={day} is before ingest.history_start ({history_start}): no partition holds it")
+    return start
+
+
+def history_commands(command: list[str], days: str) -> list[list[str]]:
+    """The commands that run ``command`` over ``days`` (``FIRST...LAST``), one after the other:
+    for ``dagster asset materialize --select SEL``, its daily assets over the days, then the rest
+    with the run config; any other command once, with the range appended."""
+    ranged = [*command, "--partition-range", days]
+    if "materialize" not in command or "--select" not in command:
+        return [ranged]
+    at = command.index("--select")
+    selection, rest = command[at + 1], command[:at] + command[at + 2 :]
+    config = []
+    if "--config-json" in rest:
+        at = rest.index("--config-json")
+        config, rest = rest[at : at + 2], rest[:at] + rest[at + 2 :]
+    return [
+        [*rest, "--select", f"({selection}) and not partitions:none", "--partition-range", days],
+        [*rest, "--select", f"({selection}) and partitions:none", *config],
+    ]
+
+
 def with_history(
-    command: list[str], api_url: str | None, env: dict[str, str], log: TextIO, replay: bool = False
-) -> list[str]:
-    """``command`` with the history's ``--partition-range``, noted in the log."""
-    days = history_partition_range(api_url, env, replay)
+    command: list[str],
+    api_url: str | None,
+    env: dict[str, str],
+    log: TextIO,
+    replay: bool = False,
+    since: str | None = None,
+) -> list[list[str]]:
+    """The commands that run ``command`` over the history, noted in the log: split in two
+    (``history_commands``), or from ``since`` as one ranged command."""
+    days = history_partition_range(api_url, env, replay, since)
     log.write(f"history: --partition-range {days}\n")
     log.flush()
-    return [*command, "--partition-range", days]
+    return [[*command, "--partition-range", days]] if since is not None else history_commands(command, days)
 
 
 def check_dependencies() -> None:
@@ -266,6 +316,15 @@ def run_failure(instance: dg.DagsterInstance, run_ids: list[str]) -> str | None:
     return None
 
 
+# raw_candles logs "archive 3/14: BTCUSDT-1m-2024-03.zip" as it reads each archive.
+ARCHIVE_PROGRESS = re.compile(r"^archive (?P<done>\d+)/(?P<total>\d+): (?P<name>\S+)$")
+
+
+def progress_bar(done: int, total: int, width: int = 24) -> str:
+    filled = width * done // max(total, 1)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
 class CommandRuns:
     """The runs a command's process executes, and their progress, read from the Dagster instance."""
 
@@ -276,6 +335,7 @@ class CommandRuns:
         self.run_ids: list[str] = []
         self._others: set[str] = set()
         self._shown: dict[str, int] = {}
+        self._cursors: dict[str, str] = {}
 
     def ids(self) -> list[str]:
         """Ours: created since the command started, and started in its process (``dagster asset
@@ -295,6 +355,7 @@ class CommandRuns:
         return self.run_ids
 
     def show_new(self) -> None:
+        """The runs' new step and check results, and raw_candles' archive progress as a bar."""
         import dagster as dg
 
         kinds = {dg.DagsterEventType[name] for name in self.EVENTS}
@@ -303,6 +364,14 @@ class CommandRuns:
             for entry in entries[self._shown.get(run_id, 0) :]:
                 print(f"  {entry.message}", flush=True)
             self._shown[run_id] = len(entries)
+            new = self.instance.get_records_for_run(run_id, cursor=self._cursors.get(run_id))
+            for record in new.records:
+                entry = record.event_log_entry
+                if entry.dagster_event is None and (archive := ARCHIVE_PROGRESS.match(entry.user_message)):
+                    print(
+                        f"  {progress_bar(int(archive['done']), int(archive['total']))} {archive['name']}", flush=True
+                    )
+            self._cursors[run_id] = new.cursor
 
     def follow(self, done: threading.Event, log: TextIO) -> None:
         """Show progress every half second until ``done``, then once more."""
@@ -445,6 +514,29 @@ def run_command(
     return child.returncode, bool(stop_requested), runs
 
 
+def ranged(
+    command: list[str], args: argparse.Namespace, api_url: str | None, env: dict[str, str], log: TextIO, replay=False
+) -> list[list[str]]:
+    """The commands to run for ``command``: over the history (``--history``, ``--since``) or as it is."""
+    if args.since is None and not args.history:
+        return [command]
+    return with_history(command, api_url, env, log, replay, since=args.since)
+
+
+def run_commands(
+    commands: list[list[str]], env: dict[str, str], log: TextIO, *, stream: bool, instance: dg.DagsterInstance | None
+) -> tuple[list[str], int, bool, CommandRuns | None]:
+    """``run_command`` for each command in turn, until one fails or a signal stops it: the last
+    command run, its exit code, whether a signal asked us to stop, and its runs."""
+    for command in commands:
+        log.write(f"$ {' '.join(command)}\n")
+        log.flush()
+        code, stopped, runs = run_command(command, env, log, stream=stream, instance=instance)
+        if code != 0 or stopped:
+            break
+    return command, code, stopped, runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candles", type=Path, help="candle file to replay instead of live Binance")
@@ -470,6 +562,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="append --partition-range FIRST...LAST: every day the exchange has since ingest.history_start "
         "(at most backfill_days) up to its today (make run, make demo)",
+    )
+    parser.add_argument(
+        "--since",
+        metavar="DAY",
+        help="append --partition-range DAY...TODAY to the command as it is (empty DAY: ingest.history_start; "
+        "backfill_days does not apply) (make history)",
     )
     parser.add_argument(
         "--summary",
@@ -500,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
             with log_path.open("a", encoding="utf-8") as server_log:
                 server = start_replay_exchange(candles, replay_args, env=quiet_warnings(env), stderr=server_log)
         preflight(env, candles)
+        if args.since is not None:
+            first_history_day(args.since, load_settings(env).ingest.history_start)
         os.environ.update(env)  # the instance's dagster.yaml may read addresses from it, as the command's does
         instance = open_instance(env)
         if instance is not None:
@@ -520,8 +620,6 @@ def main(argv: list[str] | None = None) -> int:
             note = f"run {run_id}: its process is gone; marked failed and its pool slots freed"
             print(note, flush=True)
             log.write(note + "\n")
-        log.write(f"$ {' '.join(command)}\n")
-        log.flush()
         if candles is None:
             if problem := binance_unreachable(env.get("BINANCE_API_URL")):
                 if not args.offline_ok:
@@ -532,9 +630,8 @@ def main(argv: list[str] | None = None) -> int:
                     "fetch candles will fail (offline: make dev CANDLES=FILE)",
                     flush=True,
                 )
-            if args.history:
-                command = with_history(command, env.get("BINANCE_API_URL"), env, log)
-            code, stopped, runs = run_command(command, env, log, stream=not args.progress, instance=instance)
+            commands = ranged(command, args, env.get("BINANCE_API_URL"), env, log)
+            command, code, stopped, runs = run_commands(commands, env, log, stream=not args.progress, instance=instance)
         else:
             with replay_exchange_serving(server, candles, announce=log if args.progress else sys.stdout) as url:
                 env = {
@@ -544,9 +641,10 @@ def main(argv: list[str] | None = None) -> int:
                     # A replayed file is backfilled whole unless the caller says otherwise.
                     "INGEST_BACKFILL_DAYS": env.get("INGEST_BACKFILL_DAYS", "all"),
                 }
-                if args.history:
-                    command = with_history(command, url, env, log, replay=True)
-                code, stopped, runs = run_command(command, env, log, stream=not args.progress, instance=instance)
+                commands = ranged(command, args, url, env, log, replay=True)
+                command, code, stopped, runs = run_commands(
+                    commands, env, log, stream=not args.progress, instance=instance
+                )
         if stopped:
             return code if code else 130
         if code != 0:

@@ -1,6 +1,7 @@
 """The launcher behind `make run`: replay a file, or explain why Binance cannot be reached; back-fill
-the days from the exchange's first candle (or the last backfill_days) to its today; fail the runs a
-killed process left behind; show the progress of the command's runs, and one line when it fails."""
+the days from the exchange's first candle (or the last backfill_days) to its today, the daily assets
+as one ranged run and the rest as one unpartitioned run; fail the runs a killed process left behind;
+show the progress of the command's runs, and one line when it fails."""
 
 from __future__ import annotations
 
@@ -21,11 +22,18 @@ import pandas as pd
 import psutil
 import pytest
 
+from btc_lifecycle.config import ConfigError
 from btc_lifecycle.domain.synthetic import synthetic_candles
-from btc_lifecycle.launch import OFFLINE_HINT, history_partition_range, with_history
+from btc_lifecycle.launch import (
+    OFFLINE_HINT,
+    history_commands,
+    history_partition_range,
+    progress_bar,
+    with_history,
+)
 from btc_lifecycle.replay_exchange import ReplayExchange
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
-from btc_lifecycle_tests.e2e.workspace import BIN, REPO_ROOT
+from btc_lifecycle_tests.e2e.workspace import BIN, GRAPH_ASSETS, REPO_ROOT, materialize_command
 
 
 def closed_port() -> int:
@@ -249,11 +257,73 @@ def test_history_start_cuts_earlier_candles(tmp_path, exchange):
     assert history_partition_range(exchange.base_url, env, replay=False) == "2024-03-03...2024-03-05"
 
 
-def test_the_range_is_appended_to_the_command_and_noted_in_the_log(tmp_path, exchange):
+def test_the_range_is_appended_to_another_command_and_noted_in_the_log(tmp_path, exchange):
     log = io.StringIO()
-    command = with_history(["dg", "launch", "--assets", "*"], exchange.base_url, env_with(tmp_path), log, replay=True)
-    assert command[-2:] == ["--partition-range", "2024-03-01...2024-03-05"]
+    commands = with_history(["dg", "launch", "--assets", "*"], exchange.base_url, env_with(tmp_path), log, replay=True)
+    assert commands == [["dg", "launch", "--assets", "*", "--partition-range", "2024-03-01...2024-03-05"]]
     assert "history: --partition-range 2024-03-01...2024-03-05" in log.getvalue()
+
+
+# With the history, `dagster asset materialize` runs its daily assets as one ranged run, then the
+# rest as one unpartitioned run: Dagster plans each unpartitioned asset of a ranged run once per day.
+
+DAYS = "2024-03-01...2024-03-05"
+FORCE_RETRAIN = '{"ops": {"model": {"config": {"force_retrain": true}}}}'
+
+
+def test_make_run_runs_the_daily_assets_over_the_days_then_the_rest_with_the_run_config():
+    command = materialize_command("*", extra=["--config-json", FORCE_RETRAIN])  # make run RETRAIN=1
+    prefix = materialize_command("*")[:5]
+    assert history_commands(command, DAYS) == [
+        [*prefix, "--select", "(*) and not partitions:none", "--partition-range", DAYS],
+        [*prefix, "--select", "(*) and partitions:none", "--config-json", FORCE_RETRAIN],
+    ]
+
+
+def test_the_two_halves_select_the_daily_assets_and_the_rest_of_the_code_location():
+    halves = [command[command.index("--select") + 1] for command in history_commands(materialize_command("*"), DAYS)]
+    listed = [
+        subprocess.run(
+            [str(BIN / "dagster"), "asset", "list", "-m", "btc_lifecycle.definitions", "--select", half],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO_ROOT,
+        ).stdout.split()
+        for half in halves
+    ]
+    assert sorted(listed[0]) == ["feast_offline_features", "features", "labeled_candles", "raw_candles"]
+    assert sorted(listed[0] + listed[1]) == sorted(GRAPH_ASSETS)
+
+
+def test_since_ranges_the_command_as_it_is_from_that_day(tmp_path, exchange):
+    log = io.StringIO()
+    command = materialize_command("raw_candles,labeled_candles")
+    commands = with_history(command, exchange.base_url, env_with(tmp_path), log, replay=True, since="2024-03-03")
+    assert commands == [[*command, "--partition-range", "2024-03-03...2024-03-05"]]
+    # Empty: from history_start (the file's first day here), backfill_days aside.
+    whole = with_history(command, exchange.base_url, env_with(tmp_path, backfill_days=1), log, replay=True, since="")
+    assert whole == [[*command, "--partition-range", "2024-03-01...2024-03-05"]]
+
+
+@pytest.mark.parametrize(
+    ("since", "problem"), [("2024-3-1", "not a day written YYYY-MM-DD"), ("2017-01-01", "before ingest.history_start")]
+)
+def test_a_bad_since_is_refused_by_name(tmp_path, exchange, since, problem):
+    with pytest.raises(ConfigError, match=f"SINCE={since}.*{problem}"):
+        history_partition_range(exchange.base_url, env_with(tmp_path), replay=True, since=since)
+
+
+def test_another_command_gets_the_range_appended():
+    assert history_commands(["dg", "launch", "--assets", "*"], DAYS) == [
+        ["dg", "launch", "--assets", "*", "--partition-range", DAYS]
+    ]
+
+
+def test_archive_progress_is_a_bar():
+    assert progress_bar(0, 4, width=8) == "[........] 0/4"
+    assert progress_bar(3, 4, width=8) == "[######..] 3/4"
+    assert progress_bar(4, 4, width=8) == "[########] 4/4"
 
 
 # Runs a killed process left behind, and the progress of the command's runs, in the instance.
@@ -335,6 +405,86 @@ def test_progress_lines_come_from_the_runs_events_and_a_failed_step_ends_as_one_
     assert line.startswith("error: tiny.json: field 'horizon' must be a positive integer, got 0 (details: ")
     assert 'raise ConfigError("tiny.json' in log  # the command's whole output, in the log
     assert "Warning" not in result.stdout + result.stderr and "Traceback" not in result.stdout + result.stderr
+
+
+DAILY_AND_REST = """
+import os
+import dagster as dg
+
+@dg.asset(
+    partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01"),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def candles() -> None:  # None: the default IO manager stores no output of a range of days
+    if os.environ.get("FAIL_CANDLES"):
+        raise ValueError("no candles for these days")
+
+@dg.asset(deps=[candles], config_schema={"note": str})
+def summary(context) -> None:
+    context.log.info(context.op_config["note"])
+
+defs = dg.Definitions(assets=[candles, summary])
+"""
+
+
+def launch_history(tmp_path, dagster_home, **env: str) -> subprocess.CompletedProcess:
+    """``launch --progress --history`` of a daily asset and an unpartitioned one that needs run config."""
+    from btc_lifecycle_tests.conftest import write_generic_csv
+
+    (tmp_path / "daily_and_rest.py").write_text(DAILY_AND_REST)
+    candles = write_generic_csv(FIVE_DAYS, tmp_path / "five_days.csv")
+    command = [str(BIN / "dagster"), "asset", "materialize", "-f", str(tmp_path / "daily_and_rest.py")]
+    config = '{"ops": {"summary": {"config": {"note": "configured"}}}}'
+    return launch(
+        "--progress",
+        "--history",
+        "--candles",
+        str(candles),
+        "--",
+        *command,
+        "--select",
+        "*",
+        "--config-json",
+        config,
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home), **env},
+    )
+
+
+def test_with_history_the_daily_asset_runs_over_the_days_then_the_rest_in_a_run_of_its_own(tmp_path, dagster_home):
+    import dagster as dg
+
+    result = launch_history(tmp_path, dagster_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    progress = [re.sub(r" in [\d.]+m?s\.$", " in T.", line) for line in result.stdout.splitlines()]
+    assert progress[:-1] == [
+        '  Finished execution of step "candles" in T.',
+        '  Finished execution of run for "__ASSET_JOB".',
+        '  Finished execution of step "summary" in T.',
+        '  Finished execution of run for "__ASSET_JOB".',
+    ]
+    assert progress[-1].startswith("done (log: ")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        second, first = instance.get_runs()  # newest first
+    assert first.asset_selection == {dg.AssetKey("candles")}
+    assert (first.tags["dagster/asset_partition_range_start"], first.tags["dagster/asset_partition_range_end"]) == (
+        "2024-03-01",
+        "2024-03-05",
+    )
+    assert second.asset_selection == {dg.AssetKey("summary")}
+    assert not any(tag.startswith("dagster/asset_partition_range") for tag in second.tags)
+    assert second.run_config == {"ops": {"summary": {"config": {"note": "configured"}}}}
+
+
+def test_with_history_a_failed_ranged_run_ends_as_one_line_and_starts_no_second_run(tmp_path, dagster_home):
+    import dagster as dg
+
+    result = launch_history(tmp_path, dagster_home, FAIL_CANDLES="1")
+    line, log = one_line_refusal(subprocess.CompletedProcess(result.args, result.returncode, "", result.stderr))
+    assert line.startswith("error: ValueError: no candles for these days (details: ")
+    assert "--partition-range 2024-03-01...2024-03-05" in log
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        (run,) = instance.get_runs()
+    assert run.asset_selection == {dg.AssetKey("candles")} and run.status == dg.DagsterRunStatus.FAILURE
 
 
 # `make dev` stops cleanly: nothing it started outlives a SIGTERM to the launcher.
