@@ -120,8 +120,8 @@ def _source_rows(archived: ArchivedDays | None, end: pd.Timestamp) -> pd.DataFra
     return pd.DataFrame(
         {
             "open_time": pd.DatetimeIndex(days, tz="UTC") if days else pd.DatetimeIndex([], tz="UTC"),
-            "archive": [archived.sources[day].archive.name for day in days],
-            "sha256": [archived.sources[day].sha256 for day in days],
+            "archive": pd.Series([archived.sources[day].archive.name for day in days], dtype="object"),
+            "sha256": pd.Series([archived.sources[day].sha256 for day in days], dtype="object"),
         }
     )
 

@@ -329,7 +329,13 @@ def replace_archive_sources_between(
 def archive_sources_between(conn: duckdb.DuckDBPyConnection, series: CandleSeries, start, end) -> pd.DataFrame:
     """The stored archive records (``open_time``, ``archive``, ``sha256``) of the days in [start, end)."""
     if not table_exists(conn, series.archives_table):
-        return pd.DataFrame({"open_time": pd.Series(dtype="datetime64[ns, UTC]"), "archive": [], "sha256": []})
+        return pd.DataFrame(
+            {
+                "open_time": pd.Series(dtype="datetime64[ns, UTC]"),
+                "archive": pd.Series(dtype="object"),
+                "sha256": pd.Series(dtype="object"),
+            }
+        )
     frame = read_table(
         conn,
         series.archives_table,
