@@ -29,7 +29,7 @@ endif
 DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install system-packages run demo ingest test test-fast graph coverage mutate lint dev mlflow-ui serve feast-ui simulate bench horizon-study lock clean-data up down status profile-up-check
+.PHONY: install system-packages run demo ingest history test test-fast graph coverage mutate lint dev mlflow-ui serve feast-ui simulate bench horizon-study lock clean-data up down status profile-up-check
 
 # The virtualenv and the pinned uv that installs into it (the same version as in uv.lock).
 UV_VERSION := 0.9.30
@@ -96,6 +96,13 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 ingest: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m btc_lifecycle.launch --progress --history $(if $(CANDLES),--candles "$(CANDLES)") -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'group:ingestion'
+
+# Every day since SINCE (default: ingest.history_start) into the store: Binance's archives for the
+# days before yesterday, ccxt for the newest; one ranged run of raw_candles and labeled_candles.
+SINCE ?=
+history: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m btc_lifecycle.launch --progress --since "$(SINCE)" $(if $(CANDLES),--candles "$(CANDLES)") -- \
+		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'raw_candles,labeled_candles'
 
 # Webserver and daemon on 127.0.0.1; starts offline too (browsing needs no exchange; a run that
 # fetches candles then fails in its own log). Ctrl-C or SIGTERM stops every child process.
