@@ -29,10 +29,12 @@ MODULES = (
     ("backtest", 3, 1),
     ("drift", 3, 1),
     ("serving", 3, 1),
+    ("archives", 3, 1),
     ("partitions", 3, 1),
     ("parallel_days", 3, 1),
     ("graph", 3, 1),
     ("graph_year", 3, 1),
+    ("graph_years", 1, 1),  # three years: several minutes a run
 )
 RESULTS = REPO_ROOT / "benchmarks" / "RESULTS.md"
 FINDINGS = REPO_ROOT / "benchmarks" / "FINDINGS.md"
