@@ -592,3 +592,52 @@ def test_sigterm_to_the_launcher_stops_dagster_dev_and_every_child_within_15_sec
             except ProcessLookupError:
                 pass
         launcher.wait(timeout=10)
+
+
+# `make history`: the days since SINCE from the replay exchange's archives, a bar per archive.
+
+
+def launch_history_since(tmp_path, dagster_home, *replay_args: str) -> subprocess.CompletedProcess:
+    from btc_lifecycle_tests.conftest import write_generic_csv
+
+    candles = write_generic_csv(FIVE_DAYS, tmp_path / "five_days.csv")
+    state = {
+        "DAGSTER_HOME": str(dagster_home),
+        "FEATURE_DB_PATH": str(tmp_path / "store" / "bitcoin.duckdb"),
+        "BTC_REPORT_DIR": str(tmp_path / "reports"),
+        **env_with(tmp_path),
+    }
+    replay = [f"--replay-arg={arg}" for arg in replay_args]
+    command = materialize_command("raw_candles,labeled_candles")
+    return launch(
+        "--progress",
+        "--since",
+        "2024-03-02",
+        "--candles",
+        str(candles),
+        *replay,
+        "--",
+        *command,
+        env={**os.environ, **state},
+    )
+
+
+def test_make_history_fills_the_days_since_from_archives_with_a_bar_per_archive(tmp_path, dagster_home):
+    import duckdb
+
+    result = launch_history_since(tmp_path, dagster_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The replay clock stands at 5 March 19:00: 2 and 3 March from their archives, the 4th
+    # (yesterday) and the 5th through ccxt.
+    assert "  [############............] 1/2 BTCUSDT-1m-2024-03-02.zip" in result.stdout.splitlines()
+    assert "  [########################] 2/2 BTCUSDT-1m-2024-03-03.zip" in result.stdout.splitlines()
+    with duckdb.connect(str(tmp_path / "store" / "bitcoin.duckdb"), read_only=True) as conn:
+        first, count = conn.execute("SELECT min(open_time), count(*) FROM candles").fetchone()
+        archived = conn.execute("SELECT count(*) FROM candles_archives").fetchone()[0]
+    assert (str(first), count, archived) == ("2024-03-02 00:00:00", len(FIVE_DAYS) - 1440, 2)
+
+
+def test_make_history_ends_with_one_line_naming_a_bad_archive(tmp_path, dagster_home):
+    result = launch_history_since(tmp_path, dagster_home, "--archive-fault=checksum@2024-03-03")
+    line, _ = one_line_refusal(subprocess.CompletedProcess(result.args, result.returncode, "", result.stderr))
+    assert "BTCUSDT-1m-2024-03-03.zip: checksum mismatch" in line and "Nothing stored was changed" in line

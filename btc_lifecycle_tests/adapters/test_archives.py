@@ -102,7 +102,9 @@ def test_each_archived_day_records_its_archive_and_checksum(exchange):
     assert len(records) == 34  # every day before yesterday
     february = records.loc[records["open_time"] == pd.Timestamp("2024-02-10", tz="UTC")].iloc[0]
     assert february["archive"] == "BTCUSDT-1m-2024-02.zip"
-    with urllib.request.urlopen(f"{exchange.base_url}/data/spot/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2024-02.zip.CHECKSUM") as answer:
+    with urllib.request.urlopen(
+        f"{exchange.base_url}/data/spot/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2024-02.zip.CHECKSUM"
+    ) as answer:
         assert february["sha256"] == answer.read().decode().split()[0]
 
 

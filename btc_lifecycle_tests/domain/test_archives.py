@@ -103,7 +103,9 @@ def test_a_microsecond_archive_reads_to_the_same_candles_as_milliseconds():
     assert candles["close"].tolist() == [93610.93, 93650.01]
     assert candles["trades"].tolist() == [1806, 2075]
     in_ms = "\n".join(
-        ",".join(str(int(field) // 1000) if position in (0, 6) else field for position, field in enumerate(row.split(",")))
+        ",".join(
+            str(int(field) // 1000) if position in (0, 6) else field for position, field in enumerate(row.split(","))
+        )
         for row in ROWS_2025
     )
     pd.testing.assert_frame_equal(read_archive(zipped(in_ms), DAY_2025), candles)

@@ -364,20 +364,24 @@ def test_on_the_parquet_store_four_runs_for_different_days_write_at_the_same_tim
 def test_the_whole_graph_runs_into_postgres_and_the_mlflow_server(profile, graph_run):
     with profile.instance() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/asset_partition_range_start": DAYS[0]}))
+        # make run: the days as one ranged run, then the rest of the graph (the model) as another.
+        ranged = instance.get_runs(dg.RunsFilter(tags={"dagster/asset_partition_range_start": DAYS[0]}))
         event = instance.get_latest_materialization_event(dg.AssetKey("model"))
-    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]
+        rest = instance.get_run_by_id(event.run_id)
+    assert [run.status for run in ranged] == [dg.DagsterRunStatus.SUCCESS]
+    assert rest.status == dg.DagsterRunStatus.SUCCESS and "dagster/asset_partition_range_start" not in rest.tags
+    assert dg.AssetKey("raw_candles") in ranged[0].asset_selection and dg.AssetKey("model") in rest.asset_selection
     client = MlflowClient(tracking_uri=profile.layout.mlflow_url, registry_uri=profile.layout.mlflow_url)
     champion = client.get_model_version_by_alias("btc_direction", "champion")
     assert str(champion.version) == "1"
     run = client.get_run(champion.run_id)
-    assert run.data.tags["dagster_run_id"] == runs[0].run_id == event.run_id
+    assert run.data.tags["dagster_run_id"] == rest.run_id == event.run_id
     # The artifacts went through the server into its destination, not to a local folder.
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
     assert any(profile.layout.mlflow_artifacts.rglob("model_card.html"))
     # The UI the profile serves shows the run.
     shown = profile.graphql("{ runsOrError { ... on Runs { results { runId status } } } }")
-    assert {"runId": runs[0].run_id, "status": "SUCCESS"} in shown["runsOrError"]["results"]
+    assert {"runId": rest.run_id, "status": "SUCCESS"} in shown["runsOrError"]["results"]
 
 
 def _descendants(pid: int) -> list[int]:
