@@ -49,13 +49,18 @@ def test_days_before_yesterday_come_from_archives_and_say_which(tmp_path, five_d
     assert len(store.table()) == len(five_days)
 
 
-def test_a_republished_archive_replaces_its_day_and_the_metadata_names_it(tmp_path, five_days):
+def ingest_twice(tmp_path, candles: pd.DataFrame, fault: str):
+    """The days ingested, then again once ``fault`` holds: the store before, and the second run."""
     store = Store(tmp_path)
-    with ReplayExchange(five_days, speed=0) as exchange:
+    with ReplayExchange(candles, speed=0) as exchange:
         store.ingest(exchange.base_url, DAYS)
         before = store.table()
-        archive_fault(exchange, "revise@2024-01-02")
-        result = store.ingest(exchange.base_url, DAYS)
+        archive_fault(exchange, fault)
+        return store, before, store.ingest(exchange.base_url, DAYS)
+
+
+def test_a_republished_archive_replaces_its_day_and_the_metadata_names_it(tmp_path, five_days):
+    store, before, result = ingest_twice(tmp_path, five_days, "revise@2024-01-02")
     assert result.success
     assert raw_metadata(result)["revised_archives"] == ["BTCUSDT-1m-2024-01-02.zip"]
     after = store.table()
@@ -65,12 +70,7 @@ def test_a_republished_archive_replaces_its_day_and_the_metadata_names_it(tmp_pa
 
 
 def test_a_checksum_mismatch_fails_the_run_by_name_and_changes_nothing(tmp_path, five_days):
-    store = Store(tmp_path)
-    with ReplayExchange(five_days, speed=0) as exchange:
-        store.ingest(exchange.base_url, DAYS)
-        before = store.table()
-        archive_fault(exchange, "checksum@2024-01-03")
-        result = store.ingest(exchange.base_url, DAYS)
+    store, before, result = ingest_twice(tmp_path, five_days, "checksum@2024-01-03")
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
     assert "BTCUSDT-1m-2024-01-03.zip: checksum mismatch" in failure.description
