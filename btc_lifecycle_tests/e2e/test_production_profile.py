@@ -324,7 +324,7 @@ def assert_all_succeed(processes: list[subprocess.Popen]) -> None:
 def test_on_the_parquet_store_four_runs_for_different_days_write_at_the_same_time_and_leave_an_exact_store(profile):
     """The point of the Parquet backend: its day writers leave the one-writer pool. Four
     `dagster asset materialize` processes, one day each, recorded in the profile's instance; the
-    replay exchange holds each one's first klines request until all four are inside raw_candles
+    replay exchange holds each one's first request (the exchange's clock) until all four are inside raw_candles
     at once (impossible on the DuckDB file, whose pool lets one in), then lets them go. Then the
     four days' labels, at once too: a day's first label reads the previous day's last candle, so
     labels come after the candles they read (as a backfill from the UI orders them)."""
@@ -338,7 +338,8 @@ def test_on_the_parquet_store_four_runs_for_different_days_write_at_the_same_tim
         "FEATURE_PARQUET_DIR": str(parquet),
         "INGEST_CONFIG": str(config),
     }
-    replay_control(profile, {"clear": True, "add": [f"klines:hold:{len(DAYS)}"]})
+    # raw_candles' first request asks the exchange's clock (its days may then come from archives).
+    replay_control(profile, {"clear": True, "add": [f"time:hold:{len(DAYS)}"]})
     processes = []
     try:
         processes = materialize_each_day(env, "raw_candles")
@@ -617,7 +618,7 @@ def test_postgresql_stopped_mid_run_fails_the_run_naming_it_and_after_up_the_nex
     the candle tables hold exactly what they held before."""
     layout = profile.layout
     before = store_fingerprint(profile.env["FEATURE_DB_PATH"])
-    replay_control(profile, {"clear": True, "add": ["klines:hold:1"]})
+    replay_control(profile, {"clear": True, "add": ["time:hold:1"]})  # raw_candles' first request
     run_id = profile.launch(
         "__ASSET_JOB", assets=["raw_candles", "labeled_candles"], tags={"dagster/partition": DAYS[1]}
     )
