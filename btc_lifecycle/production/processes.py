@@ -116,8 +116,17 @@ def live_record(pidfile: Path) -> Record | None:
     return record
 
 
+def _default_stop_signals() -> None:
+    # A process inherits ignored signals. A shell ignores SIGINT in what it starts in the
+    # background, and Dagster's in-process runs give SIGTERM the disposition of SIGINT when they
+    # finish: without this, a service started from such a process would ignore `make down`.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def spawn(command: list[str], *, log: Path, env: dict[str, str], cwd: Path, **popen) -> subprocess.Popen:
-    """``command`` in a session of its own, its output appended to ``log``."""
+    """``command`` in a session of its own, its output appended to ``log``, SIGTERM and SIGINT at
+    their defaults."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as handle:
         return subprocess.Popen(
@@ -128,6 +137,7 @@ def spawn(command: list[str], *, log: Path, env: dict[str, str], cwd: Path, **po
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=_default_stop_signals,  # noqa: PLW1509 - only resets two signal dispositions
             **popen,
         )
 

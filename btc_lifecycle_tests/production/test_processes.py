@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -185,6 +186,20 @@ def test_stopping_a_group_ends_the_leader_and_its_children(tmp_path, reaped):
     assert stop_group(record, grace=10) is False  # SIGTERM was enough
     assert group_members(process.pid) == []
     assert not record.alive
+
+
+def test_a_service_stops_on_sigterm_even_when_its_starter_ignores_it(tmp_path, reaped):
+    # What a background shell and Dagster's in-process runs leave behind: SIGTERM ignored.
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        process, log = spawned(tmp_path, "sleep 30 & echo child $!; wait")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    reaped.append(process)
+    record = write_record(tmp_path / "service.pid", process.pid, None)
+    assert wait_for(lambda: log_says(log, "child "), 10)
+    assert stop_group(record, grace=10) is False
+    assert group_members(process.pid) == []
 
 
 def test_a_group_that_ignores_sigterm_is_killed_after_the_grace(tmp_path, reaped):
