@@ -128,7 +128,7 @@ def ohlc_consistent(candles: pd.DataFrame) -> CheckOutcome:
         }
     any_broken = np.logical_or.reduce(list(broken.values()))
     counts = {rule: int(rows.sum()) for rule, rows in broken.items()}
-    offending = candles["open_time"].to_numpy()[any_broken]
+    offending = candles["open_time"].array[any_broken]
     metadata = {
         "rows": len(candles),
         "violating_rows": int(any_broken.sum()),
@@ -258,7 +258,7 @@ def labels_match(labeled: pd.DataFrame, interval: str, context: pd.DataFrame | N
         "labels_unexpected": ~stored_na & expected_na,
     }
     wrong = np.logical_or.reduce(list(kinds.values()))
-    offending = labeled["open_time"].to_numpy()[wrong]
+    offending = labeled["open_time"].array[wrong]
     metadata = {
         "rows": len(labeled),
         "context_rows": context_rows,

@@ -47,7 +47,7 @@ def no_nan_in_trainable(features: pd.DataFrame, columns: Sequence[str] = FEATURE
     }
     bad = np.logical_or.reduce(list(not_finite.values())) if columns else np.zeros(len(rows), dtype=bool)
     per_feature = {name: int(mask.sum()) for name, mask in not_finite.items() if mask.any()}
-    offending = rows["open_time"].to_numpy()[bad]
+    offending = rows["open_time"].array[bad]
     metadata = {
         "rows": len(features),
         "trainable_rows": len(rows),
