@@ -83,7 +83,7 @@ def fetch_days(
         archived = fetch_archived_days(archives, series, start, min(end, recent), log or client.log, progress)
         exchange_windows = _day_runs(archived.missing) + exchange_windows
     results = [
-        client.fetch_closed_candles(series.symbol, series.interval, first, limit, until=last)
+        client.fetch_closed_candles(series.symbol, series.interval, first, limit, until=last, now=now)
         for first, last in exchange_windows
     ]
     exchange = _combined(results, now)

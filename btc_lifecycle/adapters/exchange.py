@@ -226,13 +226,20 @@ class CandleClient:
             return False
 
     def fetch_closed_candles(
-        self, symbol: str, interval: str, since: pd.Timestamp, limit: int, until: pd.Timestamp | None = None
+        self,
+        symbol: str,
+        interval: str,
+        since: pd.Timestamp,
+        limit: int,
+        until: pd.Timestamp | None = None,
+        now: pd.Timestamp | None = None,
     ) -> FetchResult:
         """Every closed candle from ``since`` to the exchange's now (or opening before ``until``),
-        page by page."""
+        page by page. ``now`` is the exchange's clock when the caller has already asked for it,
+        so that every window of one fetch is cut at the same moment."""
         step = interval_ms(interval)
         market_id = self.market_id(symbol)
-        now = self.server_time()
+        now = self.server_time() if now is None else now
         cursor = int(since.timestamp() * 1000)
         now_ms = int(now.timestamp() * 1000)
         until_ms = now_ms if until is None else min(now_ms, int(until.timestamp() * 1000) + step - 1)

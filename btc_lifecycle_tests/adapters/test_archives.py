@@ -160,6 +160,22 @@ def test_a_day_not_published_comes_from_the_exchange_and_says_so(exchange, candl
         assert day(1) not in set(archive_sources_between(conn, SERIES, FIRST_DAY, day(3))["open_time"])
 
 
+def test_one_fetch_cuts_every_exchange_window_at_one_reading_of_its_clock(exchange):
+    class CountedClock(CandleClient):
+        readings = 0
+
+        def server_time(self) -> pd.Timestamp:
+            self.readings += 1
+            return super().server_time()
+
+    # A day without an archive and the newest days: two windows through the exchange.
+    fault(exchange, "missing@2024-01-30")
+    counted = CountedClock(make_ccxt_client(api_url=exchange.base_url, timeout_seconds=5), NO_WAIT, RecordingLog())
+    fetched = fetch_days(counted, SERIES, FIRST_DAY, day(DAYS), 1000, archives(exchange.base_url), RecordingLog())
+    assert fetched.archived.missing == [day(1)] and fetched.exchange.pages >= 2
+    assert counted.readings == 1
+
+
 def test_a_microsecond_archive_stores_the_same_candles(exchange):
     with duckdb.connect() as in_ms, duckdb.connect() as in_us:
         ingest(exchange, in_ms, archives(exchange.base_url), end=day(3))
