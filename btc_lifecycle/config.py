@@ -67,7 +67,8 @@ def _matching(pattern: str, problem: str) -> AfterValidator:
     return _check(lambda value: re.match(pattern, value) is not None, problem)
 
 
-def _is_day(value: str) -> bool:
+def is_day(value: str) -> bool:
+    """Whether ``value`` is a calendar day written YYYY-MM-DD."""
     try:
         return len(value) == 10 and date.fromisoformat(value) is not None
     except ValueError:
@@ -126,7 +127,7 @@ class IngestConfig(_Frozen):
     retry_max_seconds: float = Field(30.0, ge=0, le=600)
     # The first UTC day of the daily partitions (Binance listed BTC/USDT on 17 August 2017): the
     # days a person can backfill from the UI. Candles before it are never fetched.
-    history_start: Annotated[str, _check(_is_day, "must be a day written YYYY-MM-DD")] = "2017-08-17"
+    history_start: Annotated[str, _check(is_day, "must be a day written YYYY-MM-DD")] = "2017-08-17"
     # Data checks on the raw candles: a gap longer than this is a warning (an outage, or a thin
     # market: the gap policy fills only features.max_fill_minutes) ...
     max_gap_minutes: int = Field(60, ge=1, le=10_080)

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from btc_lifecycle.config import PROJECT_ROOT, ConfigError, load_settings, with_env_file
+from btc_lifecycle.config import PROJECT_ROOT, ConfigError, is_day, load_settings, with_env_file
 from btc_lifecycle.production.processes import group_members, quiet_warnings
 
 if TYPE_CHECKING:  # imported where used: the launcher first checks that it is installed
@@ -184,15 +184,11 @@ def history_partition_range(
 def first_history_day(since: str | None, history_start: str) -> datetime:
     """``since`` (``make history``'s SINCE; empty or None: ``history_start``) as a UTC midnight."""
     day = since or history_start
-    try:
-        if not re.fullmatch(r"\d{4}-\d\d-\d\d", day):
-            raise ValueError(day)
-        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise ConfigError(f"SINCE={day} is not a day written YYYY-MM-DD") from None
+    if not is_day(day):
+        raise ConfigError(f"SINCE={day} is not a day written YYYY-MM-DD")
     if day < history_start:
         raise ConfigError(f"SINCE={day} is before ingest.history_start ({history_start}): no partition holds it")
-    return start
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
 
 
 def history_commands(command: list[str], days: str) -> list[list[str]]:
