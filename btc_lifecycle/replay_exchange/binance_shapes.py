@@ -1,11 +1,13 @@
 """Binance spot REST shapes, built from candle frames: pure functions, no HTTP.
 
 Shapes follow https://developers.binance.com/docs/binance-spot-api-docs/rest-api as of 2025:
-exchangeInfo, klines rows, ``{"code": .., "msg": ..}`` errors and the klines parameter rules.
+exchangeInfo, klines rows, ``{"code": .., "msg": ..}`` errors, the klines parameter rules and the
+tickers (price, average price, 24 hours, book).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -183,6 +185,17 @@ def _decimal(value: float) -> str:
     return f"{value:.8f}"
 
 
+def format_rows(open_ms: np.ndarray, close_ms: np.ndarray, block: np.ndarray) -> list[list]:
+    """Kline rows as Binance prints them from open times, close times and a block of values
+    (open, high, low, close, volume, quote volume, trades, taker base, taker quote)."""
+    text = np.char.mod("%.8f", block).tolist()  # the same digits as _decimal
+    trades = block[:, 6].astype("int64").tolist()
+    return [
+        [opened, t[0], t[1], t[2], t[3], t[4], closed, t[5], count, t[7], t[8], "0"]
+        for opened, closed, t, count in zip(open_ms.tolist(), close_ms.tolist(), text, trades, strict=True)
+    ]
+
+
 class KlineSeries:
     """One symbol's candles as Binance kline rows, sliced by the replay clock."""
 
@@ -229,28 +242,26 @@ class KlineSeries:
     def _rows_between(self, low: int, high: int) -> list[list]:
         """Rows ``low`` to ``high`` as Binance prints them, formatted per page on request: a
         year of rows kept formatted would hold half a gigabyte of Python strings."""
-        block = self.values[low:high]
-        text = np.char.mod("%.8f", block).tolist()  # the same digits as _decimal
-        trades = block[:, 6].astype("int64").tolist()
-        closes = self.step_ms - 1
-        return [
-            [opened, t[0], t[1], t[2], t[3], t[4], opened + closes, t[5], count, t[7], t[8], "0"]
-            for opened, t, count in zip(self.open_ms[low:high].tolist(), text, trades, strict=True)
-        ]
+        opens = self.open_ms[low:high]
+        return format_rows(opens, opens + (self.step_ms - 1), self.values[low:high])
 
-    def forming_row(self, index: int, now_ms: int) -> list:
-        """The candle at ``index`` as seen ``now_ms`` into it: part of the way to its final values.
+    def forming_values(self, index: int, now_ms: int) -> np.ndarray:
+        """The values of the candle at ``index`` as seen ``now_ms`` into it: part of the way to
+        its final values.
 
         Nobody knows a minute's high and low before it ends, so the partial candle moves linearly
-        from the open toward the final close and carries the elapsed share of the volumes. Its
-        close time stays in the future, as on Binance, which is how clients spot it.
+        from the open toward the final close and carries the elapsed share of the volumes.
         """
         fraction = (now_ms - int(self.open_ms[index])) / self.step_ms
         o, _, _, c, *amounts = self.values[index]
         close = o + fraction * (c - o)
         v, qv, trades, taker_base, taker_quote = (fraction * amount for amount in amounts)
-        partial = np.array([o, max(o, close), min(o, close), close, v, qv, int(trades), taker_base, taker_quote])
-        return self._row(index, partial)
+        return np.array([o, max(o, close), min(o, close), close, v, qv, int(trades), taker_base, taker_quote])
+
+    def forming_row(self, index: int, now_ms: int) -> list:
+        """The candle at ``index`` as seen ``now_ms`` into it (``forming_values``). Its close time
+        stays in the future, as on Binance, which is how clients spot it."""
+        return self._row(index, self.forming_values(index, now_ms))
 
     def klines(self, now_ms: int, start_ms: int | None, end_ms: int | None, limit: int) -> list:
         """Binance semantics: inclusive bounds on open time; no start -> the latest ``limit``."""
@@ -268,6 +279,46 @@ class KlineSeries:
         if now_ms < self.open_ms[last] + self.step_ms:  # the last one is still forming
             rows[-1] = self.forming_row(last, now_ms)
         return rows
+
+    def earlier_start(self, start_ms: int, candles: int) -> int:
+        """A start time ``candles`` candles before ``start_ms`` (the ``overlap`` fault)."""
+        return max(0, start_ms - candles * self.step_ms)
+
+    def visible(self, now_ms: int) -> int:
+        """How many candles have opened by ``now_ms``."""
+        return int(np.searchsorted(self.open_ms, now_ms, side="right"))
+
+    def seen_since(self, since_ms: int, now_ms: int) -> tuple[int, np.ndarray]:
+        """The candles that overlap ``[since_ms, now_ms]`` as seen at ``now_ms``: the position of
+        the first and their values, the forming one partial. Windows are whole candles, so a
+        window may start up to one candle before ``since_ms`` (Binance's rolling windows start on
+        a minute, too)."""
+        visible = self.visible(now_ms)
+        low = min(visible, int(np.searchsorted(self.open_ms, since_ms - self.step_ms, side="right")))
+        block = self.values[low:visible]
+        if visible > low and now_ms < self.open_ms[visible - 1] + self.step_ms:
+            block = block.copy()
+            block[-1] = self.forming_values(visible - 1, now_ms)
+        return low, block
+
+    def last_price(self, now_ms: int) -> float | None:
+        """The close of the last candle opened by ``now_ms`` (partial while it forms), the price
+        the klines show now; None before the first candle."""
+        visible = self.visible(now_ms)
+        if visible == 0:
+            return None
+        index = visible - 1
+        if now_ms < self.open_ms[index] + self.step_ms:
+            return float(self.forming_values(index, now_ms)[3])
+        return float(self.values[index][3])
+
+    def last_trade_ms(self, now_ms: int) -> int | None:
+        """When the market last traded by ``now_ms``: the end of the last candle, or now while it
+        forms (the time ``recent_trades`` gives); None before the first candle."""
+        visible = self.visible(now_ms)
+        if visible == 0:
+            return None
+        return min(int(self.open_ms[visible - 1]) + self.step_ms - 1, now_ms)
 
     def recent_trades(self, now_ms: int) -> list[dict]:
         """``/api/v3/trades``: the market's last trade by ``now_ms``, or ``[]`` before the first.
@@ -297,3 +348,136 @@ class KlineSeries:
     def span(self) -> tuple[int, int]:
         """First open time and last close time + 1 ms, in epoch milliseconds."""
         return int(self.open_ms[0]), int(self.open_ms[-1]) + self.step_ms
+
+
+# --- tickers: the market as the replay clock sees it ---------------------------------------
+
+AVG_PRICE_MINS = 5  # exchangeInfo's NOTIONAL filter says avgPriceMins 5, as on Binance
+TICKER_TYPES = ("FULL", "MINI")
+MINI_FIELDS = (
+    "symbol",
+    "openPrice",
+    "highPrice",
+    "lowPrice",
+    "lastPrice",
+    "volume",
+    "quoteVolume",
+    "openTime",
+    "closeTime",
+    "firstId",
+    "lastId",
+    "count",
+)
+# What a candle file cannot know: its book and the size of single trades. Binance prints an
+# empty book side as price and quantity 0, so the tickers say "no book known" that way.
+NOTHING = _decimal(0.0)
+
+
+def ticker_symbols(params: dict[str, str], symbols: list[str]) -> str | list[str]:
+    """The market(s) a ticker asks for: ``symbol`` (one, answered as an object), ``symbols``
+    (a JSON list, answered as a list in its order) or neither (every market, a list)."""
+    if "symbol" in params and "symbols" in params:
+        raise BinanceError(-1101, "Too many parameters; expected 'symbol' or 'symbols' and received both.")
+    if "symbol" in params:
+        if params["symbol"] not in symbols:
+            raise BinanceError(-1121, "Invalid symbol.")
+        return params["symbol"]
+    if "symbols" not in params:
+        return list(symbols)
+    try:
+        asked = json.loads(params["symbols"])
+    except ValueError:
+        asked = None
+    if not isinstance(asked, list) or not asked or not all(isinstance(name, str) for name in asked):
+        raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'; legal range is '[\"SYMBOL\",...]'.")
+    if len(set(asked)) != len(asked):
+        raise BinanceError(-1151, "Symbol is present multiple times in the list.")
+    if any(name not in symbols for name in asked):
+        raise BinanceError(-1121, "Invalid symbol.")
+    return asked
+
+
+def ticker_type(params: dict[str, str]) -> str:
+    kind = params.get("type", "FULL")
+    if kind not in TICKER_TYPES:
+        raise BinanceError(-1139, "Invalid ticker type.")
+    return kind
+
+
+def ticker_price(symbol: str, series: KlineSeries, now_ms: int) -> dict:
+    """``/api/v3/ticker/price``: the close the klines show now (0 before the first candle, the
+    price Binance shows for a market that has not traded)."""
+    price = series.last_price(now_ms)
+    return {"symbol": symbol, "price": _decimal(price or 0.0)}
+
+
+def avg_price(series: KlineSeries, now_ms: int) -> dict:
+    """``/api/v3/avgPrice``: Binance's average price, sum(price * qty) / sum(qty) over the trades
+    of the last ``AVG_PRICE_MINS`` minutes; with no trade in them, the last trade's price.
+
+    From candles: quote volume over volume of the candles overlapping the last five minutes,
+    the forming one partial. ``closeTime`` is the last trade's time (0 and price 0 before the
+    first candle: no trade, no average).
+    """
+    _, block = series.seen_since(now_ms - AVG_PRICE_MINS * 60_000, now_ms)
+    volume = float(block[:, 4].sum())
+    price = float(block[:, 5].sum()) / volume if volume > 0 else series.last_price(now_ms)
+    return {"mins": AVG_PRICE_MINS, "price": _decimal(price or 0.0), "closeTime": series.last_trade_ms(now_ms) or 0}
+
+
+def ticker_24hr(symbol: str, series: KlineSeries, now_ms: int, kind: str = "FULL") -> dict:
+    """``/api/v3/ticker/24hr``: the rolling 24 hours up to ``now_ms`` (``openTime`` to
+    ``closeTime``), from the candles that overlap them, the forming one partial.
+
+    ``prevClosePrice`` is the last price before the window. Trade ids follow ``/api/v3/trades``,
+    where each candle stands for one trade whose id is the candle's position in the file:
+    ``firstId`` and ``lastId`` are the first and last candle of the window, -1 and -1 when it has
+    none (Binance's answer for a window without trades). ``count`` is the file's trade count,
+    the sum the klines carry (0 for files without one). A candle file has no order book and no
+    trade sizes: ``bidPrice``, ``bidQty``, ``askPrice``, ``askQty`` and ``lastQty`` are 0, as
+    Binance prints an empty book.
+    """
+    open_ms = now_ms - 86_400_000
+    first, block = series.seen_since(open_ms, now_ms)
+    last = series.last_price(now_ms) or 0.0
+    prev_close = float(series.values[first - 1][3]) if first > 0 else 0.0
+    if len(block):
+        opening, high, low = float(block[0, 0]), float(block[:, 1].max()), float(block[:, 2].min())
+        first_id, last_id = first, first + len(block) - 1
+    else:  # no candle in the window: the market stands at its last price, untraded
+        opening = high = low = last
+        first_id = last_id = -1
+    volume, quote_volume, trades = (float(x) for x in block[:, 4:7].sum(axis=0))
+    change = last - opening
+    stats = {
+        "symbol": symbol,
+        "priceChange": _decimal(change),
+        "priceChangePercent": f"{100 * change / opening if opening else 0.0:.3f}",
+        "weightedAvgPrice": _decimal(quote_volume / volume if volume > 0 else 0.0),
+        "prevClosePrice": _decimal(prev_close),
+        "lastPrice": _decimal(last),
+        "lastQty": NOTHING,
+        "bidPrice": NOTHING,
+        "bidQty": NOTHING,
+        "askPrice": NOTHING,
+        "askQty": NOTHING,
+        "openPrice": _decimal(opening),
+        "highPrice": _decimal(high),
+        "lowPrice": _decimal(low),
+        "volume": _decimal(volume),
+        "quoteVolume": _decimal(quote_volume),
+        "openTime": open_ms,
+        "closeTime": now_ms,
+        "firstId": first_id,
+        "lastId": last_id,
+        "count": int(trades),
+    }
+    if kind == "MINI":
+        return {name: stats[name] for name in MINI_FIELDS}
+    return stats
+
+
+def book_ticker(symbol: str) -> dict:
+    """``/api/v3/ticker/bookTicker``: a candle file has no order book; Binance prints an empty
+    book as zeros."""
+    return {"symbol": symbol, "bidPrice": NOTHING, "bidQty": NOTHING, "askPrice": NOTHING, "askQty": NOTHING}

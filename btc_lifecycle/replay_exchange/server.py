@@ -1,8 +1,15 @@
 """The replay exchange: Binance's spot REST API on loopback, served from candle frames.
 
 Binance endpoints (GET): ``/api/v3/ping``, ``/api/v3/time``, ``/api/v3/exchangeInfo``,
-``/api/v3/klines``, ``/api/v3/trades`` (the last trade only). Anything else is a 404, so a client
-asking for futures markets fails loudly.
+``/api/v3/klines`` and ``/api/v3/uiKlines`` (the same rows) at the file's interval and every
+coarser Binance interval made of its candles (``intervals.py``), ``/api/v3/trades`` (the last
+trade only), and the tickers at the replay clock: ``/api/v3/ticker/price``, ``/api/v3/avgPrice``,
+``/api/v3/ticker/24hr`` and ``/api/v3/ticker/bookTicker`` (an empty book: a file has none). Bad
+parameters get Binance's HTTP 400 ``{"code", "msg"}`` errors. Any other path (futures markets
+included) is a 404 with a Binance-shaped JSON body, code -1020 ("This operation is not
+supported"), so clients fail loudly and readably; Binance's own gateway answers an HTML page
+there, which no client can parse. Klines are in UTC only: a ``timeZone`` other than 0 is refused
+for the intervals it would change.
 
 Binance's kline archives (GET, as data.binance.vision serves them, see ``archives.py``):
 ``/data/spot/{monthly,daily}/klines/SYMBOL/INTERVAL/SYMBOL-INTERVAL-PERIOD.zip`` (200
@@ -27,6 +34,7 @@ Control endpoints for tests and simulations (never faulted):
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections import Counter
@@ -40,17 +48,26 @@ from btc_lifecycle.replay_exchange.archives import ArchiveFault, ArchiveFile, Ar
 from btc_lifecycle.replay_exchange.binance_shapes import (
     BinanceError,
     KlineSeries,
+    avg_price,
+    book_ticker,
     exchange_info,
     klines_query,
     mandatory,
     split_symbol,
+    ticker_24hr,
+    ticker_price,
+    ticker_symbols,
+    ticker_type,
 )
 from btc_lifecycle.replay_exchange.clock import ReplayClock, default_start_ms, epoch_ms
 from btc_lifecycle.replay_exchange.faults import Fault, FaultPlan, parse_fault, spoil_klines
+from btc_lifecycle.replay_exchange.intervals import IntervalSeries, servable_intervals
 
 API = "/api/v3"
+KLINES = (f"{API}/klines", f"{API}/uiKlines")
 ARCHIVES = "/data/"
 NOT_FOUND_PAGE = "<html><body><h1>404 Not Found</h1></body></html>"
+_UTC = re.compile(r"^[+-]?0{1,2}(?::00)?$")  # the spellings of timeZone 0 that Binance accepts
 
 
 class ReplayExchange(BackgroundHTTPServer):
@@ -85,6 +102,10 @@ class ReplayExchange(BackgroundHTTPServer):
                 raise ValueError(f"{name}: candles must be sorted by open time, without repeats")
         self.interval = interval
         self.series = {name: KlineSeries(frame, interval) for name, frame in frames.items()}
+        self.intervals = servable_intervals(interval)
+        # Coarser intervals are aggregated on first request, once per symbol and interval.
+        self._interval_series: dict[tuple[str, str], IntervalSeries] = {}
+        self._aggregating = threading.Lock()
         if clock is None:
             end_of_file = max(default_start_ms(frame, self.series[name].step_ms) for name, frame in frames.items())
             start_ms = (
@@ -153,6 +174,16 @@ class ReplayExchange(BackgroundHTTPServer):
             symbols[name] = {"first_open": first_open, "last_close": last_close, "candles": len(series.open_ms)}
         return {**self.clock.state(), "interval": self.interval, "symbols": symbols}
 
+    def klines_of(self, symbol: str, interval: str) -> KlineSeries | IntervalSeries:
+        """``symbol``'s klines at ``interval``: the file's own, or aggregated from them."""
+        if interval == self.interval:
+            return self.series[symbol]
+        with self._aggregating:
+            key = (symbol, interval)
+            if key not in self._interval_series:
+                self._interval_series[key] = IntervalSeries(self.series[symbol], interval)
+            return self._interval_series[key]
+
     def binance_response(self, path: str, params: dict[str, str]) -> dict | list:
         """The JSON Binance answers for a GET; raises ``BinanceError`` or ``LookupError``."""
         if path == f"{API}/ping":
@@ -166,13 +197,31 @@ class ReplayExchange(BackgroundHTTPServer):
                     raise BinanceError(-1121, "Invalid symbol.")
                 symbols = [params["symbol"]]
             return exchange_info(symbols, self.clock.now_ms())
-        if path == f"{API}/klines":
-            query = klines_query(params, set(self.series), {self.interval})
-            return self.series[query.symbol].klines(self.clock.now_ms(), query.start_ms, query.end_ms, query.limit)
+        if path in KLINES:
+            query = klines_query(params, set(self.series), set(self.intervals))
+            if query.interval != self.interval and not _UTC.match(params.get("timeZone", "0")):
+                raise BinanceError(-1130, "Data sent for parameter 'timeZone' is not valid.")
+            klines = self.klines_of(query.symbol, query.interval)
+            return klines.klines(self.clock.now_ms(), query.start_ms, query.end_ms, query.limit)
         if path == f"{API}/trades":
             if mandatory(params, "symbol") not in self.series:
                 raise BinanceError(-1121, "Invalid symbol.")
             return self.series[params["symbol"]].recent_trades(self.clock.now_ms())
+        if path == f"{API}/avgPrice":
+            if mandatory(params, "symbol") not in self.series:
+                raise BinanceError(-1121, "Invalid symbol.")
+            return avg_price(self.series[params["symbol"]], self.clock.now_ms())
+        tickers = {
+            f"{API}/ticker/price": lambda symbol, now: ticker_price(symbol, self.series[symbol], now),
+            f"{API}/ticker/24hr": lambda symbol, now: ticker_24hr(symbol, self.series[symbol], now, kind),
+            f"{API}/ticker/bookTicker": lambda symbol, now: book_ticker(symbol),
+        }
+        if path in tickers:
+            kind = ticker_type(params) if path == f"{API}/ticker/24hr" else "FULL"
+            asked, now = ticker_symbols(params, list(self.series)), self.clock.now_ms()
+            if isinstance(asked, str):
+                return tickers[path](asked, now)
+            return [tickers[path](symbol, now) for symbol in asked]
         raise LookupError(path)
 
     def control(self, path: str, request: dict) -> dict:
@@ -252,15 +301,18 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         overlap = max((f.overlap for f in faults), default=0)
         if overlap and params.get("startTime", "").isdigit():
             # An overlapping page: it starts ``overlap`` candles before the asked start.
-            step = self.exchange.series[next(iter(self.exchange.series))].step_ms
-            params["startTime"] = str(max(0, int(params["startTime"]) - overlap * step))
+            symbol, interval = params.get("symbol"), params.get("interval", self.exchange.interval)
+            if symbol not in self.exchange.series or interval not in self.exchange.intervals:
+                symbol, interval = next(iter(self.exchange.series)), self.exchange.interval
+            klines = self.exchange.klines_of(symbol, interval)
+            params["startTime"] = str(klines.earlier_start(int(params["startTime"]), overlap))
         try:
             body = self.exchange.binance_response(url.path, params)
         except BinanceError as error:
             return self._send_json(error.status, error.body())
         except LookupError:
-            return self._send_text(404, "text/html", NOT_FOUND_PAGE)
-        if isinstance(body, list):
+            return self._send_not_found("GET", url.path)
+        if url.path in KLINES:
             body = spoil_klines(body, faults)
         truncate = any(f.kind == "truncate" for f in faults)
         return self._send_json(200, body, truncate=truncate)
@@ -273,7 +325,7 @@ class _ReplayHandler(BaseHTTPRequestHandler):
             request = json.loads(self.rfile.read(length) or b"{}")
             return self._send_json(200, self.exchange.control(url.path, request))
         except LookupError:
-            return self._send_text(404, "text/html", NOT_FOUND_PAGE)
+            return self._send_not_found("POST", url.path)
         except (ValueError, TypeError, AttributeError) as error:
             return self._send_json(400, {"code": -1, "msg": f"bad control request: {error}"})
 
@@ -290,6 +342,12 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         # Gateways answer 5xx with HTML, not Binance JSON; ccxt then maps by HTTP status.
         page = f"<html><body><h1>{status} {self.responses[status][0]}</h1></body></html>"
         return self._send_text(status, "text/html", page)
+
+    def _send_not_found(self, method: str, path: str) -> None:
+        """Binance's error shape for a path the replay exchange does not serve: JSON a client can
+        read (code -1020, "This operation is not supported"), naming what was asked."""
+        error = BinanceError(-1020, f"This operation is not supported: {method} {path} is not served here.", 404)
+        return self._send_json(error.status, error.body())
 
     def _send_archive(self, answer: ArchiveFile | None) -> None:
         if answer is None:
