@@ -1,7 +1,8 @@
-"""A loopback Binance spot REST API served from a candle file, for offline runs and tests.
+"""A loopback Binance spot REST API served from candle files, for offline runs and tests.
 
-Start it with ``python -m btc_lifecycle.replay_exchange --candles FILE`` or, in Python,
-``with ReplayExchange(frame) as exchange: ...``; point a real ccxt client at it with
+Start it with ``python -m btc_lifecycle.replay_exchange --candles FILE`` (several markets:
+``--candles BTC/USDT=a.csv --candles BTC/USD=b.csv``) or, in Python,
+``with ReplayExchange(frame) as exchange: ...`` (``ReplayExchange({"BTC/USD": frame, ...})``); point a real ccxt client at it with
 ``btc_lifecycle.adapters.exchange.point_ccxt_at(client, exchange.base_url)`` or build one
 with ``replay_binance_client``. It also serves Binance's kline archives (``archives.py``);
 ``write_archive_tree`` writes them into a folder instead.

@@ -36,8 +36,10 @@ import numpy as np
 import pandas as pd
 
 from btc_lifecycle.domain.archives import Archive, checksum_line
+from btc_lifecycle.domain.candles import interval_ms
 from btc_lifecycle.replay_exchange.binance_shapes import KlineSeries
 from btc_lifecycle.replay_exchange.clock import default_start_ms
+from btc_lifecycle.replay_exchange.markets import markets_by_id
 
 ARCHIVE_FAULT_KINDS = ("checksum", "missing", "truncate", "micros", "revise")
 MICROSECONDS_FROM = pd.Timestamp("2025-01-01", tz="UTC")  # Binance spot archives switch unit here
@@ -202,17 +204,25 @@ class ArchiveTree:
 
 
 def write_archive_tree(
-    candles: pd.DataFrame,
+    candles: pd.DataFrame | dict[str, pd.DataFrame],
     folder: Path,
     symbol: str = "BTCUSDT",
     interval: str = "1m",
     now_ms: int | None = None,
 ) -> list[Archive]:
-    """Write every archive published by ``now_ms`` (default: the close of the last candle) and its
-    ``.CHECKSUM`` under ``folder`` in Binance's layout; returns the archives written."""
-    series = KlineSeries(candles, interval)
-    now_ms = default_start_ms(candles, series.step_ms) if now_ms is None else now_ms
-    tree = ArchiveTree({symbol: series}, interval, lambda: now_ms)
+    """Write every archive published by ``now_ms`` (default: the close of the last candle of the
+    file that ends last, the replay exchange's default start) and its ``.CHECKSUM`` under
+    ``folder`` in Binance's layout; returns the archives written. ``candles`` is one frame (the
+    market ``symbol``) or ``{symbol: frame}``, each market under its Binance id (``BTC/USD`` ->
+    ``.../klines/BTCUSD/...``)."""
+    named = candles if isinstance(candles, dict) else {symbol: candles}
+    markets = markets_by_id(list(named))
+    series = {
+        market.id: KlineSeries(frame, interval) for market, frame in zip(markets.values(), named.values(), strict=True)
+    }
+    if now_ms is None:
+        now_ms = max(default_start_ms(frame, interval_ms(interval)) for frame in named.values())
+    tree = ArchiveTree(series, interval, lambda: now_ms)
     archives = tree.archives()
     for archive in archives:
         target = Path(folder) / archive.path

@@ -60,9 +60,12 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     raise ValueError(f"cannot tell base and quote asset of {symbol!r}; end it with one of {', '.join(QUOTE_ASSETS)}")
 
 
-def symbol_info(symbol: str) -> dict:
-    """One spot entry of exchangeInfo's ``symbols``, shaped like BTCUSDT's on Binance."""
-    base, quote = split_symbol(symbol)
+def symbol_info(symbol: str, base: str | None = None, quote: str | None = None) -> dict:
+    """One spot entry of exchangeInfo's ``symbols``, shaped like BTCUSDT's on Binance: the same
+    fields, filters and permissions for every market, only the names differ. Without ``base`` and
+    ``quote`` they are read from ``symbol`` (``split_symbol``)."""
+    if base is None or quote is None:
+        base, quote = split_symbol(symbol)
     return {
         "symbol": symbol,
         "status": "TRADING",
@@ -123,7 +126,8 @@ def symbol_info(symbol: str) -> dict:
     }
 
 
-def exchange_info(symbols: list[str], server_time_ms: int) -> dict:
+def exchange_info(symbols: list[tuple[str, str, str]], server_time_ms: int) -> dict:
+    """exchangeInfo of the markets ``symbols``, each ``(id, base asset, quote asset)``."""
     return {
         "timezone": "UTC",
         "serverTime": server_time_ms,
@@ -134,7 +138,7 @@ def exchange_info(symbols: list[str], server_time_ms: int) -> dict:
             {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
         ],
         "exchangeFilters": [],
-        "symbols": [symbol_info(symbol) for symbol in symbols],
+        "symbols": [symbol_info(symbol, base, quote) for symbol, base, quote in symbols],
     }
 
 

@@ -1,5 +1,9 @@
 """The replay exchange: Binance's spot REST API on loopback, served from candle frames.
 
+It serves one market per frame, named ``BASE/QUOTE`` (``BTC/USD``, which Binance's API calls
+``BTCUSD``) or by its Binance id; every endpoint below answers each of them, and a symbol it does
+not serve is Binance's -1121 "Invalid symbol.". One replay clock runs for all of them.
+
 Binance endpoints (GET): ``/api/v3/ping``, ``/api/v3/time``, ``/api/v3/exchangeInfo``,
 ``/api/v3/klines`` and ``/api/v3/uiKlines`` (the same rows) at the file's interval and every
 coarser Binance interval made of its candles (``intervals.py``), ``/api/v3/trades`` (the last
@@ -19,8 +23,9 @@ endpoint faults below do not touch archive paths; archives have faults of their 
 
 Control endpoints for tests and simulations (never faulted):
 
-- ``GET /replay/clock`` -> ``{"now", "now_iso", "speed", "symbols": {SYMBOL: {"first_open",
-  "last_close", "candles"}}}``
+- ``GET /replay/clock`` -> ``{"now", "now_iso", "speed", "interval", "symbols": {ID: {"symbol",
+  "first_open", "last_close", "candles"}}}``, one entry per market (``ID`` is Binance's, e.g.
+  ``BTCUSD``; ``"symbol"`` its ``BASE/QUOTE``)
 - ``POST /replay/clock`` with any of ``{"now": ms or ISO string, "advance_ms": n, "speed": x}``
   (applied in that order) -> the new clock state
 - ``GET /replay/faults`` -> the fault plan and how many requests a ``hold`` fault holds now
@@ -28,7 +33,8 @@ Control endpoints for tests and simulations (never faulted):
   ...]}`` (syntax in ``faults.py``) and/or ``{"release": true}`` (the held requests go on).
 - ``GET /replay/archives`` -> ``{"faults": ["missing@2023-03", ...]}``, the archive faults;
   ``POST /replay/archives`` with ``{"clear": true}`` and/or ``{"add": ["checksum@2023-03-05",
-  ...]}`` (applied in that order; ``KIND@PERIOD``, kinds in ``archives.py``) -> the new state.
+  ...]}`` (applied in that order; ``KIND@PERIOD``, kinds in ``archives.py``) -> the new state. An
+  archive fault holds for that period's archive of every market.
 """
 
 from __future__ import annotations
@@ -53,7 +59,6 @@ from btc_lifecycle.replay_exchange.binance_shapes import (
     exchange_info,
     klines_query,
     mandatory,
-    split_symbol,
     ticker_24hr,
     ticker_price,
     ticker_symbols,
@@ -62,6 +67,7 @@ from btc_lifecycle.replay_exchange.binance_shapes import (
 from btc_lifecycle.replay_exchange.clock import ReplayClock, default_start_ms, epoch_ms
 from btc_lifecycle.replay_exchange.faults import Fault, FaultPlan, parse_fault, spoil_klines
 from btc_lifecycle.replay_exchange.intervals import IntervalSeries, servable_intervals
+from btc_lifecycle.replay_exchange.markets import DEFAULT_SYMBOL, markets_by_id
 
 API = "/api/v3"
 KLINES = (f"{API}/klines", f"{API}/uiKlines")
@@ -73,15 +79,18 @@ _UTC = re.compile(r"^[+-]?0{1,2}(?::00)?$")  # the spellings of timeZone 0 that 
 class ReplayExchange(BackgroundHTTPServer):
     """A Binance-shaped HTTP server over candle frames, on a background thread.
 
-    ``candles`` is one candle frame (served as ``symbol``) or a dict ``{symbol: frame}``.
-    Without a ``clock``, replay time starts at ``start`` (or just after the last candle closes)
-    and runs at ``speed``. ``archive_faults`` are ``ArchiveFault``s or ``KIND@PERIOD`` specs.
+    ``candles`` is one candle frame (served as ``symbol``) or a dict ``{symbol: frame}``, one
+    market each; a symbol is ``BASE/QUOTE`` (``BTC/USD``) or a Binance id (``BTCUSDT``, whose
+    quote asset is one ``split_symbol`` knows). Without a ``clock``, replay time starts at
+    ``start`` (or just after the latest last candle of all frames closes) and runs at ``speed``.
+    ``archive_faults`` are ``ArchiveFault``s or ``KIND@PERIOD`` specs; they hold for the period's
+    archive of every market.
     """
 
     def __init__(
         self,
         candles: pd.DataFrame | dict[str, pd.DataFrame],
-        symbol: str = "BTCUSDT",
+        symbol: str = DEFAULT_SYMBOL,
         interval: str = "1m",
         clock: ReplayClock | None = None,
         start: str | pd.Timestamp | int | None = None,
@@ -92,14 +101,17 @@ class ReplayExchange(BackgroundHTTPServer):
         port: int = 0,
         log_requests: bool = False,
     ) -> None:
-        frames = candles if isinstance(candles, dict) else {symbol: candles}
-        if not frames or any(frame.empty for frame in frames.values()):
+        named = candles if isinstance(candles, dict) else {symbol: candles}
+        if not named or any(frame.empty for frame in named.values()):
             raise ValueError("the replay exchange needs at least one candle for every symbol")
+        # Keyed by Binance id, as requests name the market; a bad symbol fails here, not at the
+        # first request.
+        self.markets = markets_by_id(list(named))
+        frames = {market.id: frame for market, frame in zip(self.markets.values(), named.values(), strict=True)}
         for name, frame in frames.items():
-            split_symbol(name)  # an unparseable symbol fails here, not at the first request
             times = frame["open_time"]
             if not times.is_monotonic_increasing or times.duplicated().any():
-                raise ValueError(f"{name}: candles must be sorted by open time, without repeats")
+                raise ValueError(f"{self.markets[name].symbol}: candles must be sorted by open time, without repeats")
         self.interval = interval
         self.series = {name: KlineSeries(frame, interval) for name, frame in frames.items()}
         self.intervals = servable_intervals(interval)
@@ -107,6 +119,11 @@ class ReplayExchange(BackgroundHTTPServer):
         self._interval_series: dict[tuple[str, str], IntervalSeries] = {}
         self._aggregating = threading.Lock()
         if clock is None:
+            # One clock for every market, by default at the end of the file that ends last. A
+            # market whose file ends earlier is then a halted market: its klines stop at its last
+            # candle, its tickers and last trade stay there, its rolling 24 hours hold no candle
+            # once they have passed its end, and its later archives are never published. One
+            # whose file starts later has no klines, and a price of 0, before its first candle.
             end_of_file = max(default_start_ms(frame, self.series[name].step_ms) for name, frame in frames.items())
             start_ms = (
                 end_of_file if start is None else (int(start) if isinstance(start, (int, float)) else epoch_ms(start))
@@ -171,7 +188,12 @@ class ReplayExchange(BackgroundHTTPServer):
         symbols = {}
         for name, series in self.series.items():
             first_open, last_close = series.span()
-            symbols[name] = {"first_open": first_open, "last_close": last_close, "candles": len(series.open_ms)}
+            symbols[name] = {
+                "symbol": self.markets[name].symbol,
+                "first_open": first_open,
+                "last_close": last_close,
+                "candles": len(series.open_ms),
+            }
         return {**self.clock.state(), "interval": self.interval, "symbols": symbols}
 
     def klines_of(self, symbol: str, interval: str) -> KlineSeries | IntervalSeries:
@@ -196,7 +218,8 @@ class ReplayExchange(BackgroundHTTPServer):
                 if params["symbol"] not in self.series:
                     raise BinanceError(-1121, "Invalid symbol.")
                 symbols = [params["symbol"]]
-            return exchange_info(symbols, self.clock.now_ms())
+            markets = [(name, self.markets[name].base, self.markets[name].quote) for name in symbols]
+            return exchange_info(markets, self.clock.now_ms())
         if path in KLINES:
             query = klines_query(params, set(self.series), set(self.intervals))
             if query.interval != self.interval and not _UTC.match(params.get("timeZone", "0")):

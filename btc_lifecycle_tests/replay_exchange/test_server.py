@@ -162,6 +162,7 @@ def test_clock_can_be_read_set_and_advanced_over_http(exchange):
     state = get(url)[2]
     assert state["now"] == START_MS + 11 * MINUTE and state["speed"] == 0
     assert state["symbols"]["BTCUSDT"] == {
+        "symbol": "BTC/USDT",
         "first_open": START_MS,
         "last_close": START_MS + CANDLES * MINUTE,
         "candles": CANDLES,
