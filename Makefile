@@ -75,14 +75,15 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml | $(VENV)/.installed
 	$(BIN)/dagster instance migrate >/dev/null
 endif
 
-# The whole asset graph: against live Binance, or against the replay exchange serving CANDLES.
+# The whole asset graph: against live Binance, or against the replay exchange serving CANDLES
+# (a file, or a space-separated list of SYMBOL=FILE, one market each; the launcher passes each).
 # The launcher checks config, candle file and dependencies first, shows progress lines, and
 # keeps the whole output in data/logs/<stamp>.log (a failure is one line naming the log).
 # Every day the exchange has (at most backfill_days) as one partition-range run, then the rest.
 # Unchanged inputs register no new model version; RETRAIN=1 trains one anyway.
 FORCE_RETRAIN := {"ops": {"model": {"config": {"force_retrain": true}}}}
 run: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m btc_lifecycle.launch --progress --summary --history $(if $(CANDLES),--candles "$(CANDLES)") -- \
+	$(BIN)/python -m btc_lifecycle.launch --progress --summary --history $(foreach file,$(CANDLES),--candles "$(file)") -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select '*' $(if $(RETRAIN),--config-json '$(FORCE_RETRAIN)')
 
 # The whole graph offline on the shipped sample: four real days (7-10 March 2023, the start of
@@ -94,14 +95,14 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 # Only the ingestion slice: raw candles, labels and stats.
 ingest: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m btc_lifecycle.launch --progress --history $(if $(CANDLES),--candles "$(CANDLES)") -- \
+	$(BIN)/python -m btc_lifecycle.launch --progress --history $(foreach file,$(CANDLES),--candles "$(file)") -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'group:ingestion'
 
 # Every day since SINCE (default: ingest.history_start) into the store: Binance's archives for the
 # days before yesterday, ccxt for the newest; one ranged run of raw_candles and labeled_candles.
 SINCE ?=
 history: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m btc_lifecycle.launch --progress --since "$(SINCE)" $(if $(CANDLES),--candles "$(CANDLES)") -- \
+	$(BIN)/python -m btc_lifecycle.launch --progress --since "$(SINCE)" $(foreach file,$(CANDLES),--candles "$(file)") -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'raw_candles,labeled_candles'
 
 # Webserver and daemon on 127.0.0.1; starts offline too (browsing needs no exchange; a run that
@@ -114,7 +115,7 @@ dev: $(DAGSTER_HOME)/dagster.yaml
 else
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (instance: $(DAGSTER_HOME))"
-	$(BIN)/python -m btc_lifecycle.launch --offline-ok $(if $(CANDLES),--candles "$(CANDLES)") -- \
+	$(BIN)/python -m btc_lifecycle.launch --offline-ok $(foreach file,$(CANDLES),--candles "$(file)") -- \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 endif
 

@@ -1,10 +1,16 @@
 """Run a command against live Binance, or against a replay exchange serving a candle file.
 
 ``python -m btc_lifecycle.launch [--candles FILE] -- dagster asset materialize ...`` reads the
-``.env`` file under the real environment, checks the configuration, the candle file and the
+``.env`` file under the real environment, checks the configuration, the candle files and the
 installed dependencies before starting anything, starts the replay exchange on a free loopback
 port when ``--candles`` is given (pointing ccxt at it through ``BINANCE_API_URL``), runs the
 command in a process group of its own, and stops the command and the server whatever happens.
+
+``--candles`` repeats, one market each: ``--candles BTC/USDT=a.csv --candles BTC/USD=b.csv``
+replays both files on one replay exchange (``make run CANDLES="BTC/USDT=a.csv BTC/USD=b.csv"``);
+a bare ``FILE`` is the configured market (``ingest.symbol``). One of the files must be the
+configured market's: the graph ingests that market only, and the other markets are served for
+clients that ask for them.
 
 With ``--history`` a ``dagster asset materialize --select SEL`` runs as two runs, one after the
 other: the selection's daily-partitioned assets (``(SEL) and not partitions:none``) as one
@@ -71,11 +77,56 @@ class MissingDependency(Exception):
     """An installed requirement of btc-lifecycle is absent."""
 
 
+Candles = Path | dict[str, Path]  # one file (the replay exchange's default market) or {symbol: file}
+
+
+def candles_arguments(candles: Candles) -> list[str]:
+    """The replay exchange's ``--candles`` arguments for one file or ``{symbol: file}``."""
+    if isinstance(candles, dict):
+        return [argument for symbol, path in candles.items() for argument in ("--candles", f"{symbol}={path}")]
+    return ["--candles", str(candles)]
+
+
+def describe_candles(candles: Candles) -> str:
+    if isinstance(candles, dict):
+        return ", ".join(f"{symbol}={path}" for symbol, path in candles.items())
+    return str(candles)
+
+
+def replay_sources(values: list[str], env: dict[str, str]) -> dict[str, Path]:
+    """``{symbol: file}`` (resolved) from ``--candles`` values, ``SYMBOL=FILE`` or a bare ``FILE``
+    (the configured market); a ``ConfigError`` names the value that is wrong, or says that no file
+    is the configured market's (the graph ingests that market, and would find nothing)."""
+    from btc_lifecycle.replay_exchange.markets import candle_sources, market
+
+    symbol = load_settings(env).ingest.symbol
+    try:
+        sources = candle_sources(values, symbol)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if market(symbol).id not in {market(each).id for each in sources}:
+        given = " ".join(values)
+        raise ConfigError(
+            f"--candles {given}: no file for the configured market {symbol} (ingest.symbol), the market the "
+            f"graph ingests; add {symbol}=FILE or give its file bare"
+        )
+    return {each: path.resolve() for each, path in sources.items()}
+
+
+def configured_file(candles: dict[str, Path], env: dict[str, str]) -> Path:
+    """The file of the configured market among ``candles`` (``replay_sources`` made sure of one)."""
+    from btc_lifecycle.replay_exchange.markets import market
+
+    configured = market(load_settings(env).ingest.symbol).id
+    return next(path for symbol, path in candles.items() if market(symbol).id == configured)
+
+
 def start_replay_exchange(
-    candles: Path, extra_args: list[str] | None = None, *, env: dict[str, str] | None = None, stderr=None
+    candles: Candles, extra_args: list[str] | None = None, *, env: dict[str, str] | None = None, stderr=None
 ) -> subprocess.Popen:
-    """The replay exchange process for ``candles``, starting (``replay_exchange_serving`` yields its URL)."""
-    command = [sys.executable, "-m", "btc_lifecycle.replay_exchange", "--candles", str(candles), "--port", "0"]
+    """The replay exchange process for ``candles`` (a file or ``{symbol: file}``), starting
+    (``replay_exchange_serving`` yields its URL)."""
+    command = [sys.executable, "-m", "btc_lifecycle.replay_exchange", *candles_arguments(candles), "--port", "0"]
     return subprocess.Popen([*command, *(extra_args or [])], stdout=subprocess.PIPE, text=True, env=env, stderr=stderr)
 
 
@@ -89,7 +140,7 @@ def stop_replay_exchange(server: subprocess.Popen) -> None:
 
 @contextmanager
 def replay_exchange_serving(
-    server: subprocess.Popen, candles: Path, announce: TextIO | None = sys.stdout
+    server: subprocess.Popen, candles: Candles, announce: TextIO | None = sys.stdout
 ) -> Iterator[str]:
     """Wait for a started replay exchange's banner; yields its base URL; stops it afterwards."""
     try:
@@ -97,7 +148,9 @@ def replay_exchange_serving(
         match = re.search(r"http://127\.0\.0\.1:\d+", banner)
         if not match:
             server.wait(timeout=10)
-            raise SystemExit(f"the replay exchange did not start for {candles} (exit code {server.returncode})")
+            raise SystemExit(
+                f"the replay exchange did not start for {describe_candles(candles)} (exit code {server.returncode})"
+            )
         if announce is not None:
             print(banner.strip(), file=announce, flush=True)
         yield match.group(0)
@@ -107,13 +160,13 @@ def replay_exchange_serving(
 
 @contextmanager
 def replay_exchange(
-    candles: Path,
+    candles: Candles,
     extra_args: list[str] | None = None,
     *,
     env: dict[str, str] | None = None,
     announce: TextIO | None = sys.stdout,
 ) -> Iterator[str]:
-    """A replay exchange subprocess serving ``candles``; yields its base URL."""
+    """A replay exchange subprocess serving ``candles`` (a file or ``{symbol: file}``); yields its base URL."""
     with replay_exchange_serving(start_replay_exchange(candles, extra_args, env=env), candles, announce) as url:
         yield url
 
@@ -247,16 +300,19 @@ def check_dependencies() -> None:
             ) from None
 
 
-def preflight(env: dict[str, str], candles: Path | None) -> None:
-    """Refuse, before anything starts, a bad config, a bad candle file or a missing dependency."""
+def preflight(env: dict[str, str], candles: Candles | None) -> None:
+    """Refuse, before anything starts, a bad config, a bad candle file (every one of them) or a
+    missing dependency."""
     check_dependencies()
     settings = load_settings(env)
-    if candles is not None:
-        if not candles.is_file():
-            raise ConfigError(f"{candles}: candle file not found")
-        from btc_lifecycle.domain.candle_files import read_candle_file
+    files = [] if candles is None else list(candles.values()) if isinstance(candles, dict) else [candles]
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"{path}: candle file not found")
+    from btc_lifecycle.domain.candle_files import read_candle_file
 
-        read_candle_file(candles, settings.ingest.interval)
+    for path in files:
+        read_candle_file(path, settings.ingest.interval)
 
 
 def where_to_look(env: dict[str, str]) -> str:
@@ -535,7 +591,15 @@ def run_commands(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--candles", type=Path, help="candle file to replay instead of live Binance")
+    parser.add_argument(
+        "--candles",
+        action="append",
+        metavar="[SYMBOL=]FILE",
+        help="candle file to replay instead of live Binance; SYMBOL=FILE replays it as the market SYMBOL "
+        "(BASE/QUOTE, e.g. BTC/USD=b.csv), a bare FILE as the configured market (ingest.symbol); repeatable, "
+        "one file per market. The graph ingests the configured market only; the other markets are served "
+        "for clients that ask for them",
+    )
     parser.add_argument("--replay-start", help="replay clock start (ISO time); default: the end of the file")
     parser.add_argument("--replay-speed", type=float, help="replay seconds per wall second (0 freezes the clock)")
     parser.add_argument(
@@ -587,8 +651,8 @@ def main(argv: list[str] | None = None) -> int:
             env = with_env_file(env)
         finally:  # a malformed .env is logged where the real environment says
             log_path = new_log_path(env)
-        candles = args.candles.resolve() if args.candles is not None else None
-        if candles is not None and candles.is_file():
+        candles = replay_sources(args.candles, env) if args.candles else None
+        if candles is not None and all(path.is_file() for path in candles.values()):
             # Started now, so that it reads the file on the other core while the checks below
             # read it here (about a second saved); stopped if they refuse. Its errors go to the log.
             with log_path.open("a", encoding="utf-8") as server_log:
@@ -633,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
                 env = {
                     **env,
                     "BINANCE_API_URL": url,
-                    "REPLAY_CANDLES": str(candles),
+                    "REPLAY_CANDLES": str(configured_file(candles, env)),
                     # A replayed file is backfilled whole unless the caller says otherwise.
                     "INGEST_BACKFILL_DAYS": env.get("INGEST_BACKFILL_DAYS", "all"),
                 }

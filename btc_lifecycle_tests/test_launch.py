@@ -29,6 +29,7 @@ from btc_lifecycle.launch import (
     history_commands,
     history_partition_range,
     progress_bar,
+    replay_sources,
     with_history,
 )
 from btc_lifecycle.replay_exchange import ReplayExchange
@@ -77,6 +78,68 @@ def test_the_command_runs_with_the_replay_exchange_in_its_environment(tmp_path, 
     assert result.returncode == 0, result.stderr
     url, backfill = result.stdout.strip().splitlines()[-1].split()
     assert url.startswith("http://127.0.0.1:") and backfill == "all"
+
+
+# Several markets: --candles SYMBOL=FILE (make run CANDLES="BTC/USDT=a.csv BTC/USD=b.csv").
+
+
+def test_candles_pairs_name_their_markets_and_a_bare_file_is_the_configured_market(tmp_path):
+    env = env_with(tmp_path, symbol="ETH/USDT")
+    sources = replay_sources(["a.csv", "BTC/USD=b.csv"], env)
+    assert sources == {"ETH/USDT": Path("a.csv").resolve(), "BTC/USD": Path("b.csv").resolve()}
+
+
+@pytest.mark.parametrize(
+    "values, problem",
+    [
+        (["BTCUSD=b.csv"], "--candles BTCUSD=b.csv: 'BTCUSD' is not a symbol BASE/QUOTE"),
+        (["a.csv", "BTC/USDT=b.csv"], "--candles BTC/USDT=b.csv: the market BTC/USDT is given twice (also by a.csv)"),
+        (["BTC/USD=b.csv"], "--candles BTC/USD=b.csv: no file for the configured market BTC/USDT (ingest.symbol)"),
+    ],
+)
+def test_a_bad_candles_value_is_a_config_error_naming_it(tmp_path, values, problem):
+    with pytest.raises(ConfigError) as error:
+        replay_sources(values, env_with(tmp_path))
+    assert str(error.value).startswith(problem)
+
+
+def test_a_bad_candles_pair_stops_with_one_line_naming_it_and_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    result = launch("--candles", "BTCUSDT=a.csv", "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')")
+    line, _ = one_line_refusal(result)
+    assert line.startswith("error: --candles BTCUSDT=a.csv: 'BTCUSDT' is not a symbol BASE/QUOTE")
+    assert not marker.exists()
+
+
+def test_every_candle_file_is_checked_before_anything_starts(tmp_path, generated_candles):
+    from btc_lifecycle_tests.conftest import write_generic_csv
+
+    good = write_generic_csv(generated_candles.iloc[:100], tmp_path / "good.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("open_time,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,abc,1,1,1\n")
+    marker = tmp_path / "ran"
+    run = ["--", sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
+    missing = launch("--progress", "--candles", str(good), "--candles", f"BTC/USD={tmp_path / 'nope.csv'}", *run)
+    assert f"{tmp_path / 'nope.csv'}: candle file not found" in one_line_refusal(missing)[0]
+    broken = launch("--progress", "--candles", str(good), "--candles", f"BTC/USD={bad}", *run)
+    assert f"{bad}, line 2, field high: non-numeric 'abc'" in one_line_refusal(broken)[0]
+    assert not marker.exists()
+
+
+def test_two_files_are_replayed_at_once_each_as_its_market(tmp_path, generated_candles):
+    from btc_lifecycle_tests.conftest import write_generic_csv
+
+    usdt = write_generic_csv(generated_candles.iloc[:100], tmp_path / "usdt.csv")
+    usd = write_generic_csv(generated_candles.iloc[:40], tmp_path / "usd.csv")
+    show = (
+        "import json, os, urllib.request\n"
+        "url = os.environ['BINANCE_API_URL'] + '/api/v3/klines?interval=1m&limit=1000&symbol='\n"
+        "counts = [len(json.load(urllib.request.urlopen(url + s))) for s in ('BTCUSDT', 'BTCUSD')]\n"
+        "print(*counts, os.environ['REPLAY_CANDLES'])"
+    )
+    result = launch("--candles", f"BTC/USDT={usdt}", "--candles", f"BTC/USD={usd}", "--", sys.executable, "-c", show)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == f"100 40 {usdt}"
 
 
 # One line at the front door: what is wrong, where; the traceback in the log it names.

@@ -2,9 +2,10 @@
 
 Start it with ``python -m btc_lifecycle.replay_exchange --candles FILE`` (several markets:
 ``--candles BTC/USDT=a.csv --candles BTC/USD=b.csv``) or, in Python,
-``with ReplayExchange(frame) as exchange: ...`` (``ReplayExchange({"BTC/USD": frame, ...})``); point a real ccxt client at it with
-``btc_lifecycle.adapters.exchange.point_ccxt_at(client, exchange.base_url)`` or build one
-with ``replay_binance_client``. It also serves Binance's kline archives (``archives.py``);
+``with ReplayExchange(frame) as exchange: ...`` (``ReplayExchange({"BTC/USD": frame, ...})``);
+point a real ccxt client at it with
+``btc_lifecycle.adapters.exchange.point_ccxt_at(client, exchange.base_url)`` or build one with
+``replay_binance_client``. It also serves Binance's kline archives (``archives.py``);
 ``write_archive_tree`` writes them into a folder instead.
 """
 
