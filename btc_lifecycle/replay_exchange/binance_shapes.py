@@ -200,6 +200,19 @@ def format_rows(open_ms: np.ndarray, close_ms: np.ndarray, block: np.ndarray) ->
     ]
 
 
+def kline_rows(
+    open_ms: np.ndarray, visible: int, start_ms: int | None, end_ms: int | None, limit: int
+) -> tuple[int, int]:
+    """The rows [low, high) a klines request gets, as Binance picks them: open times within the
+    inclusive [start_ms, end_ms] among the first ``visible`` rows, at most ``limit`` from the start,
+    or the latest ``limit`` when no start is given."""
+    high = visible if end_ms is None else min(visible, int(np.searchsorted(open_ms, end_ms, side="right")))
+    if start_ms is None:
+        return max(0, high - limit), high
+    low = int(np.searchsorted(open_ms, start_ms, side="left"))
+    return low, min(high, low + limit)
+
+
 class KlineSeries:
     """One symbol's candles as Binance kline rows, sliced by the replay clock."""
 
@@ -270,12 +283,7 @@ class KlineSeries:
     def klines(self, now_ms: int, start_ms: int | None, end_ms: int | None, limit: int) -> list:
         """Binance semantics: inclusive bounds on open time; no start -> the latest ``limit``."""
         visible = int(np.searchsorted(self.open_ms, now_ms, side="right"))
-        high = visible if end_ms is None else min(visible, int(np.searchsorted(self.open_ms, end_ms, side="right")))
-        if start_ms is None:
-            low = max(0, high - limit)
-        else:
-            low = int(np.searchsorted(self.open_ms, start_ms, side="left"))
-            high = min(high, low + limit)
+        low, high = kline_rows(self.open_ms, visible, start_ms, end_ms, limit)
         if low >= high:
             return []
         rows = self._rows_between(low, high)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from btc_lifecycle.domain.candles import INTERVAL_MS
-from btc_lifecycle.replay_exchange.binance_shapes import BINANCE_INTERVALS, KlineSeries, format_rows
+from btc_lifecycle.replay_exchange.binance_shapes import BINANCE_INTERVALS, KlineSeries, format_rows, kline_rows
 
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
@@ -100,12 +100,7 @@ class IntervalSeries:
 
     def klines(self, now_ms: int, start_ms: int | None, end_ms: int | None, limit: int) -> list:
         visible = int(np.searchsorted(self.first_candle_ms, now_ms, side="right"))
-        high = visible if end_ms is None else min(visible, int(np.searchsorted(self.open_ms, end_ms, side="right")))
-        if start_ms is None:
-            low = max(0, high - limit)
-        else:
-            low = int(np.searchsorted(self.open_ms, start_ms, side="left"))
-            high = min(high, low + limit)
+        low, high = kline_rows(self.open_ms, visible, start_ms, end_ms, limit)
         if low >= high:
             return []
         block = self.values[low:high]
