@@ -26,7 +26,6 @@ from btc_lifecycle.replay_exchange import ReplayExchange
 from btc_lifecycle_tests.e2e.reliability.conftest import (
     Store,
     assert_same_snapshot,
-    ms,
     step_failure,
     write_ingest_config,
 )
@@ -106,20 +105,23 @@ def test_a_bad_candle_file_given_to_the_launcher_stops_before_anything_runs(tmp_
 
 
 @pytest.mark.parametrize(
-    "changes, message",
+    "changes, served_interval, message",
     [
-        ({"symbol": "ETH/USDT"}, r"does not list the symbol 'ETH/USDT'"),
-        ({"interval": "3m"}, r"failed: BadRequest: .*Invalid interval"),
+        ({"symbol": "ETH/USDT"}, "1m", r"does not list the symbol 'ETH/USDT'"),
+        # The replay serves every interval coarser than its file, as Binance serves every interval
+        # the config accepts: an exchange holding hourly candles only refuses the minutes.
+        ({}, "1h", r"failed: BadRequest: .*Invalid interval"),
     ],
 )
 def test_a_symbol_or_interval_the_exchange_refuses_fails_clearly_and_changes_nothing(
-    tmp_path, candles, changes, message
+    tmp_path, candles, changes, served_interval, message
 ):
     store = Store(tmp_path)
     with ReplayExchange(candles, speed=0, start=candles["open_time"].iloc[300]) as exchange:
         assert store.ingest(exchange.base_url).success
         before = store.snapshot()
-        exchange.clock.set_now(ms(candles["open_time"].iloc[-1]) + 60_000)
+    served = candles if served_interval == "1m" else candles.loc[candles["open_time"].dt.minute == 0]
+    with ReplayExchange(served.reset_index(drop=True), interval=served_interval, speed=0) as exchange:
         (tmp_path / "other").mkdir()
         store.config = write_ingest_config(tmp_path / "other", **changes)
         result = store.ingest(exchange.base_url)
