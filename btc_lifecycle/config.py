@@ -30,7 +30,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from btc_lifecycle.adapters.sql_text import is_plain_identifier
-from btc_lifecycle.domain.candles import INTERVAL_MS, CandleSeries
+from btc_lifecycle.domain.candles import INTERVAL_MS, SYMBOL_PATTERN, CandleSeries
 from btc_lifecycle.monitoring.drift import MonitoringConfig
 
 # Defaults sit in the checkout the package runs from (installed editable, as the Makefile does),
@@ -110,7 +110,7 @@ class IngestConfig(_Frozen):
     """What to ingest and how hard to try: the fields at the top of the config file."""
 
     exchange: Annotated[str, _one_of("binance")]
-    symbol: Annotated[str, _matching(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$", "must look like 'BTC/USDT'")]
+    symbol: Annotated[str, _matching(SYMBOL_PATTERN, "must look like 'BTC/USDT'")]
     interval: Annotated[str, _one_of(*INTERVAL_MS)]
     limit: int = Field(ge=1, le=MAX_CANDLES_PER_REQUEST)
     table: Annotated[

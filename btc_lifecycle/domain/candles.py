@@ -16,6 +16,8 @@ OHLCV_COLUMNS = (*PRICE_COLUMNS, "volume")
 EXTRA_COLUMNS = ("quote_volume", "trades", "taker_buy_base_volume", "taker_buy_quote_volume")
 CANDLE_COLUMNS = ("open_time", *OHLCV_COLUMNS, "close_time", *EXTRA_COLUMNS)
 
+# A market as ccxt names it: base and quote asset, in capitals, e.g. BTC/USDT.
+SYMBOL_PATTERN = r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$"
 INTERVAL_MS = {
     "1m": 60_000,
     "3m": 180_000,

@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from btc_lifecycle.domain.candles import SYMBOL_PATTERN
 from btc_lifecycle.replay_exchange.binance_shapes import split_symbol
 
 DEFAULT_SYMBOL = "BTC/USDT"
-# The same rule as config's ingest.symbol.
-SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
+SYMBOL = re.compile(SYMBOL_PATTERN)  # the rule of config's ingest.symbol
 
 
 @dataclass(frozen=True)
