@@ -5,6 +5,7 @@ The same code talks to live Binance and to the replay exchange; only the API hos
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import time
@@ -31,6 +32,7 @@ T = TypeVar("T")
 
 PROGRESS_EVERY_PAGES = 10
 API_KEY_VARIABLES = ("BINANCE_API_KEY", "BINANCE_API_SECRET")  # read from the environment only
+BINANCE = "binance"  # the one id that gets the Binance keys and the spot-only options
 
 
 class IncompleteResponse(Exception):
@@ -78,30 +80,40 @@ def point_ccxt_at(exchange: ccxt.Exchange, base_url: str) -> ccxt.Exchange:
 
 
 def make_ccxt_client(
-    exchange_id: str = "binance",
+    exchange_id: str = BINANCE,
     api_url: str | None = None,
     timeout_seconds: float = 10.0,
     environ: Mapping[str, str] | None = None,
 ) -> ccxt.Exchange:
-    """A ccxt client limited to spot markets, so loading markets costs one request.
+    """A ccxt client for ``exchange_id`` that spaces its requests by the exchange's own rate limit;
+    binance's is limited to spot markets, so loading markets costs one request.
 
     API keys come only from ``BINANCE_API_KEY`` / ``BINANCE_API_SECRET`` in the environment,
-    never from config files or resource config (which Dagster shows in its UI).
+    never from config files or resource config (which Dagster shows in its UI), and go to
+    binance only.
     """
-    env = os.environ if environ is None else environ
-    credentials = {
-        name: env[variable]
-        for name, variable in zip(("apiKey", "secret"), API_KEY_VARIABLES, strict=True)
-        if env.get(variable)
-    }
-    exchange = getattr(ccxt, exchange_id)(
-        {
-            "enableRateLimit": True,
-            "timeout": int(timeout_seconds * 1000),
-            "options": {"fetchMarkets": ["spot"], "fetchCurrencies": False, "fetchMargins": False},
-            **credentials,
-        }
-    )
+    if exchange_id not in ccxt.exchanges:
+        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise ExchangeFailure(
+            f"exchange {exchange_id!r} is not a ccxt exchange id "
+            f"(ccxt {ccxt.__version__} knows {len(ccxt.exchanges)}{hint})"
+        )
+    config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(timeout_seconds * 1000)}
+    if exchange_id == BINANCE:
+        env = os.environ if environ is None else environ
+        # ccxt option names mean different things per exchange (coinbase's ``fetchMarkets`` picks
+        # an API version), so these go to binance alone; binanceus loads spot markets by default.
+        config["options"] = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}
+        config.update(
+            (name, env[variable])
+            for name, variable in zip(("apiKey", "secret"), API_KEY_VARIABLES, strict=True)
+            if env.get(variable)
+        )
+    exchange = getattr(ccxt, exchange_id)(config)
+    served = exchange.has.get("fetchOHLCV")
+    if not served:
+        raise ExchangeFailure(f"exchange {exchange_id!r} has no candles in ccxt (has['fetchOHLCV'] is {served})")
     if api_url:
         point_ccxt_at(exchange, api_url)
     return exchange
