@@ -1,4 +1,5 @@
-"""Binance through the real ccxt client: closed candles since a point in time, with retries.
+"""Any ccxt exchange through the real ccxt client: closed candles since a point in time, with
+retries, paged by ``since`` and ``limit`` as the exchange allows and spaced by its rate limit.
 
 The same code talks to live Binance and to the replay exchange; only the API host differs.
 """
@@ -129,7 +130,12 @@ def retry_after_seconds(exchange: ccxt.Exchange) -> float | None:
 
 
 class CandleClient:
-    """Fetches closed candles through ccxt, retrying transient failures with bounded backoff."""
+    """Fetches closed candles through ccxt, retrying transient failures with bounded backoff.
+
+    Binance's spot markets are read through Binance's own klines endpoint, whose rows carry the
+    four fields the store keeps beyond OHLCV (quote volume, trades, taker buys); every other
+    market through ccxt's ``fetch_ohlcv``. ``binance_klines=False`` takes ``fetch_ohlcv`` always.
+    """
 
     def __init__(
         self,
@@ -137,11 +143,14 @@ class CandleClient:
         policy: RetryPolicy,
         log: Log,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        binance_klines: bool = True,
     ) -> None:
         self.exchange = exchange
         self.policy = policy
         self.log = log
         self.sleep = sleep
+        self.binance_klines = binance_klines
         self.retries = 0
         self.retry_reasons: Counter[str] = Counter()
 
@@ -191,30 +200,47 @@ class CandleClient:
             ) from error
 
     def server_time(self) -> pd.Timestamp:
+        """The exchange's clock, or this machine's for an exchange whose clock ccxt cannot read."""
+        if not self.exchange.has.get("fetchTime"):
+            return pd.Timestamp(self.exchange.milliseconds(), unit="ms", tz="UTC")
         millis = self._call("fetching the server time", self.exchange.fetch_time)
         return pd.Timestamp(int(millis), unit="ms", tz="UTC")
 
-    def market_id(self, symbol: str) -> str:
+    def market(self, symbol: str) -> dict[str, Any]:
         self._call("loading markets", self.exchange.load_markets)
         if symbol not in self.exchange.markets:
             raise ExchangeFailure(f"{self.exchange.id} does not list the symbol {symbol!r}")
-        return self.exchange.market(symbol)["id"]
+        return self.exchange.market(symbol)
+
+    def page_limit(self, limit: int) -> int:
+        """``limit``, capped at the most candles the exchange sends for one spot request."""
+        spot = (self.exchange.features or {}).get("spot") or {}
+        most = (spot.get("fetchOHLCV") or {}).get("limit")
+        return min(limit, int(most)) if most else limit
+
+    def check_interval(self, interval: str) -> None:
+        offered = self.exchange.timeframes or {}
+        if interval not in offered:
+            raise ExchangeFailure(
+                f"{self.exchange.id} has no {interval!r} candles; its intervals: {', '.join(offered) or 'none'}"
+            )
+
+    def _reads_binance_klines(self, market: dict[str, Any]) -> bool:
+        return self.binance_klines and isinstance(self.exchange, ccxt.binance) and bool(market.get("spot"))
 
     def fetch_page(
-        self, market_id: str, interval: str, start_ms: int, limit: int, expect_rows: bool = False
+        self, market: dict[str, Any], interval: str, start_ms: int, limit: int, expect_rows: bool = False
     ) -> list[list[Any]]:
-        """One klines page; a cut body (and, with ``expect_rows``, an empty page) is retried.
+        """One page of candles; a cut body (and, with ``expect_rows``, an empty page) is retried.
 
         An empty page is accepted only when the market's last trade is older than ``start_ms``:
         a thin market that has not traded since writes no candle, and that is no fault.
         """
-        params = {"symbol": market_id, "interval": interval, "startTime": start_ms, "limit": limit}
+        read = self._klines_page if self._reads_binance_klines(market) else self._ohlcv_page
 
         def request() -> Any:
-            rows = self.exchange.publicGetKlines(params)
-            if isinstance(rows, str):
-                raise IncompleteResponse(f"the body is not complete JSON ({len(rows)} characters)")
-            if expect_rows and rows == [] and not self.quiet_since(market_id, start_ms):
+            rows = read(market, interval, start_ms, limit)
+            if expect_rows and rows == [] and not self.quiet_since(market, start_ms):
                 raise EmptyPage("the page is empty although candles from its start have closed")
             return rows
 
@@ -226,14 +252,32 @@ class CandleClient:
             )
         return rows
 
-    def quiet_since(self, market_id: str, start_ms: int) -> bool:
+    def _klines_page(self, market: dict[str, Any], interval: str, start_ms: int, limit: int) -> Any:
+        params = {"symbol": market["id"], "interval": interval, "startTime": start_ms, "limit": limit}
+        rows = self.exchange.publicGetKlines(params)
+        if isinstance(rows, str):  # ccxt hands back a body it cannot parse as text
+            raise IncompleteResponse(f"the body is not complete JSON ({len(rows)} characters)")
+        return rows
+
+    def _ohlcv_page(self, market: dict[str, Any], interval: str, start_ms: int, limit: int) -> Any:
+        rows = self.exchange.fetch_ohlcv(market["symbol"], interval, start_ms, limit)
+        # ccxt's parsers read a body they could not parse as no rows: the body itself tells.
+        body = self.exchange.last_http_response
+        if isinstance(body, str) and body and self.exchange.parse_json(body) is None:
+            raise IncompleteResponse(f"the body is not complete JSON ({len(body)} characters)")
+        return rows
+
+    def quiet_since(self, market: dict[str, Any], start_ms: int) -> bool:
         """True when the exchange says the market's last trade came before ``start_ms``.
 
         Any doubt (an error, an odd answer) is False: the empty page is then treated as a fault.
         """
         try:
-            trades = self.exchange.publicGetTrades({"symbol": market_id, "limit": 1})
-            return int(trades[-1]["time"]) < start_ms
+            if self._reads_binance_klines(market):
+                trades = self.exchange.publicGetTrades({"symbol": market["id"], "limit": 1})
+                return int(trades[-1]["time"]) < start_ms
+            trades = self.exchange.fetch_trades(market["symbol"], limit=1)
+            return max(int(trade["timestamp"]) for trade in trades) < start_ms
         except (ccxt.BaseError, TypeError, KeyError, IndexError, ValueError):
             return False
 
@@ -248,9 +292,12 @@ class CandleClient:
     ) -> FetchResult:
         """Every closed candle from ``since`` to the exchange's now (or opening before ``until``),
         page by page. ``now`` is the exchange's clock when the caller has already asked for it,
-        so that every window of one fetch is cut at the same moment."""
+        so that every window of one fetch is cut at the same moment. A page asks for ``limit``
+        candles, or fewer where the exchange sends fewer."""
+        self.check_interval(interval)
         step = interval_ms(interval)
-        market_id = self.market_id(symbol)
+        limit = self.page_limit(limit)
+        market = self.market(symbol)
         now = self.server_time() if now is None else now
         cursor = int(since.timestamp() * 1000)
         now_ms = int(now.timestamp() * 1000)
@@ -265,7 +312,7 @@ class CandleClient:
         # has not traded since (its last trade says so) ends the fetch, complete.
         while cursor + step <= until_ms:
             try:
-                rows = self.fetch_page(market_id, interval, cursor, limit, expect_rows=True)
+                rows = self.fetch_page(market, interval, cursor, limit, expect_rows=True)
             except ExchangeFailure as failure:
                 if not isinstance(failure.__cause__, EmptyPage):
                     raise
