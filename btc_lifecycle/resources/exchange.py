@@ -1,4 +1,4 @@
-"""The exchange as a Dagster resource: ccxt's Binance, or any host that speaks its API."""
+"""The exchange as a Dagster resource: any ccxt exchange, or a host that speaks its API."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 
 
 class CandleExchangeResource(ConfigurableResource):
-    """Binance spot through ccxt; ``api_url`` sends it to another host (the replay exchange)."""
+    """A spot exchange through ccxt, binance by default; ``api_url`` sends it to another host (the
+    replay exchange)."""
 
     exchange_id: str = "binance"
-    api_url: str | None = Field(default=None, description="Binance-compatible host; None is live Binance")
+    api_url: str | None = Field(
+        default=None, description="host that speaks the exchange's API (the replay speaks Binance's); None: live"
+    )
     replay_file: str | None = Field(default=None, description="candle file the replay exchange serves")
     archive_url: str | None = Field(
         default=None, description="Binance's kline archives (host or folder) for days before yesterday; None: API only"
@@ -50,18 +53,20 @@ class CandleExchangeResource(ConfigurableResource):
             return f"replay of {self.replay_file} ({self.exchange_id} API at {self.api_url})"
         return f"{self.exchange_id} API at {self.api_url}"
 
-    def client(self, log: Log) -> CandleClient:
+    def client(self, log: Log, exchange_id: str | None = None) -> CandleClient:
+        """A candle client for ``exchange_id`` (None: this resource's) with these connection settings."""
         # Imported here: ccxt loads every exchange it knows, and the code location is
         # loaded by every Dagster process, most of which never fetch a candle.
         from btc_lifecycle.adapters.exchange import CandleClient, RetryPolicy, make_ccxt_client
 
-        exchange = make_ccxt_client(self.exchange_id, self.api_url, self.timeout_seconds)
+        exchange = make_ccxt_client(exchange_id or self.exchange_id, self.api_url, self.timeout_seconds)
         policy = RetryPolicy(self.max_retries, self.retry_initial_seconds, self.retry_max_seconds)
         return CandleClient(exchange, policy, log)
 
-    def archives(self) -> ArchiveSource | None:
-        """The kline archives, with the exchange's timeout and retry policy; None when off."""
-        if self.archive_url is None:
+    def archives(self, exchange_id: str | None = None) -> ArchiveSource | None:
+        """The kline archives, with the exchange's timeout and retry policy; None when off, or for
+        an exchange other than binance (data.binance.vision holds binance.com's candles only)."""
+        if self.archive_url is None or (exchange_id or self.exchange_id) != "binance":
             return None
         from btc_lifecycle.adapters.archives import ArchiveSource
         from btc_lifecycle.adapters.exchange import RetryPolicy

@@ -14,6 +14,7 @@ import pytest
 
 from btc_lifecycle.adapters.exchange import CandleClient, ExchangeFailure, RetryPolicy, make_ccxt_client
 from btc_lifecycle.replay_exchange import Fault, ReplayExchange
+from btc_lifecycle.resources.exchange import CandleExchangeResource
 from btc_lifecycle_tests.adapters.test_exchange import RecordingLog
 
 NO_WAIT = RetryPolicy(max_retries=2, initial_seconds=0, max_seconds=0)
@@ -134,3 +135,21 @@ def test_an_exchange_without_a_clock_in_ccxt_is_cut_at_this_machines_clock(candl
         before = pd.Timestamp.now(tz="UTC").floor("ms")
         assert before <= client.server_time() <= pd.Timestamp.now(tz="UTC")
         assert exchange.request_counts["/api/v3/time"] == 0
+
+
+def test_the_resource_makes_a_client_for_another_id_with_its_connection_settings(candles):
+    with ReplayExchange(candles) as exchange:
+        resource = CandleExchangeResource(api_url=exchange.base_url, timeout_seconds=2, max_retries=1)
+        client = resource.client(RecordingLog(), "binanceus")
+        result = fetch_all(client, candles, limit=1000)
+    assert (client.exchange.id, client.exchange.timeout, client.policy.max_retries) == ("binanceus", 2000, 1)
+    pd.testing.assert_frame_equal(result.candles[OHLCV], candles[OHLCV])
+    assert resource.client(RecordingLog()).exchange.id == "binance"
+    assert resource.source == f"binance API at {resource.api_url}"
+
+
+def test_binances_public_archives_are_offered_for_binance_alone():
+    resource = CandleExchangeResource(archive_url="http://127.0.0.1:9")
+    assert resource.archives() is not None and resource.archives("binance") is not None
+    assert resource.archives("binanceus") is None
+    assert CandleExchangeResource(exchange_id="kraken", archive_url="http://127.0.0.1:9").archives() is None
