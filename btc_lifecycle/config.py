@@ -12,13 +12,14 @@ import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
 from dotenv.parser import parse_stream
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     InstanceOf,
@@ -30,7 +31,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from btc_lifecycle.adapters.sql_text import is_plain_identifier
-from btc_lifecycle.domain.candles import INTERVAL_MS, SYMBOL_PATTERN, CandleSeries
+from btc_lifecycle.domain.candles import INTERVAL_MS, SYMBOL_PATTERN, CandleSeries, Market, market_slug
 from btc_lifecycle.monitoring.drift import MonitoringConfig
 
 # Defaults sit in the checkout the package runs from (installed editable, as the Makefile does),
@@ -106,12 +107,34 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+# A ccxt exchange id ("binance", "binanceus", "kraken"); the client refuses one ccxt does not know.
+_ExchangeId = Annotated[str, _matching(r"^[a-z][a-z0-9]{1,31}$", "must be a ccxt exchange id like 'binance'")]
+_Symbol = Annotated[str, _matching(SYMBOL_PATTERN, "must look like 'BTC/USDT'")]
+_Interval = Annotated[str, _one_of(*INTERVAL_MS)]
+
+
+def _tuple_of_list(value: Any) -> Any:
+    """A JSON list as the tuple a frozen (hashable) setting holds; anything else is left to fail."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+class MarketConfig(_Frozen):
+    """A market ingested beside the main one: an entry of ``more_markets``."""
+
+    exchange: _ExchangeId
+    symbol: _Symbol
+    interval: _Interval
+
+
 class IngestConfig(_Frozen):
     """What to ingest and how hard to try: the fields at the top of the config file."""
 
-    exchange: Annotated[str, _one_of("binance")]
-    symbol: Annotated[str, _matching(SYMBOL_PATTERN, "must look like 'BTC/USDT'")]
-    interval: Annotated[str, _one_of(*INTERVAL_MS)]
+    # The main market: the one the model, the reports and the serving are about.
+    exchange: _ExchangeId
+    symbol: _Symbol
+    interval: _Interval
+    # Markets ingested and checked beside it, each under its own asset group and store tables.
+    more_markets: Annotated[tuple[MarketConfig, ...], BeforeValidator(_tuple_of_list)] = ()
     limit: int = Field(ge=1, le=MAX_CANDLES_PER_REQUEST)
     table: Annotated[
         str,
@@ -150,9 +173,34 @@ class IngestConfig(_Frozen):
             raise ValueError("must not be below 'retry_initial_seconds'")
         return value
 
+    @field_validator("more_markets")
+    @classmethod
+    def _distinct(cls, markets: tuple[MarketConfig, ...], info: ValidationInfo) -> tuple[MarketConfig, ...]:
+        seen = {market_slug(*(info.data.get(name, "") for name in ("exchange", "symbol", "interval")))}
+        for number, market in enumerate(markets):
+            slug = market_slug(market.exchange, market.symbol, market.interval)
+            if slug in seen:
+                raise ValueError(f"entry {number} repeats the market {slug}")
+            seen.add(slug)
+        return markets
+
     @property
     def series(self) -> CandleSeries:
-        return CandleSeries(table=self.table, symbol=self.symbol, interval=self.interval)
+        return self.market.series
+
+    @property
+    def market(self) -> Market:
+        """The main market, in the configured table."""
+        return Market(self.exchange, self.symbol, self.interval, self.table)
+
+    @property
+    def markets(self) -> tuple[Market, ...]:
+        """The main market first, then ``more_markets``, each in tables named after it."""
+        more = (
+            Market(m.exchange, m.symbol, m.interval, f"{self.table}_{market_slug(m.exchange, m.symbol, m.interval)}")
+            for m in self.more_markets
+        )
+        return (self.market, *more)
 
 
 class ReportConfig(_Frozen):
@@ -346,13 +394,33 @@ class Settings(_Frozen):
 
     @property
     def horizon_candles(self) -> int:
-        """features.horizon_minutes in candles of the ingested interval (unset: one)."""
+        """features.horizon_minutes in candles of the main market's interval (unset: one)."""
+        return self.horizon_candles_of(self.ingest.market)
+
+    def model_name_of(self, market: Market) -> str:
+        """The registered model (and MLflow experiment) of ``market``: ``model.name`` for the main
+        market, ``<model.name>_<slug>`` for each further one, each with its own champion alias."""
+        return self.model.name if market == self.ingest.market else f"{self.model.name}_{market.slug}"
+
+    def horizon_candles_of(self, market: Market) -> int:
+        """features.horizon_minutes in candles of ``market``'s interval (unset: one)."""
         minutes = self.features.horizon_minutes
-        return 1 if minutes is None else minutes * 60_000 // INTERVAL_MS[self.ingest.interval]
+        return 1 if minutes is None else minutes * 60_000 // INTERVAL_MS[market.interval]
+
+    def report_dir_of(self, market: Market) -> Path:
+        """Where ``market``'s drift reports go: the report folder, or a folder per further market in it."""
+        return self.report_dir if market == self.ingest.market else self.report_dir / market.slug
 
     @property
     def ingestion_stats_path(self) -> Path:
-        return self.feature_db_path.parent / "ingestion_stats.json"
+        """The main market's ingestion stats."""
+        return self.ingestion_stats_file(self.ingest.market)
+
+    def ingestion_stats_file(self, market: Market) -> Path:
+        """What the latest ingest of ``market`` did (JSON): ``ingestion_stats.json`` for the main
+        market, ``ingestion_stats_<slug>.json`` for each further one."""
+        name = "ingestion_stats" if market == self.ingest.market else f"ingestion_stats_{market.slug}"
+        return self.feature_db_path.parent / f"{name}.json"
 
     @property
     def online_predictions_path(self) -> Path:
@@ -373,14 +441,16 @@ def _one_line(source: str, model: type[BaseModel], error: ErrorDetails) -> str:
     """Pydantic's first error as ``source: field 'name' problem, got value``."""
     *parents, last = error["loc"]
     for name in parents:
-        model = model.model_fields[str(name)].annotation
-    name = ".".join(str(part) for part in error["loc"])
+        if isinstance(name, str):  # an int is an index into the list the previous name holds
+            model = model.model_fields[name].annotation
+            model = get_args(model)[0] if get_origin(model) is tuple else model
+    name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
     if error["type"] == "extra_forbidden":  # the value is not echoed: a misplaced key may be a secret
         return f"{source}: unknown field '{name}' (known: {', '.join(model.model_fields)})"
     field = name if source == "environment" else f"field '{name}'"
     if error["type"] == "missing":
         return f"{source}: {field} is missing"
-    rules = model.model_fields[str(last)].metadata
+    rules = model.model_fields[last].metadata if isinstance(last, str) else []
     low, high = (next((getattr(rule, key) for rule in rules if hasattr(rule, key)), None) for key in ("ge", "le"))
     if error["type"] in _TYPE_NAMES:
         problem = f"must be {_TYPE_NAMES[error['type']]}"
@@ -485,11 +555,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     # A section that is null takes its defaults.
     sections = _validated(_Sections, {key: value for key, value in in_sections.items() if value is not None}, source)
     horizon_ms = (sections.features.horizon_minutes or 0) * 60_000
-    if horizon_ms % INTERVAL_MS[ingest.interval]:
-        raise ConfigError(
-            f"{source}: field 'features.horizon_minutes' must be a whole number of {ingest.interval} candles, "
-            f"got {sections.features.horizon_minutes}"
-        )
+    for market in ingest.markets:
+        if horizon_ms % INTERVAL_MS[market.interval]:
+            raise ConfigError(
+                f"{source}: field 'features.horizon_minutes' must be a whole number of {market.interval} candles "
+                f"({market.exchange} {market.symbol}), got {sections.features.horizon_minutes}"
+            )
     if "INGEST_BACKFILL_DAYS" in env.model_fields_set:
         ingest = ingest.model_copy(update={"backfill_days": env.INGEST_BACKFILL_DAYS})
     feast = sections.feast.model_copy(update={"online_store": env.FEAST_ONLINE_STORE or sections.feast.online_store})

@@ -33,7 +33,12 @@ def test_a_missing_required_field_is_named(write_config, field):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("exchange", "kraken"),
+        ("exchange", "Kraken"),
+        ("exchange", "binance us"),
+        ("more_markets", {"exchange": "binanceus"}),
+        ("more_markets", [{"exchange": "binanceus", "symbol": "BTCUSD", "interval": "1m"}]),
+        ("more_markets", [{"exchange": "binanceus", "symbol": "BTC/USD"}]),
+        ("more_markets", [{"exchange": "binance", "symbol": "BTC/USDT", "interval": "1m"}]),
         ("exchange", 3),
         ("symbol", "BTCUSDT"),
         ("symbol", ["BTC/USDT"]),

@@ -60,6 +60,31 @@ class CandleSeries:
         return f"{self.table}_archives"
 
 
+@dataclass(frozen=True)
+class Market:
+    """One market the project ingests: a ccxt exchange id, a symbol on it, a candle interval, and
+    the store table its candles go to."""
+
+    exchange: str
+    symbol: str
+    interval: str
+    table: str
+
+    @property
+    def slug(self) -> str:
+        """The market as one lowercase name (``binanceus_btc_usd_1m``): a further market's asset
+        key prefix, asset group and table suffix."""
+        return market_slug(self.exchange, self.symbol, self.interval)
+
+    @property
+    def series(self) -> CandleSeries:
+        return CandleSeries(table=self.table, symbol=self.symbol, interval=self.interval)
+
+
+def market_slug(exchange: str, symbol: str, interval: str) -> str:
+    return "_".join((exchange, *symbol.split("/"), interval)).lower()
+
+
 class CandleDataError(ValueError):
     """Candles that break an invariant (prices, order, duplicates); the message says which."""
 
