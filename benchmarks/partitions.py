@@ -32,7 +32,7 @@ from btc_lifecycle.adapters.feature_store import (
     replace_labeled_between,
 )
 from btc_lifecycle.config import load_settings
-from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_stats
+from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_assets
 from btc_lifecycle.defs.modelling.assets import daily_feature_asset
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles
@@ -64,7 +64,7 @@ def _settings(root: Path, url: str):
 
 def _routine(settings) -> list[dg.AssetsDefinition]:
     """What the ingestion job (its schedule) runs, partitioned by ``settings``' days."""
-    return [*daily_candle_assets(settings), daily_feature_asset(settings), ingestion_stats]
+    return [*ingestion_assets(settings), daily_feature_asset(settings)]
 
 
 def _materialize(assets, settings, tags: dict[str, str]) -> dg.ExecuteInProcessResult:

@@ -10,13 +10,15 @@ import dagster as dg
 
 from btc_lifecycle.config import Settings, load_settings
 from btc_lifecycle.defs.automation import follow_inputs_sensor
-from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_stats
-from btc_lifecycle.defs.ingestion.checks import labels_recompute, raw_candles_checks
+from btc_lifecycle.defs.ingestion.assets import ingestion_assets
+from btc_lifecycle.defs.ingestion.checks import ingestion_checks
 from btc_lifecycle.defs.jobs import retraining_job
-from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
+from btc_lifecycle.defs.markets import MarketAssets, all_markets
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model_asset, predictions_asset
 from btc_lifecycle.defs.modelling.backtest import backtest
 from btc_lifecycle.defs.modelling.checks import features_checks
-from btc_lifecycle.defs.monitoring.assets import drift_report
+from btc_lifecycle.defs.monitoring.assets import drift_report_asset
+from btc_lifecycle.defs.monitoring.comparison import market_comparison_asset
 from btc_lifecycle.defs.monitoring.sensors import build_retrain_on_drift_sensor
 from btc_lifecycle.defs.reporting.assets import ingestion_report
 from btc_lifecycle.defs.resources import project_resources
@@ -26,28 +28,45 @@ from btc_lifecycle.defs.serving.checks import feast_features_match_the_features_
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Everything the UI, the CLI and the daemon see, for ``settings``."""
+    """Everything the UI, the CLI and the daemon see, for ``settings``: every configured market's
+    candles, features, model, predictions and drift report, and the main market's backtest, reports
+    and serving."""
+    markets = all_markets(settings)
     return dg.Definitions(
         assets=[
-            *daily_candle_assets(settings),
-            ingestion_stats,
+            *(asset for at in markets for asset in market_assets(settings, at)),
             ingestion_report,
-            daily_feature_asset(settings),
-            model,
             backtest,
-            predictions,
-            drift_report,
             daily_feast_export_asset(settings),
             feast_online_features,
+            # With more than one market, one place to compare them.
+            *([market_comparison_asset(settings)] if len(markets) > 1 else []),
         ],
-        asset_checks=[raw_candles_checks, labels_recompute, features_checks, feast_features_match_the_features_table],
-        jobs=[retraining_job],
+        asset_checks=[
+            *(check for at in markets for check in [*ingestion_checks(settings, at), features_checks(settings, at)]),
+            feast_features_match_the_features_table,
+        ],
+        jobs=[retraining_job],  # each further market's retraining job comes with its sensor
         schedules=routine_schedules(settings),
-        sensors=[build_retrain_on_drift_sensor(settings.monitoring), follow_inputs_sensor(settings)],
+        sensors=[
+            *(build_retrain_on_drift_sensor(settings.monitoring, at) for at in markets),
+            follow_inputs_sensor(settings),
+        ],
         resources=project_resources(settings),
         # One process runs a run's steps one after another: DuckDB takes one writer per file.
         executor=dg.in_process_executor,
     )
+
+
+def market_assets(settings: Settings, at: MarketAssets) -> list[dg.AssetsDefinition]:
+    """One market's lifecycle: candles, labels and stats, features, model, predictions, drift report."""
+    return [
+        *ingestion_assets(settings, at),
+        daily_feature_asset(settings, at),
+        model_asset(settings, at),
+        predictions_asset(settings, at),
+        drift_report_asset(settings, at),
+    ]
 
 
 defs = build_definitions(load_settings())

@@ -160,18 +160,21 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def training_run(self, dagster_run_id: str | None = None):
-        """The active MLflow run, or a new one that ends FINISHED, or FAILED on an exception."""
+        """The active MLflow run of this experiment (dagster-mlflow's run for the Dagster run), or a
+        new one that ends FINISHED, or FAILED on an exception: nested under the active run when that
+        one is another experiment's (another market's model trained in the same Dagster run)."""
         self._use_stores()
         tags = {"dagster_run_id": dagster_run_id} if dagster_run_id else {}
         commit = _git_commit()
         if commit:
             tags["mlflow.source.git.commit"] = commit
-        borrowed = mlflow.active_run()
-        if borrowed is not None:
+        experiment_id = self.experiment_id()
+        active = mlflow.active_run()
+        if active is not None and active.info.experiment_id == experiment_id:
             mlflow.set_tags(tags)
-            yield borrowed
+            yield active
             return
-        run = mlflow.start_run(experiment_id=self.experiment_id(), tags=tags)
+        run = mlflow.start_run(experiment_id=experiment_id, tags=tags, nested=active is not None)
         try:
             yield run
         except BaseException:

@@ -11,8 +11,8 @@ from datetime import UTC, date, timedelta
 
 import dagster as dg
 
-from btc_lifecycle.config import Settings
-from btc_lifecycle.defs.ingestion.assets import RAW_CANDLES
+from btc_lifecycle.config import ScheduleConfig, Settings
+from btc_lifecycle.defs.markets import MarketAssets, all_markets
 from btc_lifecycle.defs.partitions import DAY_FORMAT, daily_partitions, range_tags
 
 # Every run that calls the exchange carries its name: the production profile's queue
@@ -53,52 +53,69 @@ def _status(settings: Settings) -> dg.DefaultScheduleStatus:
 
 
 def routine_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
-    """The ingestion, report and monitoring schedules, with the jobs they launch."""
+    """The ingestion schedule of every market, and the report and monitoring schedules, with the
+    jobs they launch."""
+    markets = all_markets(settings)
+    return [
+        *(_ingestion_schedule(settings, at) for at in markets),
+        *_report_and_monitoring_schedules(settings.schedules, _status(settings), markets),
+    ]
+
+
+def _ingestion_schedule(settings: Settings, at: MarketAssets) -> dg.ScheduleDefinition:
+    """The routine ingest of one market: the main market's takes its features along."""
     days = daily_partitions(settings)
-    crons = settings.schedules
+    names = INGESTION_ASSETS if at.main else ("raw_candles", "labeled_candles", "ingestion_stats")
+    prefix = "" if at.main else f"{at.market.slug}_"
     ingestion_job = dg.define_asset_job(
-        "ingestion_job",
-        selection=dg.AssetSelection.assets(*INGESTION_ASSETS),
-        tags={EXCHANGE_TAG: settings.ingest.exchange},
-        description="The newest days' candles, labels and features, and the ingestion stats.",
+        f"{prefix}ingestion_job",
+        selection=dg.AssetSelection.assets(*(at.key(name) for name in names)),
+        tags={EXCHANGE_TAG: at.market.exchange},
+        description=f"The newest days' {at.market.symbol} candles on {at.market.exchange}"
+        + (", labels and features, and the ingestion stats." if at.main else " and labels, and their stats."),
     )
 
     @dg.schedule(
-        name="ingestion_schedule",
+        name=f"{prefix}ingestion_schedule",
         job=ingestion_job,
-        cron_schedule=crons.ingestion_cron,
+        cron_schedule=settings.schedules.ingestion_cron,
         execution_timezone="UTC",
         default_status=_status(settings),
         description=f"Yesterday and today (and any day of the last {CATCH_UP_DAYS} never stored), as one run.",
     )
     def ingestion_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         today = context.scheduled_execution_time.astimezone(UTC).date()
-        stored = context.instance.get_materialized_partitions(RAW_CANDLES)
+        stored = context.instance.get_materialized_partitions(at.key("raw_candles"))
         first, last = ingest_days(today, stored, days.start.date())
         return dg.RunRequest(tags=range_tags(first, last))
 
+    return ingestion_schedule
+
+
+def _report_and_monitoring_schedules(
+    crons: ScheduleConfig, status: dg.DefaultScheduleStatus, markets: list[MarketAssets]
+) -> list[dg.ScheduleDefinition]:
     report_job = dg.define_asset_job(
         "report_job", selection=dg.AssetSelection.assets(*REPORT_ASSETS), description="The ingestion report (PDF)."
     )
     monitoring_job = dg.define_asset_job(
         "monitoring_job",
-        selection=dg.AssetSelection.assets(*MONITORING_ASSETS),
-        description="The champion's predictions on the newest candles, then the drift report and its checks.",
+        selection=dg.AssetSelection.assets(*(at.key(name) for at in markets for name in MONITORING_ASSETS)),
+        description="Each market's champion's predictions on the newest candles, then its drift report and checks.",
     )
     return [
-        ingestion_schedule,
         dg.ScheduleDefinition(
             name="report_schedule",
             job=report_job,
             cron_schedule=crons.report_cron,
             execution_timezone="UTC",
-            default_status=_status(settings),
+            default_status=status,
         ),
         dg.ScheduleDefinition(
             name="monitoring_schedule",
             job=monitoring_job,
             cron_schedule=crons.monitoring_cron,
             execution_timezone="UTC",
-            default_status=_status(settings),
+            default_status=status,
         ),
     ]

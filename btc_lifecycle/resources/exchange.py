@@ -47,11 +47,16 @@ class CandleExchangeResource(ConfigurableResource):
 
     @property
     def source(self) -> str:
+        """Where the main market's candles come from, as the ingestion stats record it."""
         if self.api_url is None:
             return f"{self.exchange_id} (live)"
         if self.replay_file:
             return f"replay of {self.replay_file} ({self.exchange_id} API at {self.api_url})"
         return f"{self.exchange_id} API at {self.api_url}"
+
+    def source_of(self, exchange_id: str) -> str:
+        """Where a further market's candles on ``exchange_id`` come from (the replay file is the main market's)."""
+        return f"{exchange_id} (live)" if self.api_url is None else f"{exchange_id} API at {self.api_url}"
 
     def client(self, log: Log, exchange_id: str | None = None) -> CandleClient:
         """A candle client for ``exchange_id`` (None: this resource's) with these connection settings."""

@@ -29,7 +29,9 @@ class ModelRegistryResource(dg.ConfigurableResource):
             experiment_name=settings.model.name,
         )
 
-    def registry(self):
+    def registry(self, model_name: str | None = None):
+        """The registry of the main market's model, or of ``model_name`` (a further market's),
+        each in an experiment of its own name."""
         # Imported here: the adapter brings xgboost and the modelling code, which most steps never use.
         from btc_lifecycle.adapters.model_registry import ModelRegistry
 
@@ -37,8 +39,8 @@ class ModelRegistryResource(dg.ConfigurableResource):
             tracking_uri=self.tracking_uri,
             registry_uri=self.registry_uri,
             artifact_location=self.artifact_location,
-            experiment_name=self.experiment_name,
-            model_name=self.model_name,
+            experiment_name=model_name or self.experiment_name,
+            model_name=model_name or self.model_name,
         )
 
 

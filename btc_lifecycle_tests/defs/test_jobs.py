@@ -10,9 +10,9 @@ import pytest
 from dagster_mlflow import end_mlflow_on_run_finished
 
 from btc_lifecycle.defs.jobs import retraining_job
-from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model_asset, predictions_asset
 from btc_lifecycle.defs.modelling.backtest import backtest
-from btc_lifecycle.defs.monitoring.assets import drift_report
+from btc_lifecycle.defs.monitoring.assets import drift_report_asset
 from btc_lifecycle.defs.resources import project_resources
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG, stored_days
@@ -40,7 +40,13 @@ def with_features(candles, root, **config):
 
 def retrain(settings) -> dg.ExecuteInProcessResult:
     definitions = dg.Definitions(
-        assets=[daily_feature_asset(settings), model, backtest, predictions, drift_report],
+        assets=[
+            daily_feature_asset(settings),
+            model_asset(settings),
+            backtest,
+            predictions_asset(settings),
+            drift_report_asset(settings),
+        ],
         jobs=[retraining_job],
         resources=project_resources(settings),
     )

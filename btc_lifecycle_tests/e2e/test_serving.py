@@ -32,8 +32,8 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_features
-from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
-from btc_lifecycle.defs.monitoring.assets import drift_report
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model_asset, predictions_asset
+from btc_lifecycle.defs.monitoring.assets import drift_report_asset
 from btc_lifecycle.defs.serving.assets import daily_feast_export_asset, feast_online_features
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS
@@ -136,7 +136,10 @@ def scenario(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving_e2e")
     settings = store_with(FIRST, root, **CONFIG)
     features, feast_offline_features = daily_feature_asset(settings), daily_feast_export_asset(settings)
-    run(settings, [features, model, predictions, feast_offline_features, feast_online_features])
+    run(
+        settings,
+        [features, model_asset(settings), predictions_asset(settings), feast_offline_features, feast_online_features],
+    )
     first_table = table(settings)
     process, url = start_service(settings, root)
     seen: dict = {"settings": settings, "first_table": first_table}
@@ -168,7 +171,7 @@ def scenario(tmp_path_factory):
         seen["later_table"] = table(settings)
         seen["later"] = [client.call("GET", PREDICT) for _ in range(3)]
         add_candles(settings, LAST)
-        seen["drift"] = metadata_of(run(settings, [features, drift_report]), "drift_report")
+        seen["drift"] = metadata_of(run(settings, [features, drift_report_asset(settings)]), "drift_report")
         seen["validated_until"] = registry.champion_info().validated_window[1]
     finally:
         process.send_signal(signal.SIGTERM)

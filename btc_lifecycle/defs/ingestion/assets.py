@@ -19,6 +19,7 @@ from btc_lifecycle.adapters.feature_store import (
 )
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
+from btc_lifecycle.defs.markets import MarketAssets, main_market
 from btc_lifecycle.defs.metadata import CANDLE_SCHEMA, LABELED_SCHEMA, table_metadata
 from btc_lifecycle.defs.partitions import (
     SINGLE_RUN,
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 
 GROUP = "ingestion"
 PREVIEW_ROWS = 10
+# The main market's keys (``defs/markets.py``): what the model, the reports and the routine read.
 RAW_CANDLES = dg.AssetKey("raw_candles")
 LABELED_CANDLES = dg.AssetKey("labeled_candles")
+INGESTION_STATS = dg.AssetKey("ingestion_stats")
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,24 @@ class FetchFacts:
         return cls(**values) if len(values) == len(cls.__dataclass_fields__) else None
 
 
-def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    """raw_candles and labeled_candles, partitioned by the settings' days. The schedules fetch
-    the newest days (``defs/schedules.py``); a person backfills older ones."""
+def ingestion_assets(settings: Settings, at: MarketAssets | None = None) -> list[dg.AssetsDefinition]:
+    """raw_candles, labeled_candles and ingestion_stats of one market (the main one unless ``at``
+    names another), the first two partitioned by the settings' days. The schedules fetch the
+    newest days (``defs/schedules.py``); a person backfills older ones."""
+    at = at or main_market(settings)
+    return [*daily_candle_assets(settings, at), _ingestion_stats_asset(settings, at)]
+
+
+def daily_candle_assets(settings: Settings, at: MarketAssets | None = None) -> list[dg.AssetsDefinition]:
+    """raw_candles and labeled_candles of one market (the main one unless ``at`` names another)."""
+    at = at or main_market(settings)
+    series = at.market.series
     days = daily_partitions(settings)
     write_pool = day_writes_pool(settings)
 
     @dg.asset(
-        group_name=GROUP,
+        key_prefix=at.key_prefix,
+        group_name=at.group(GROUP),
         partitions_def=days,
         backfill_policy=SINGLE_RUN,
         # The newest candles: stale when no ingest succeeded for a while (the routine is off, or failing).
@@ -85,8 +98,8 @@ def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         pool=write_pool,
         kinds={"ccxt", "duckdb"},
         description=(
-            "BTC/USDT candles of one UTC day from Binance (or the replay exchange) via ccxt; "
-            "materializing a day replaces exactly that day in DuckDB."
+            f"{series.symbol} {series.interval} candles of one UTC day from {at.market.exchange} (or the replay "
+            "exchange) via ccxt; materializing a day replaces exactly that day in the feature store."
         ),
         metadata={"dagster/column_schema": CANDLE_SCHEMA},
     )
@@ -97,21 +110,21 @@ def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         settings: dg.ResourceParam[Settings],
     ) -> dg.MaterializeResult:
         ingest = settings.ingest
-        series = ingest.series
+        source = exchange.source if at.main else exchange.source_of(at.market.exchange)
         start, end = window_of(context)
-        context.log.info(f"fetching {series.symbol} {series.interval} candles {start} .. {end} ({exchange.source})")
+        context.log.info(f"fetching {series.symbol} {series.interval} candles {start} .. {end} ({source})")
 
         def progress(archive: Archive, number: int, total: int) -> None:
             context.log.info(f"archive {number}/{total}: {archive.name}")
 
         try:
             fetched = fetch_days(
-                exchange.client(context.log),
+                exchange.client(context.log, at.market.exchange),
                 series,
                 start,
                 end,
                 ingest.limit,
-                exchange.archives(),
+                exchange.archives(at.market.exchange),
                 context.log,
                 progress,
             )
@@ -125,7 +138,7 @@ def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         days = day_summaries(fetched.candles["open_time"], start, min(end, fetched.server_time), series.interval)
         archived = fetched.archived
         facts = FetchFacts(
-            source=exchange.source,
+            source=source,
             new_rows=write.new,
             removed_rows=write.removed,
             pages=ccxt.pages,
@@ -157,12 +170,13 @@ def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
-        group_name=GROUP,
+        key_prefix=at.key_prefix,
+        group_name=at.group(GROUP),
         partitions_def=days,
         backfill_policy=SINGLE_RUN,
         automation_condition=UPDATE_AFTER_UPSTREAM,
         pool=write_pool,
-        deps=[dg.AssetDep(RAW_CANDLES, partition_mapping=WITH_PREVIOUS_DAY)],
+        deps=[dg.AssetDep(at.key("raw_candles"), partition_mapping=WITH_PREVIOUS_DAY)],
         kinds={"duckdb", "pandas"},
         description=(
             "A day's raw candles with price_increase_label (close above the previous minute's close); "
@@ -175,7 +189,6 @@ def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         feature_store: FeatureStoreResource,
         settings: dg.ResourceParam[Settings],
     ) -> dg.MaterializeResult:
-        series = settings.ingest.series
         start, end = window_of(context)
         previous = pd.Timedelta(milliseconds=interval_ms(series.interval))
         with feature_store.get_connection() as conn:
@@ -203,57 +216,63 @@ def daily_candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     return [raw_candles, labeled_candles]
 
 
-@dg.asset(
-    group_name=GROUP,
-    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-    pool="duckdb",
-    deps=[RAW_CANDLES, LABELED_CANDLES],
-    automation_condition=UPDATE_AFTER_UPSTREAM,
-    kinds={"json"},
-    description="What the latest ingest did, and the stored series' totals, range and gaps; also ingestion_stats.json.",
-)
-def ingestion_stats(
-    context: dg.AssetExecutionContext,
-    feature_store: FeatureStoreResource,
-    settings: dg.ResourceParam[Settings],
-) -> dg.MaterializeResult:
-    series = settings.ingest.series
-    ingest_event = context.instance.get_latest_materialization_event(RAW_CANDLES)
-    ingest = ingest_event.asset_materialization if ingest_event else None
-    facts = FetchFacts.from_metadata(ingest.metadata) if ingest else None
-    with feature_store.get_connection() as conn:
-        store = stored_summary(conn, series.labeled_table, series)
-        labels = stored_label_summary(conn, series)
-    stats = {
-        "run_id": context.run_id,
-        "ingest_run_id": ingest_event.run_id if ingest_event else None,
-        "ingest_partition": ingest.partition if ingest else None,
-        "generated_at": datetime.now(UTC).isoformat(),
-        "symbol": series.symbol,
-        "interval": series.interval,
-        "table": series.table,
-        **(asdict(facts) if facts else asdict(FetchFacts("unknown", 0, 0, 0, 0, 0, 0, True, "none"))),
-        **store,
-        **labels,
-    }
-    path = settings.ingestion_stats_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)  # readers never see a half-written file
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": stats["total_rows"],
-            "new_rows": stats["new_rows"],
-            "first_candle": stats["first_candle"] or "none",
-            "last_candle": stats["last_candle"] or "none",
-            "missing_minutes": stats["missing_minutes"],
-            "retries": stats["retries"],
-            "ingest_run_id": stats["ingest_run_id"] or "none",
-            "path": dg.MetadataValue.path(str(path)),
-            "stats": dg.MetadataValue.json(stats),
-        }
+def _ingestion_stats_asset(settings: Settings, at: MarketAssets) -> dg.AssetsDefinition:
+    series = at.market.series
+    stats_path = settings.ingestion_stats_file(at.market)
+
+    @dg.asset(
+        key_prefix=at.key_prefix,
+        group_name=at.group(GROUP),
+        backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
+        pool="duckdb",
+        deps=[at.key("raw_candles"), at.key("labeled_candles")],
+        automation_condition=UPDATE_AFTER_UPSTREAM,
+        kinds={"json"},
+        description="What the latest ingest did, and the stored series' totals, range and gaps; also "
+        f"{stats_path.name}.",
     )
+    def ingestion_stats(
+        context: dg.AssetExecutionContext,
+        feature_store: FeatureStoreResource,
+    ) -> dg.MaterializeResult:
+        ingest_event = context.instance.get_latest_materialization_event(at.key("raw_candles"))
+        ingest = ingest_event.asset_materialization if ingest_event else None
+        facts = FetchFacts.from_metadata(ingest.metadata) if ingest else None
+        with feature_store.get_connection() as conn:
+            store = stored_summary(conn, series.labeled_table, series)
+            labels = stored_label_summary(conn, series)
+        stats = {
+            "run_id": context.run_id,
+            "ingest_run_id": ingest_event.run_id if ingest_event else None,
+            "ingest_partition": ingest.partition if ingest else None,
+            "generated_at": datetime.now(UTC).isoformat(),
+            "exchange": at.market.exchange,
+            "symbol": series.symbol,
+            "interval": series.interval,
+            "table": series.table,
+            **(asdict(facts) if facts else asdict(FetchFacts("unknown", 0, 0, 0, 0, 0, 0, True, "none"))),
+            **store,
+            **labels,
+        }
+        stats_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = stats_path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, stats_path)  # readers never see a half-written file
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": stats["total_rows"],
+                "new_rows": stats["new_rows"],
+                "first_candle": stats["first_candle"] or "none",
+                "last_candle": stats["last_candle"] or "none",
+                "missing_minutes": stats["missing_minutes"],
+                "retries": stats["retries"],
+                "ingest_run_id": stats["ingest_run_id"] or "none",
+                "path": dg.MetadataValue.path(str(stats_path)),
+                "stats": dg.MetadataValue.json(stats),
+            }
+        )
+
+    return ingestion_stats
 
 
 def _archive_metadata(archived: "ArchivedDays | None", revised: list[str]) -> dict[str, object]:

@@ -1,6 +1,7 @@
 """Modelling assets: features (one UTC day per partition), the tracked and registered model, and
 live predictions."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -16,7 +17,7 @@ from btc_lifecycle.adapters.feature_store import (
 )
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
-from btc_lifecycle.defs.ingestion.assets import LABELED_CANDLES
+from btc_lifecycle.defs.markets import MarketAssets, main_market
 from btc_lifecycle.defs.metadata import table_metadata
 from btc_lifecycle.defs.partitions import (
     SINGLE_RUN,
@@ -69,16 +70,20 @@ def feature_inputs(conn, series, start, end, max_fill_minutes: int, candles_afte
     )
 
 
-def daily_feature_asset(settings: Settings) -> dg.AssetsDefinition:
-    """features, partitioned by the settings' days."""
+def daily_feature_asset(settings: Settings, at: MarketAssets | None = None) -> dg.AssetsDefinition:
+    """features of one market (the main one unless ``at`` names another), partitioned by the
+    settings' days."""
+    at = at or main_market(settings)
+    series, horizon = at.market.series, settings.horizon_candles_of(at.market)
 
     @dg.asset(
-        group_name=GROUP,
+        key_prefix=at.key_prefix,
+        group_name=at.group(GROUP),
         partitions_def=daily_partitions(settings),
         backfill_policy=SINGLE_RUN,
         automation_condition=UPDATE_AFTER_UPSTREAM,
         pool=day_writes_pool(settings),
-        deps=[dg.AssetDep(LABELED_CANDLES, partition_mapping=WITH_NEIGHBOUR_DAYS)],
+        deps=[dg.AssetDep(at.key("labeled_candles"), partition_mapping=WITH_NEIGHBOUR_DAYS)],
         kinds={"duckdb", "pandas"},
         description="A day's stationary features, known at each candle's close, and as target whether the close "
         "features.horizon_minutes later is higher; short gaps filled as trade-less minutes "
@@ -89,13 +94,11 @@ def daily_feature_asset(settings: Settings) -> dg.AssetsDefinition:
         feature_store: FeatureStoreResource,
         settings: dg.ResourceParam[Settings],
     ) -> dg.MaterializeResult:
-        series = settings.ingest.series
         max_fill = settings.features.max_fill_minutes
         start, end = window_of(context)
         with feature_store.get_connection() as conn:
             # Exactly the rows a computation over the whole history gives for these days
             # (test_features_asset holds it): the windows' history before, the target's candle after.
-            horizon = settings.horizon_candles
             candles = feature_inputs(conn, series, start, end, max_fill, candles_after=horizon)
             computed = compute_features(candles, series.interval, max_fill_minutes=max_fill, horizon=horizon)
             frame = computed.loc[(computed["open_time"] >= start) & (computed["open_time"] < end)].reset_index(
@@ -158,24 +161,64 @@ class ModelRunConfig(dg.Config):
     force_retrain: bool = False  # train and register even if a version was trained on these inputs
 
 
-@dg.asset(
-    group_name=GROUP,
-    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-    pool="duckdb",
-    deps=[FEATURES],
-    kinds={"xgboost", "mlflow"},
-    description=(
-        "XGBoost direction model: walk-forward evaluation against baselines, MLflow run, registry and champion gate."
-    ),
-)
-def model(
+def model_asset(settings: Settings, at: MarketAssets | None = None) -> dg.AssetsDefinition:
+    """The model of one market (the main one unless ``at`` names another), registered as
+    ``settings.model_name_of(market)`` with its own champion alias.
+
+    The main market's training logs into dagster-mlflow's MLflow run of the Dagster run; a further
+    market's into a run of its own experiment (a child of that run when both train in one run).
+    """
+    at = at or main_market(settings)
+    definition = {
+        "name": "model",
+        "key_prefix": at.key_prefix,
+        "group_name": at.group(GROUP),
+        "backfill_policy": SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
+        "pool": "duckdb",
+        "deps": [at.key("features")],
+        "kinds": {"xgboost", "mlflow"},
+        "description": f"XGBoost direction model of {at.market.symbol} on {at.market.exchange}: walk-forward "
+        "evaluation against baselines, MLflow run, registry and champion gate.",
+    }
+    if at.main:
+
+        @dg.asset(**definition)
+        def model(
+            context: dg.AssetExecutionContext,
+            config: ModelRunConfig,
+            feature_store: FeatureStoreResource,
+            model_registry: ModelRegistryResource,
+            mlflow: dg.ResourceParam[MlFlow],  # dagster-mlflow's run for this Dagster run: the training logs into it
+            settings: dg.ResourceParam[Settings],
+        ) -> dg.MaterializeResult:
+            return train_model(context, config, feature_store, model_registry, settings, at, mlflow.set_tags)
+
+        return model
+
+    @dg.asset(**definition)
+    def further_model(
+        context: dg.AssetExecutionContext,
+        config: ModelRunConfig,
+        feature_store: FeatureStoreResource,
+        model_registry: ModelRegistryResource,
+        settings: dg.ResourceParam[Settings],
+    ) -> dg.MaterializeResult:
+        return train_model(context, config, feature_store, model_registry, settings, at, lambda tags: None)
+
+    return further_model
+
+
+def train_model(
     context: dg.AssetExecutionContext,
     config: ModelRunConfig,
     feature_store: FeatureStoreResource,
     model_registry: ModelRegistryResource,
-    mlflow: dg.ResourceParam[MlFlow],  # dagster-mlflow's run for this Dagster run: the training logs into it
-    settings: dg.ResourceParam[Settings],
+    settings: Settings,
+    at: MarketAssets,
+    tag_mlflow_run: Callable[[dict[str, str]], None],
 ) -> dg.MaterializeResult:
+    """Train, track, register and judge ``at``'s model; ``tag_mlflow_run`` tags the Dagster run's
+    MLflow run when the inputs are unchanged and nothing is trained."""
     from btc_lifecycle.modelling.walk_forward import (
         TooFewTrainableCandles,
         WalkForwardConfig,
@@ -183,28 +226,30 @@ def model(
         train_walk_forward,
     )
 
+    market = at.market
+    horizon = settings.horizon_candles_of(market)
     with feature_store.get_connection() as conn:
-        frame = read_features(conn, settings.ingest.series)
+        frame = read_features(conn, market.series)
     model_config = settings.model
     if model_config.train_window_days is not None:
         frame = frame.loc[
             frame["open_time"] >= frame["open_time"].iloc[-1] - pd.Timedelta(days=model_config.train_window_days)
         ]
     walk_forward = WalkForwardConfig(
-        interval=settings.ingest.interval,
+        interval=market.interval,
         n_folds=model_config.n_folds,
         heldout_fraction=model_config.heldout_fraction,
         # No training target may reach into the candles a block is tested on.
-        embargo_candles=LONGEST_WINDOW + settings.horizon_candles,
+        embargo_candles=LONGEST_WINDOW + horizon,
     )
-    registry = model_registry.registry()
+    registry = model_registry.registry(settings.model_name_of(market))
     inputs = input_fingerprint(frame, walk_forward)
     trained = None if config.force_retrain else registry.version_trained_on(inputs)
     if trained is not None:
         # Unchanged inputs do no work: the registry stays as it was, and the data version tells
         # the UI the model is up to date. force_retrain trains anyway.
         context.log.info(f"model version {trained} was trained on exactly these inputs: nothing to train")
-        mlflow.set_tags({"promotion_decision": "unchanged_inputs", "trained_as_version": trained})
+        tag_mlflow_run({"promotion_decision": "unchanged_inputs", "trained_as_version": trained})
         return dg.MaterializeResult(
             data_version=dg.DataVersion(inputs),
             metadata={
@@ -239,9 +284,9 @@ def model(
         margin=model_config.promotion_margin,
         alpha=model_config.promotion_alpha,
         input_fingerprint=inputs,
-        gate_losses=gate_losses(settings, frame, result.heldout["open_time"]),
+        gate_losses=gate_losses(settings, frame, result.heldout["open_time"], horizon),
         gate_metric=model_config.gate_metric,
-        params={HORIZON_PARAM: settings.horizon_candles},
+        params={HORIZON_PARAM: horizon},
     )
     experiment_id = registry.experiment_id()
     overall, heldout = result.overall, result.heldout_metrics
@@ -281,17 +326,19 @@ def model(
             "data_fingerprint": dg.MetadataValue.text(result.fingerprint),
             "input_fingerprint": inputs,
             "training_seconds": dg.MetadataValue.float(round(result.training_seconds, 3)),
+            "registered_model": dg.MetadataValue.text(registry.model_name),
         },
     )
 
 
-def gate_losses(settings: Settings, features: pd.DataFrame, heldout_times: pd.Series):
+def gate_losses(settings: Settings, features: pd.DataFrame, heldout_times: pd.Series, horizon: int):
     """What the gate compares per held-out candle: None for log loss (the registry's default), or
-    minus the net return of acting long/short on every call, after the configured costs."""
+    minus the net return of acting long/short on every call (held ``horizon`` candles), after the
+    configured costs."""
     if settings.model.gate_metric == "log_loss":
         return None
     following = pd.Series(next_returns(features["close"]), index=features["open_time"]).loc[heldout_times.to_numpy()]
-    costs, horizon = trading_costs(settings), settings.horizon_candles
+    costs = trading_costs(settings)
     return lambda probability: -net_returns(probability, following.to_numpy(), costs, horizon)
 
 
@@ -334,32 +381,47 @@ def _metrics_table(by_model: dict) -> str:
     return "\n".join(rows)
 
 
-@dg.asset(
-    group_name=GROUP,
-    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-    pool="duckdb",
-    deps=[MODEL, FEATURES],
-    kinds={"xgboost", "duckdb"},
-    description="The champion's probability that the close a label horizon later (features.horizon_minutes; the "
-    "next candle by default) is higher, joined with the truth once it arrives.",
-)
-def predictions(
-    context: dg.AssetExecutionContext,
-    feature_store: FeatureStoreResource,
-    model_registry: ModelRegistryResource,
-    settings: dg.ResourceParam[Settings],
+def predictions_asset(settings: Settings, at: MarketAssets | None = None) -> dg.AssetsDefinition:
+    """The champion's predictions of one market (the main one unless ``at`` names another)."""
+    at = at or main_market(settings)
+
+    @dg.asset(
+        key_prefix=at.key_prefix,
+        group_name=at.group(GROUP),
+        backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
+        pool="duckdb",
+        deps=[at.key("model"), at.key("features")],
+        kinds={"xgboost", "duckdb"},
+        description="The champion's probability that the close a label horizon later (features.horizon_minutes; "
+        "the next candle by default) is higher, joined with the truth once it arrives.",
+    )
+    def predictions(
+        feature_store: FeatureStoreResource,
+        model_registry: ModelRegistryResource,
+        settings: dg.ResourceParam[Settings],
+    ) -> dg.MaterializeResult:
+        return predict(feature_store, model_registry.registry(settings.model_name_of(at.market)), settings, at)
+
+    return predictions
+
+
+def predict(
+    feature_store: FeatureStoreResource, registry, settings: Settings, at: MarketAssets
 ) -> dg.MaterializeResult:
+    """Score the newest unscored candles of ``at`` with its champion, and join the realized labels."""
     from btc_lifecycle.modelling.predictions import prediction_rows, rows_to_score, with_realized_labels
     from btc_lifecycle.modelling.walk_forward import predict_up_probability
 
-    registry = model_registry.registry()
     champion = registry.champion_info()
     if champion is None:
-        raise dg.Failure("no champion model is registered yet: materialize the model asset first")
-    table = settings.ingest.series.predictions_table
+        raise dg.Failure(
+            f"no champion model is registered yet for {registry.model_name}: materialize the model asset first"
+        )
+    series = at.market.series
+    table = series.predictions_table
     with feature_store.get_connection() as conn:
-        frame = read_features(conn, settings.ingest.series)
-        stored = read_predictions(conn, settings.ingest.series)
+        frame = read_features(conn, series)
+        stored = read_predictions(conn, series)
         last_predicted = stored["open_time"].max() if stored is not None and len(stored) else None
         scorable = rows_to_score(frame, last_predicted, champion.heldout_start, settings.model.prediction_rows)
         new = prediction_rows(

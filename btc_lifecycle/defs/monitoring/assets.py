@@ -7,14 +7,8 @@ import dagster as dg
 from btc_lifecycle.adapters.feature_store import read_features, read_predictions
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
-from btc_lifecycle.defs.modelling.assets import (
-    FEATURES,
-    MODEL,
-    float_or_nan,
-    load_scoring_champion,
-    predictions,
-    trading_costs,
-)
+from btc_lifecycle.defs.markets import MarketAssets, main_market
+from btc_lifecycle.defs.modelling.assets import float_or_nan, load_scoring_champion, trading_costs
 from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.monitoring.checks import COIN_LOG_LOSS
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
@@ -23,7 +17,15 @@ GROUP = "monitoring"
 DATA_DRIFT_CHECK = "data_drift"
 PERFORMANCE_CHECK = "realized_performance"
 DRIFT_CHECKS = (DATA_DRIFT_CHECK, PERFORMANCE_CHECK)
-DRIFT_CHECK_KEYS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), name) for name in DRIFT_CHECKS]
+DRIFT_REPORT = dg.AssetKey("drift_report")  # the main market's
+
+
+def drift_check_keys(drift_report: dg.AssetKey = DRIFT_REPORT) -> list[dg.AssetCheckKey]:
+    """The checks a failure of which retrains the model of ``drift_report``'s market."""
+    return [dg.AssetCheckKey(drift_report, name) for name in DRIFT_CHECKS]
+
+
+DRIFT_CHECK_KEYS = drift_check_keys()
 
 
 def _check_result(name: str, outcome, candles_until, **extra) -> dg.AssetCheckResult:
@@ -41,38 +43,56 @@ def _check_result(name: str, outcome, candles_until, **extra) -> dg.AssetCheckRe
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-    pool="duckdb",
-    deps=[FEATURES, MODEL, predictions],
-    automation_condition=UPDATE_AFTER_UPSTREAM,
-    kinds={"evidently", "html"},
-    description=(
-        "evidently report: the champion's reference window against the most recent candles, and realized performance."
-    ),
-    check_specs=[
-        dg.AssetCheckSpec(
-            DATA_DRIFT_CHECK,
-            asset="drift_report",
-            description="Share of drifted monitored columns is at most the configured threshold.",
-        ),
-        dg.AssetCheckSpec(
-            PERFORMANCE_CHECK,
-            asset="drift_report",
-            description=(
-                "On the candles it actually predicted since it was last validated, the champion's "
-                "realized log loss is within the margin of its constant prior's."
+def drift_report_asset(settings: Settings, at: MarketAssets | None = None) -> dg.AssetsDefinition:
+    """The drift report of one market's champion (the main market's unless ``at`` names another),
+    with its two checks."""
+    at = at or main_market(settings)
+
+    @dg.asset(
+        key_prefix=at.key_prefix,
+        group_name=at.group(GROUP),
+        backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
+        pool="duckdb",
+        deps=[at.key("features"), at.key("model"), at.key("predictions")],
+        automation_condition=UPDATE_AFTER_UPSTREAM,
+        kinds={"evidently", "html"},
+        description="evidently report: the champion's reference window against the most recent candles, and "
+        "realized performance.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                DATA_DRIFT_CHECK,
+                asset=at.key("drift_report"),
+                description="Share of drifted monitored columns is at most the configured threshold.",
             ),
-        ),
-    ],
-)
-def drift_report(
+            dg.AssetCheckSpec(
+                PERFORMANCE_CHECK,
+                asset=at.key("drift_report"),
+                description=(
+                    "On the candles it actually predicted since it was last validated, the champion's "
+                    "realized log loss is within the margin of its constant prior's."
+                ),
+            ),
+        ],
+    )
+    def drift_report(
+        context: dg.AssetExecutionContext,
+        feature_store: FeatureStoreResource,
+        model_registry: ModelRegistryResource,
+        settings: dg.ResourceParam[Settings],
+    ):
+        yield from report_drift(context, feature_store, model_registry, settings, at)
+
+    return drift_report
+
+
+def report_drift(
     context: dg.AssetExecutionContext,
     feature_store: FeatureStoreResource,
     model_registry: ModelRegistryResource,
-    settings: dg.ResourceParam[Settings],
+    settings: Settings,
+    at: MarketAssets,
 ):
+    """The drift report's materialization, then its two check results."""
     from btc_lifecycle.modelling.walk_forward import predict_up_probability
     from btc_lifecycle.monitoring.checks import evaluate_drift_share, evaluate_realized_performance
     from btc_lifecycle.monitoring.drift import current_window, reference_window
@@ -88,17 +108,18 @@ def drift_report(
     from btc_lifecycle.serving.prediction_log import read_online_predictions
 
     config = settings.monitoring
-    registry = model_registry.registry()
+    market = at.market
+    registry = model_registry.registry(settings.model_name_of(market))
     champion = registry.champion_info()
     if champion is None:
-        raise dg.Failure("no champion model is registered yet: materialize the model asset first")
+        raise dg.Failure(
+            f"no champion model is registered yet for {registry.model_name}: materialize the model asset first"
+        )
     with feature_store.get_connection() as conn:
-        frame = read_features(conn, settings.ingest.series)
-        live = read_predictions(conn, settings.ingest.series)
+        frame = read_features(conn, market.series)
+        live = read_predictions(conn, market.series)
     # The online service's answers too (its own SQLite log: it never opens DuckDB), judged alike.
-    served = read_online_predictions(
-        settings.online_predictions_path, settings.ingest.series.symbol, settings.ingest.series.interval
-    )
+    served = read_online_predictions(settings.online_predictions_path, market.symbol, market.interval)
     live = with_online_predictions(live, served, frame)
     validated_from, validated_until = champion.validated_window
     # The reference is the world the champion was last validated on: its own held-out window at
@@ -109,14 +130,14 @@ def drift_report(
     window = judged_predictions(live, current["open_time"].iloc[0], champion.version, validated_until)
     by_version = realized_by_version(window, registry.prior_up_shares(window["model_version"].unique()))
     judged = by_version.get(champion.version)
-    earned = realized_net_returns(window, frame, trading_costs(settings), settings.horizon_candles)
+    earned = realized_net_returns(window, frame, trading_costs(settings), settings.horizon_candles_of(market))
     by_version_table = _version_table(by_version, earned, trading_costs(settings))
     champion_rows = window.loc[window["model_version"].astype(str) == champion.version]
     champion_rows = champion_rows.loc[champion_rows["realized_label"].notna()]
     report = write_drift_report(
         reference,
         current,
-        settings.report_dir,
+        settings.report_dir_of(market),
         datetime.now(UTC),
         config,
         reference_predictions=predict_up_probability(scorer, reference),

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 
-from btc_lifecycle.defs.jobs import retraining_job
-from btc_lifecycle.defs.monitoring.assets import DRIFT_CHECK_KEYS
+from btc_lifecycle.defs.jobs import retraining_job, retraining_job_of
+from btc_lifecycle.defs.markets import MarketAssets
+from btc_lifecycle.defs.monitoring.assets import DRIFT_CHECK_KEYS, drift_check_keys
 from btc_lifecycle.monitoring.drift import MonitoringConfig
 
 TRIGGER_TAG = "btc_lifecycle/trigger"
@@ -100,9 +101,11 @@ def retraining_request(
     )
 
 
-def latest_evaluations(instance: dg.DagsterInstance) -> list[CheckEvaluation]:
+def latest_evaluations(
+    instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey] = DRIFT_CHECK_KEYS
+) -> list[CheckEvaluation]:
     evaluations = []
-    for key in DRIFT_CHECK_KEYS:
+    for key in check_keys:
         record = instance.get_latest_asset_check_evaluation_record(key)
         if record is None or record.status.value not in ("SUCCEEDED", "FAILED"):
             continue
@@ -123,20 +126,28 @@ def latest_evaluations(instance: dg.DagsterInstance) -> list[CheckEvaluation]:
     return evaluations
 
 
-def recent_trainings(instance: dg.DagsterInstance, limit: int = 20) -> list[Training]:
+def recent_trainings(instance: dg.DagsterInstance, limit: int = 20, model: dg.AssetKey = MODEL_ASSET) -> list[Training]:
     """The newest materializations of the model asset, as the cool-down reads them."""
     trainings = []
-    for record in instance.fetch_materializations(MODEL_ASSET, limit=limit).records:
+    for record in instance.fetch_materializations(model, limit=limit).records:
         metadata = record.asset_materialization.metadata if record.asset_materialization else {}
         if "data_end" in metadata and "decision" in metadata:
             trainings.append(Training(pd.Timestamp(metadata["data_end"].value), str(metadata["decision"].value)))
     return trainings
 
 
-def build_retrain_on_drift_sensor(config: MonitoringConfig = MonitoringConfig()) -> dg.SensorDefinition:
+def build_retrain_on_drift_sensor(
+    config: MonitoringConfig = MonitoringConfig(), at: MarketAssets | None = None
+) -> dg.SensorDefinition:
+    """The main market's sensor, or with ``at`` a further market's: each watches its own market's
+    drift checks and retrains that market's model only."""
+    prefix = "" if at is None or at.main else f"{at.market.slug}_"
+    check_keys = DRIFT_CHECK_KEYS if at is None else drift_check_keys(at.key("drift_report"))
+    model = MODEL_ASSET if at is None else at.key("model")
+
     @dg.sensor(
-        name="retrain_on_drift_sensor",
-        job=retraining_job,
+        name=f"{prefix}retrain_on_drift_sensor",
+        job=retraining_job if at is None else retraining_job_of(at),
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
@@ -147,8 +158,8 @@ def build_retrain_on_drift_sensor(config: MonitoringConfig = MonitoringConfig())
     )
     def retrain_on_drift_sensor(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {"handled_up_to": 0}
-        evaluations = latest_evaluations(context.instance)
-        paused_until = cool_down_until(recent_trainings(context.instance), config.retrain_cooldown_hours)
+        evaluations = latest_evaluations(context.instance, check_keys)
+        paused_until = cool_down_until(recent_trainings(context.instance, model=model), config.retrain_cooldown_hours)
         request, handled_up_to = retraining_request(evaluations, state["handled_up_to"], paused_until)
         context.update_cursor(json.dumps({"handled_up_to": handled_up_to}))
         if isinstance(request, dg.SkipReason):

@@ -7,7 +7,7 @@ import dagster as dg
 
 from btc_lifecycle.adapters.feature_store import read_candles
 from btc_lifecycle.config import Settings
-from btc_lifecycle.defs.ingestion.assets import LABELED_CANDLES, ingestion_stats
+from btc_lifecycle.defs.ingestion.assets import INGESTION_STATS, LABELED_CANDLES
 from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.domain.candles import find_gaps
 from btc_lifecycle.domain.gaps import gap_fill_summary
@@ -20,7 +20,7 @@ GROUP = "reporting"
     group_name=GROUP,
     backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
     pool="duckdb",
-    deps=[LABELED_CANDLES, ingestion_stats],
+    deps=[LABELED_CANDLES, INGESTION_STATS],
     kinds={"pdf", "plotly"},
     description="PDF of what came in: run facts, statistics, candlestick, label scatter, gaps.",
 )

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btc_lifecycle.defs.ingestion import checks as ingestion_checks
-from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_stats
+from btc_lifecycle.config import load_settings
+from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_assets
+from btc_lifecycle.defs.ingestion.checks import ingestion_checks
 from btc_lifecycle.defs.modelling import checks as modelling_checks
 from btc_lifecycle.defs.modelling.assets import daily_feature_asset
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
@@ -19,16 +20,21 @@ from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
 from btc_lifecycle_tests.e2e.reliability.conftest import Store, partition_range_tags
 
 DAYS = "2024-01-01...2024-01-02"
-CHECKS = [ingestion_checks.raw_candles_checks, ingestion_checks.labels_recompute, modelling_checks.features_checks]
-SPECS = {spec.name: spec for check in CHECKS for spec in check.check_specs}
 
 
-def run_graph(store: Store, api_url: str, candles_checks=CHECKS, raise_on_error: bool = False):
+def candle_checks(settings) -> list[dg.AssetChecksDefinition]:
+    return [*ingestion_checks(settings), modelling_checks.features_checks(settings)]
+
+
+SPECS = {spec.name: spec for check in candle_checks(load_settings({})) for spec in check.check_specs}
+
+
+def run_graph(store: Store, api_url: str, raise_on_error: bool = False):
     """raw → labeled → features with their checks over the two days, as one run."""
     settings = store.settings(api_url)
     defs = dg.Definitions(
-        assets=[*daily_candle_assets(settings), ingestion_stats, daily_feature_asset(settings)],
-        asset_checks=candles_checks,
+        assets=[*ingestion_assets(settings), daily_feature_asset(settings)],
+        asset_checks=candle_checks(settings),
         resources={
             "settings": settings,
             "exchange": CandleExchangeResource.from_settings(settings),
@@ -47,7 +53,7 @@ def run_checks_alone(store: Store, api_url: str, *names: str, days: str = DAYS) 
     keys = [SPECS[name].key for name in names]
     defs = dg.Definitions(
         assets=[*daily_candle_assets(settings), daily_feature_asset(settings)],
-        asset_checks=CHECKS,
+        asset_checks=candle_checks(settings),
         jobs=[dg.define_asset_job("checks_alone", selection=dg.AssetSelection.checks(*keys))],
         resources={
             "settings": settings,

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 from mlflow.tracking import MlflowClient
 
-from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model_asset
 from btc_lifecycle.defs.modelling.backtest import backtest
 from btc_lifecycle.modelling.backtest import STRATEGIES
 from btc_lifecycle.resources import ModelRegistryResource
@@ -32,7 +32,7 @@ def trained(tmp_path_factory):
     """Five days of learnable candles: features, model and backtest in one run."""
     settings = store_with(mean_reverting_candles(7_200), tmp_path_factory.mktemp("backtest"), model=FAST_MODEL)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = materialize(settings, [daily_feature_asset(settings), model, backtest], instance)
+        result = materialize(settings, [daily_feature_asset(settings), model_asset(settings), backtest], instance)
         yield settings, metadata_of(result, "model"), metadata_of(result, "backtest"), instance
 
 
@@ -83,7 +83,8 @@ def test_costs_come_from_the_settings(tmp_path):
     settings = store_with(mean_reverting_candles(7_200), tmp_path, model=FAST_MODEL, costs=costs)
     with dg.DagsterInstance.ephemeral() as instance:
         traded = metadata_of(
-            materialize(settings, [daily_feature_asset(settings), model, backtest], instance), "backtest"
+            materialize(settings, [daily_feature_asset(settings), model_asset(settings), backtest], instance),
+            "backtest",
         )
     assert traded["cost_a_side_bps"] == 3.0
     assert traded["verdict"].startswith("After 3 bps a side, ")
@@ -103,7 +104,9 @@ def test_the_gate_judges_by_net_return_after_costs_when_told_to(tmp_path):
     model_config = {**FAST_MODEL, "gate_metric": "net_return"}
     settings = store_with(mean_reverting_candles(7_200), tmp_path, model=model_config)
     with dg.DagsterInstance.ephemeral() as instance:
-        first = metadata_of(materialize(settings, [daily_feature_asset(settings), model], instance), "model")
+        first = metadata_of(
+            materialize(settings, [daily_feature_asset(settings), model_asset(settings)], instance), "model"
+        )
     registry = ModelRegistryResource.from_settings(settings).registry()
     run = registry.client.get_run(first["mlflow_run_id"]).data
     assert run.params["gate_metric"] == "net_return"

@@ -13,7 +13,7 @@ import pytest
 
 from btc_lifecycle.adapters.feature_store import replace_labeled_candles
 from btc_lifecycle.config import load_settings
-from btc_lifecycle.defs.modelling.assets import daily_feature_asset, load_scoring_champion, model
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, load_scoring_champion, model_asset
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles, without_minutes
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS
@@ -52,7 +52,7 @@ def model_resources(settings) -> dict:
 
 def materialize(settings, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [daily_feature_asset(settings), model],
+        [daily_feature_asset(settings), model_asset(settings)],
         resources=model_resources(settings),
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_predictions, replace_labeled_candles
-from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model_asset, predictions_asset
 from btc_lifecycle.domain.labels import label_candles
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
@@ -56,12 +56,12 @@ def add_candles(settings, candles) -> None:
 def two_runs(tmp_path_factory):
     """Train, score; then ten more candles arrive and predictions runs again (features refreshed)."""
     settings = store_with(FIRST, tmp_path_factory.mktemp("predictions"), model=FAST_MODEL)
-    first = run(settings, [daily_feature_asset(settings), model, predictions])
+    first = run(settings, [daily_feature_asset(settings), model_asset(settings), predictions_asset(settings)])
     assert first.success
     before = stored_predictions(settings)
     champion = ModelRegistryResource.from_settings(settings).registry().champion_info()
     add_candles(settings, LATER)
-    second = run(settings, [daily_feature_asset(settings), predictions])
+    second = run(settings, [daily_feature_asset(settings), predictions_asset(settings)])
     assert second.success
     return {
         "settings": settings,
@@ -118,10 +118,10 @@ def test_the_truth_of_the_previous_newest_candle_is_joined_once_known(two_runs):
 
 def test_predictions_without_a_champion_fail_and_say_what_to_do(tmp_path):
     settings = store_with(FIRST, tmp_path)
-    result = run(settings, [daily_feature_asset(settings), predictions])
+    result = run(settings, [daily_feature_asset(settings), predictions_asset(settings)])
     assert not result.success
     [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
     assert failure.step_key == "predictions"
     assert failure.event_specific_data.user_failure_data.description == (
-        "no champion model is registered yet: materialize the model asset first"
+        "no champion model is registered yet for btc_direction: materialize the model asset first"
     )

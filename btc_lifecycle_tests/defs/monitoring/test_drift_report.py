@@ -6,8 +6,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model, predictions
-from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, PERFORMANCE_CHECK, drift_report
+from btc_lifecycle.defs.modelling.assets import daily_feature_asset, model_asset, predictions_asset
+from btc_lifecycle.defs.monitoring.assets import DATA_DRIFT_CHECK, PERFORMANCE_CHECK, drift_report_asset
 from btc_lifecycle.resources import ModelRegistryResource
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
 from btc_lifecycle_tests.defs.modelling.test_model import store_with
@@ -36,11 +36,11 @@ def monitored(tmp_path_factory):
     """A first champion scores and is monitored; ten candles later, scored and monitored again."""
     settings = store_with(FIRST, tmp_path_factory.mktemp("drift"), **CONFIG)
     features = daily_feature_asset(settings)
-    first = run(settings, [features, model, predictions, drift_report])
+    first = run(settings, [features, model_asset(settings), predictions_asset(settings), drift_report_asset(settings)])
     assert first.success
     champion = ModelRegistryResource.from_settings(settings).registry().champion_info()
     add_candles(settings, CANDLES)
-    second = run(settings, [features, predictions, drift_report])
+    second = run(settings, [features, predictions_asset(settings), drift_report_asset(settings)])
     assert second.success
     return {
         "first": first,
@@ -110,10 +110,10 @@ def test_each_check_names_the_newest_candle_it_judged(monitored):
 
 def test_drift_report_without_a_champion_fails_and_says_what_to_do(tmp_path):
     settings = store_with(FIRST, tmp_path)
-    result = run(settings, [daily_feature_asset(settings), drift_report])
+    result = run(settings, [daily_feature_asset(settings), drift_report_asset(settings)])
     assert not result.success
     [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
     assert failure.step_key == "drift_report"
     assert failure.event_specific_data.user_failure_data.description == (
-        "no champion model is registered yet: materialize the model asset first"
+        "no champion model is registered yet for btc_direction: materialize the model asset first"
     )

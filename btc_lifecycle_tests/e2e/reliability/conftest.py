@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from btc_lifecycle.adapters.feature_store import read_candles, table_exists
-from btc_lifecycle.config import Settings, load_settings
-from btc_lifecycle.defs.ingestion.assets import daily_candle_assets, ingestion_stats
+from btc_lifecycle.config import load_settings
+from btc_lifecycle.defs.ingestion.assets import ingestion_assets
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.launch import history_partition_range
 from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
@@ -27,11 +27,6 @@ from btc_lifecycle_tests.e2e.workspace import BIN, REPO_ROOT
 PRICES = ["open_time", "open", "high", "low", "close", "volume"]
 # No waiting in retries: backoff 0 s, and the faults in these tests send Retry-After 0.
 FAST_RETRIES = {"limit": 100, "max_retries": 3, "retry_initial_seconds": 0, "retry_max_seconds": 1}
-
-
-def ingestion_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    """raw_candles, labeled_candles (partitioned by ``settings``' days) and ingestion_stats."""
-    return [*daily_candle_assets(settings), ingestion_stats]
 
 
 @pytest.fixture
