@@ -95,21 +95,25 @@ def describe_candles(candles: Candles) -> str:
 
 def replay_sources(values: list[str], env: dict[str, str]) -> dict[str, Path]:
     """``{symbol: file}`` (resolved) from ``--candles`` values, ``SYMBOL=FILE`` or a bare ``FILE``
-    (the configured market); a ``ConfigError`` names the value that is wrong, or says that no file
-    is the configured market's (the graph ingests that market, and would find nothing)."""
+    (the main market); a ``ConfigError`` names the value that is wrong, or the configured market
+    that has no file (the graph ingests every configured market, and would find nothing for it).
+    A file of a market no config names is served for clients only."""
     from btc_lifecycle.replay_exchange.markets import candle_sources, market
 
-    symbol = load_settings(env).ingest.symbol
+    markets = load_settings(env).ingest.markets
     try:
-        sources = candle_sources(values, symbol)
+        sources = candle_sources(values, markets[0].symbol)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    if market(symbol).id not in {market(each).id for each in sources}:
-        given = " ".join(values)
-        raise ConfigError(
-            f"--candles {given}: no file for the configured market {symbol} (ingest.symbol), the market the "
-            f"graph ingests; add {symbol}=FILE or give its file bare"
-        )
+    replayed = {market(each).id for each in sources}
+    for number, configured in enumerate(markets):
+        if market(configured.symbol).id not in replayed:
+            field = "ingest.symbol" if number == 0 else f"more_markets[{number - 1}]"
+            raise ConfigError(
+                f"--candles {' '.join(values)}: no file for the configured market {configured.symbol} ({field}), "
+                f"a market the graph ingests; add {configured.symbol}=FILE"
+                + (" or give its file bare" if number == 0 else "")
+            )
     return {each: path.resolve() for each, path in sources.items()}
 
 

@@ -103,6 +103,18 @@ def test_a_bad_candles_value_is_a_config_error_naming_it(tmp_path, values, probl
     assert str(error.value).startswith(problem)
 
 
+def test_every_configured_market_needs_a_file_and_a_file_no_market_names_is_served_only(tmp_path):
+    usd = {"exchange": "binanceus", "symbol": "BTC/USD", "interval": "1m"}
+    env = env_with(tmp_path, more_markets=[usd])
+    with pytest.raises(ConfigError) as error:
+        replay_sources(["a.csv"], env)
+    assert str(error.value) == (
+        "--candles a.csv: no file for the configured market BTC/USD (more_markets[0]), a market the graph "
+        "ingests; add BTC/USD=FILE"
+    )
+    assert set(replay_sources(["a.csv", "BTC/USD=b.csv", "ETH/BTC=c.csv"], env)) == {"BTC/USDT", "BTC/USD", "ETH/BTC"}
+
+
 def test_a_bad_candles_pair_stops_with_one_line_naming_it_and_runs_nothing(tmp_path):
     marker = tmp_path / "ran"
     result = launch("--candles", "BTCUSDT=a.csv", "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')")
