@@ -408,7 +408,8 @@ class Settings(_Frozen):
         return 1 if minutes is None else minutes * 60_000 // INTERVAL_MS[market.interval]
 
     def report_dir_of(self, market: Market) -> Path:
-        """Where ``market``'s drift reports go: the report folder, or a folder per further market in it."""
+        """Where ``market``'s ingestion and drift reports go: the report folder, or a folder per further
+        market in it."""
         return self.report_dir if market == self.ingest.market else self.report_dir / market.slug
 
     @property

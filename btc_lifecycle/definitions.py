@@ -20,7 +20,7 @@ from btc_lifecycle.defs.modelling.checks import features_checks
 from btc_lifecycle.defs.monitoring.assets import drift_report_asset
 from btc_lifecycle.defs.monitoring.comparison import market_comparison_asset
 from btc_lifecycle.defs.monitoring.sensors import build_retrain_on_drift_sensor
-from btc_lifecycle.defs.reporting.assets import ingestion_report
+from btc_lifecycle.defs.reporting.assets import ingestion_report_asset
 from btc_lifecycle.defs.resources import project_resources
 from btc_lifecycle.defs.schedules import routine_schedules
 from btc_lifecycle.defs.serving.assets import daily_feast_export_asset, feast_online_features
@@ -29,13 +29,12 @@ from btc_lifecycle.defs.serving.checks import feast_features_match_the_features_
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything the UI, the CLI and the daemon see, for ``settings``: every configured market's
-    candles, features, model, predictions and drift report, and the main market's backtest, reports
-    and serving."""
+    candles, ingestion report, features, model, predictions and drift report, and the main market's
+    backtest and serving."""
     markets = all_markets(settings)
     return dg.Definitions(
         assets=[
             *(asset for at in markets for asset in market_assets(settings, at)),
-            ingestion_report,
             backtest,
             daily_feast_export_asset(settings),
             feast_online_features,
@@ -59,9 +58,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 
 def market_assets(settings: Settings, at: MarketAssets) -> list[dg.AssetsDefinition]:
-    """One market's lifecycle: candles, labels and stats, features, model, predictions, drift report."""
+    """One market's lifecycle: candles, labels, stats and their report, features, model, predictions, drift report."""
     return [
         *ingestion_assets(settings, at),
+        ingestion_report_asset(settings, at),
         daily_feature_asset(settings, at),
         model_asset(settings, at),
         predictions_asset(settings, at),

@@ -96,7 +96,9 @@ def _report_and_monitoring_schedules(
     crons: ScheduleConfig, status: dg.DefaultScheduleStatus, markets: list[MarketAssets]
 ) -> list[dg.ScheduleDefinition]:
     report_job = dg.define_asset_job(
-        "report_job", selection=dg.AssetSelection.assets(*REPORT_ASSETS), description="The ingestion report (PDF)."
+        "report_job",
+        selection=dg.AssetSelection.assets(*(at.key(name) for at in markets for name in REPORT_ASSETS)),
+        description="Each market's ingestion report (PDF).",
     )
     monitoring_job = dg.define_asset_job(
         "monitoring_job",

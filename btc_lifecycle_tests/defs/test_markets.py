@@ -18,7 +18,7 @@ from btc_lifecycle.defs.schedules import EXCHANGE_TAG, routine_schedules
 BINANCE_US = {"exchange": "binanceus", "symbol": "BTC/USD", "interval": "1m"}
 KRAKEN = {"exchange": "kraken", "symbol": "BTC/EUR", "interval": "5m"}
 INGESTION = ("raw_candles", "labeled_candles", "ingestion_stats")
-LIFECYCLE = (*INGESTION, "features", "model", "predictions", "drift_report")
+LIFECYCLE = (*INGESTION, "ingestion_report", "features", "model", "predictions", "drift_report")
 
 
 @pytest.fixture
@@ -38,11 +38,9 @@ def test_a_further_market_has_the_lifecycle_under_its_slug_in_a_group_of_its_own
     }
 
 
-def test_the_backtest_reports_and_serving_stay_with_the_main_market(two_markets):
+def test_the_backtest_and_serving_stay_with_the_main_market(two_markets):
     plain = {key for key in asset_groups(two_markets) if "/" not in key}
-    assert plain == {*LIFECYCLE, "backtest", "ingestion_report", "feast_offline_features", "feast_online_features"} | {
-        "market_comparison"
-    }
+    assert plain == {*LIFECYCLE, "backtest", "feast_offline_features", "feast_online_features", "market_comparison"}
 
 
 def test_the_main_market_keeps_its_keys_and_groups_when_a_market_is_added(write_config, two_markets):

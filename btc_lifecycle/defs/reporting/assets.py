@@ -7,7 +7,7 @@ import dagster as dg
 
 from btc_lifecycle.adapters.feature_store import read_candles
 from btc_lifecycle.config import Settings
-from btc_lifecycle.defs.ingestion.assets import INGESTION_STATS, LABELED_CANDLES
+from btc_lifecycle.defs.markets import MarketAssets, main_market
 from btc_lifecycle.defs.partitions import SINGLE_RUN
 from btc_lifecycle.domain.candles import find_gaps
 from btc_lifecycle.domain.gaps import gap_fill_summary
@@ -16,24 +16,39 @@ from btc_lifecycle.resources import FeatureStoreResource
 GROUP = "reporting"
 
 
-@dg.asset(
-    group_name=GROUP,
-    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-    pool="duckdb",
-    deps=[LABELED_CANDLES, INGESTION_STATS],
-    kinds={"pdf", "plotly"},
-    description="PDF of what came in: run facts, statistics, candlestick, label scatter, gaps.",
-)
-def ingestion_report(
-    context: dg.AssetExecutionContext,
-    feature_store: FeatureStoreResource,
-    settings: dg.ResourceParam[Settings],
+def ingestion_report_asset(settings: Settings, at: MarketAssets | None = None) -> dg.AssetsDefinition:
+    """The ingestion report of one market (the main one unless ``at`` names another)."""
+    at = at or main_market(settings)
+
+    @dg.asset(
+        key_prefix=at.key_prefix,
+        group_name=at.group(GROUP),
+        backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
+        pool="duckdb",
+        deps=[at.key("labeled_candles"), at.key("ingestion_stats")],
+        kinds={"pdf", "plotly"},
+        description=f"PDF of what came in for {at.market.symbol} on {at.market.exchange}: run facts, statistics, "
+        "candlestick, label scatter, gaps.",
+    )
+    def ingestion_report(
+        context: dg.AssetExecutionContext,
+        feature_store: FeatureStoreResource,
+        settings: dg.ResourceParam[Settings],
+    ) -> dg.MaterializeResult:
+        return report_ingestion(context, feature_store, settings, at)
+
+    return ingestion_report
+
+
+def report_ingestion(
+    context: dg.AssetExecutionContext, feature_store: FeatureStoreResource, settings: Settings, at: MarketAssets
 ) -> dg.MaterializeResult:
+    """Write the market's ingestion report from its labeled candles and its latest stats."""
     # Imported here: plotly, kaleido and weasyprint would slow every load of the code location.
     from btc_lifecycle.reporting import ReportFacts, build_ingestion_report
 
-    series = settings.ingest.series
-    stats = json.loads(settings.ingestion_stats_path.read_text(encoding="utf-8"))
+    series = at.market.series
+    stats = json.loads(settings.ingestion_stats_file(at.market).read_text(encoding="utf-8"))
     with feature_store.get_connection() as conn:
         labeled = read_candles(conn, series.labeled_table, series.symbol, series.interval)
     facts = ReportFacts(
@@ -47,7 +62,7 @@ def ingestion_report(
         generated_at=datetime.now(UTC),
         gap_policy=gap_fill_summary(labeled["open_time"], series.interval, settings.features.max_fill_minutes),
     )
-    report = build_ingestion_report(labeled, facts, settings.report_dir, settings.report.keep_last)
+    report = build_ingestion_report(labeled, facts, settings.report_dir_of(at.market), settings.report.keep_last)
     context.log.info(f"ingestion report written to {report.pdf_path} ({report.page_count} pages)")
     return dg.MaterializeResult(
         metadata={

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from btc_lifecycle.adapters.feature_store import replace_labeled_candles
 from btc_lifecycle.config import load_settings
-from btc_lifecycle.defs.reporting.assets import ingestion_report
+from btc_lifecycle.defs.reporting.assets import ingestion_report_asset
 from btc_lifecycle.resources import FeatureStoreResource
 from btc_lifecycle_tests.e2e.reliability.conftest import materialization, step_failure
 from btc_lifecycle_tests.reporting.conftest import GAP_MINUTES, GAP_START, seeded_labeled_candles
@@ -40,7 +40,7 @@ def settings_with_candles(root: Path, config: Path):
 
 def run(settings) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [ingestion_report],
+        [ingestion_report_asset(settings)],
         resources={
             "settings": settings,
             "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
