@@ -33,6 +33,7 @@ MODULES = (
     ("partitions", 3, 1),
     ("parallel_days", 3, 1),
     ("graph", 3, 1),
+    ("graph_markets", 1, 1),  # one, two and four markets: several minutes a run
     ("graph_year", 3, 1),
     ("graph_years", 1, 1),  # three years: several minutes a run
 )

@@ -38,6 +38,7 @@ from pathlib import Path
 from benchmarks.backfill import write_candle_csv
 from benchmarks.harness import REPO_ROOT, Figure, TreeMemorySampler, children_peak_rss_mb, say
 from btc_lifecycle.domain.synthetic import synthetic_candles
+from btc_lifecycle.launch import candles_arguments
 
 DAYS = 30
 TARGET_SECONDS = 1.25 * 20.6
@@ -79,8 +80,11 @@ def step_seconds(duration: str) -> float:
     return sum(float(amount) * DURATION_UNITS[unit] for amount, unit in re.findall(r"([0-9.]+)(ms|h|m|s)", duration))
 
 
-def materialize(candles: Path, root: Path, cache: Path, bytecode: bool = False) -> GraphRun:
-    """One whole-graph run in the workspace ``root``; raises with the output if it fails."""
+def materialize(
+    candles: Path | dict[str, Path], root: Path, cache: Path, bytecode: bool = False, config: Path | None = None
+) -> GraphRun:
+    """One whole-graph run in the workspace ``root`` on ``candles`` (one file, or ``{symbol: file}``
+    with ``config`` naming those markets); raises with the output if it fails."""
     home = root / "dagster_home"
     home.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
@@ -91,6 +95,7 @@ def materialize(candles: Path, root: Path, cache: Path, bytecode: bool = False) 
         "BTC_REPORT_DIR": str(root / "reports"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        **({"INGEST_CONFIG": str(config)} if config else {}),
     }
     if bytecode:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -104,8 +109,7 @@ def materialize(candles: Path, root: Path, cache: Path, bytecode: bool = False) 
         "-m",
         "btc_lifecycle.launch",
         "--history",  # the file's days as one --partition-range run, as `make run` does
-        "--candles",
-        str(candles),
+        *candles_arguments(candles),
         "--",
         str(dagster),
         "asset",
