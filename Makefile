@@ -93,17 +93,18 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m btc_lifecycle.launch --progress --summary --history --candles "$(DEMO_CANDLES)" -- \
 		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select '*'
 
-# Only the ingestion slice: raw candles, labels and stats.
+# Only the ingestion slice: raw candles, labels and stats, of every configured market.
+INGESTION_SLICE := key:*raw_candles or key:*labeled_candles or key:*ingestion_stats
 ingest: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m btc_lifecycle.launch --progress --history $(foreach file,$(CANDLES),--candles "$(file)") -- \
-		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'group:ingestion'
+		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select '$(INGESTION_SLICE)'
 
 # Every day since SINCE (default: ingest.history_start) into the store: Binance's archives for the
-# days before yesterday, ccxt for the newest; one ranged run of raw_candles and labeled_candles.
+# days before yesterday, ccxt for the newest; one ranged run of every market's raw and labeled candles.
 SINCE ?=
 history: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m btc_lifecycle.launch --progress --since "$(SINCE)" $(foreach file,$(CANDLES),--candles "$(file)") -- \
-		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'raw_candles,labeled_candles'
+		$(BIN)/dagster asset materialize -m btc_lifecycle.definitions --select 'key:*raw_candles or key:*labeled_candles'
 
 # Webserver and daemon on 127.0.0.1; starts offline too (browsing needs no exchange; a run that
 # fetches candles then fails in its own log). Ctrl-C or SIGTERM stops every child process.
