@@ -34,6 +34,10 @@ class MarketAssets:
     def group(self, stage: str) -> str:
         return stage if self.main else self.market.slug
 
+    def placed(self, stage: str) -> dict[str, object]:
+        """``dg.asset``'s key prefix and group for this market's asset of the ``stage`` group."""
+        return {"key_prefix": self.key_prefix, "group_name": self.group(stage)}
+
 
 def main_market(settings: Settings) -> MarketAssets:
     return MarketAssets(settings.ingest.market, main=True)

@@ -12,6 +12,9 @@ import pandas as pd
 from btc_lifecycle.config import Settings
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# An unpartitioned asset that reads the stored history: single-run, so one `--partition-range` run
+# takes the whole graph, and in the "duckdb" pool (the DuckDB file takes one writer at a time).
+WHOLE_HISTORY = {"backfill_policy": SINGLE_RUN, "pool": "duckdb"}
 # A day's first label compares with the previous day's last close.
 WITH_PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1)
 # A day's features read the previous day's last hour (windows, gap filling), and its last row's

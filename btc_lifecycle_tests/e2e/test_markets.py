@@ -26,7 +26,6 @@ from btc_lifecycle.defs.monitoring.sensors import build_retrain_on_drift_sensor
 from btc_lifecycle.defs.resources import project_resources
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.replay_exchange import ReplayExchange
-from btc_lifecycle.resources import CandleExchangeResource, FeatureStoreResource
 from btc_lifecycle_tests.conftest import DEFAULT_CONFIG
 from btc_lifecycle_tests.e2e.reliability.conftest import PRICES, Store, partition_range_tags
 from btc_lifecycle_tests.modelling.conftest import mean_reverting_candles
@@ -57,11 +56,7 @@ def ingest_every_market(store: Store, api_url: str) -> dg.ExecuteInProcessResult
             *(asset for at in markets for asset in ingestion_assets(settings, at)),
             *(check for at in markets for check in ingestion_checks(settings, at)),
         ],
-        resources={
-            "settings": settings,
-            "exchange": CandleExchangeResource.from_settings(settings),
-            "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
-        },
+        resources=store.resources(settings),
         instance=store.instance,
         raise_on_error=False,
         tags=partition_range_tags(DAYS),

@@ -23,6 +23,7 @@ from btc_lifecycle.defs.markets import MarketAssets, main_market
 from btc_lifecycle.defs.metadata import CANDLE_SCHEMA, LABELED_SCHEMA, table_metadata
 from btc_lifecycle.defs.partitions import (
     SINGLE_RUN,
+    WHOLE_HISTORY,
     WITH_PREVIOUS_DAY,
     daily_partitions,
     day_writes_pool,
@@ -87,8 +88,7 @@ def daily_candle_assets(settings: Settings, at: MarketAssets | None = None) -> l
     write_pool = day_writes_pool(settings)
 
     @dg.asset(
-        key_prefix=at.key_prefix,
-        group_name=at.group(GROUP),
+        **at.placed(GROUP),
         partitions_def=days,
         backfill_policy=SINGLE_RUN,
         # The newest candles: stale when no ingest succeeded for a while (the routine is off, or failing).
@@ -170,8 +170,7 @@ def daily_candle_assets(settings: Settings, at: MarketAssets | None = None) -> l
         )
 
     @dg.asset(
-        key_prefix=at.key_prefix,
-        group_name=at.group(GROUP),
+        **at.placed(GROUP),
         partitions_def=days,
         backfill_policy=SINGLE_RUN,
         automation_condition=UPDATE_AFTER_UPSTREAM,
@@ -221,10 +220,8 @@ def _ingestion_stats_asset(settings: Settings, at: MarketAssets) -> dg.AssetsDef
     stats_path = settings.ingestion_stats_file(at.market)
 
     @dg.asset(
-        key_prefix=at.key_prefix,
-        group_name=at.group(GROUP),
-        backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-        pool="duckdb",
+        **at.placed(GROUP),
+        **WHOLE_HISTORY,
         deps=[at.key("raw_candles"), at.key("labeled_candles")],
         automation_condition=UPDATE_AFTER_UPSTREAM,
         kinds={"json"},

@@ -21,6 +21,7 @@ from btc_lifecycle.defs.markets import MarketAssets, main_market
 from btc_lifecycle.defs.metadata import table_metadata
 from btc_lifecycle.defs.partitions import (
     SINGLE_RUN,
+    WHOLE_HISTORY,
     WITH_NEIGHBOUR_DAYS,
     daily_partitions,
     day_writes_pool,
@@ -77,8 +78,7 @@ def daily_feature_asset(settings: Settings, at: MarketAssets | None = None) -> d
     series, horizon = at.market.series, settings.horizon_candles_of(at.market)
 
     @dg.asset(
-        key_prefix=at.key_prefix,
-        group_name=at.group(GROUP),
+        **at.placed(GROUP),
         partitions_def=daily_partitions(settings),
         backfill_policy=SINGLE_RUN,
         automation_condition=UPDATE_AFTER_UPSTREAM,
@@ -171,10 +171,8 @@ def model_asset(settings: Settings, at: MarketAssets | None = None) -> dg.Assets
     at = at or main_market(settings)
     definition = {
         "name": "model",
-        "key_prefix": at.key_prefix,
-        "group_name": at.group(GROUP),
-        "backfill_policy": SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-        "pool": "duckdb",
+        **at.placed(GROUP),
+        **WHOLE_HISTORY,
         "deps": [at.key("features")],
         "kinds": {"xgboost", "mlflow"},
         "description": f"XGBoost direction model of {at.market.symbol} on {at.market.exchange}: walk-forward "
@@ -386,10 +384,8 @@ def predictions_asset(settings: Settings, at: MarketAssets | None = None) -> dg.
     at = at or main_market(settings)
 
     @dg.asset(
-        key_prefix=at.key_prefix,
-        group_name=at.group(GROUP),
-        backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-        pool="duckdb",
+        **at.placed(GROUP),
+        **WHOLE_HISTORY,
         deps=[at.key("model"), at.key("features")],
         kinds={"xgboost", "duckdb"},
         description="The champion's probability that the close a label horizon later (features.horizon_minutes; "

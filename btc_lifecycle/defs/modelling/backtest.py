@@ -11,15 +11,14 @@ from btc_lifecycle.adapters.feature_store import read_features
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
 from btc_lifecycle.defs.modelling.assets import GROUP, HORIZON_PARAM, MODEL, trading_costs
-from btc_lifecycle.defs.partitions import SINGLE_RUN
+from btc_lifecycle.defs.partitions import WHOLE_HISTORY
 from btc_lifecycle.modelling.backtest import MODEL_STRATEGIES, STRATEGIES, Backtest, backtest_out_of_sample
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
 
 @dg.asset(
     group_name=GROUP,
-    backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-    pool="duckdb",
+    **WHOLE_HISTORY,
     deps=[MODEL],
     automation_condition=UPDATE_AFTER_UPSTREAM,
     kinds={"numpy", "plotly", "pdf"},

@@ -9,7 +9,7 @@ from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.automation import UPDATE_AFTER_UPSTREAM
 from btc_lifecycle.defs.markets import MarketAssets, main_market
 from btc_lifecycle.defs.modelling.assets import float_or_nan, load_scoring_champion, trading_costs
-from btc_lifecycle.defs.partitions import SINGLE_RUN
+from btc_lifecycle.defs.partitions import WHOLE_HISTORY
 from btc_lifecycle.monitoring.checks import COIN_LOG_LOSS
 from btc_lifecycle.resources import FeatureStoreResource, ModelRegistryResource
 
@@ -49,10 +49,8 @@ def drift_report_asset(settings: Settings, at: MarketAssets | None = None) -> dg
     at = at or main_market(settings)
 
     @dg.asset(
-        key_prefix=at.key_prefix,
-        group_name=at.group(GROUP),
-        backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-        pool="duckdb",
+        **at.placed(GROUP),
+        **WHOLE_HISTORY,
         deps=[at.key("features"), at.key("model"), at.key("predictions")],
         automation_condition=UPDATE_AFTER_UPSTREAM,
         kinds={"evidently", "html"},

@@ -8,7 +8,7 @@ import dagster as dg
 from btc_lifecycle.adapters.feature_store import read_candles
 from btc_lifecycle.config import Settings
 from btc_lifecycle.defs.markets import MarketAssets, main_market
-from btc_lifecycle.defs.partitions import SINGLE_RUN
+from btc_lifecycle.defs.partitions import WHOLE_HISTORY
 from btc_lifecycle.domain.candles import find_gaps
 from btc_lifecycle.domain.gaps import gap_fill_summary
 from btc_lifecycle.resources import FeatureStoreResource
@@ -21,10 +21,8 @@ def ingestion_report_asset(settings: Settings, at: MarketAssets | None = None) -
     at = at or main_market(settings)
 
     @dg.asset(
-        key_prefix=at.key_prefix,
-        group_name=at.group(GROUP),
-        backfill_policy=SINGLE_RUN,  # unpartitioned; lets one `--partition-range` run take the whole graph
-        pool="duckdb",
+        **at.placed(GROUP),
+        **WHOLE_HISTORY,
         deps=[at.key("labeled_candles"), at.key("ingestion_stats")],
         kinds={"pdf", "plotly"},
         description=f"PDF of what came in for {at.market.symbol} on {at.market.exchange}: run facts, statistics, "

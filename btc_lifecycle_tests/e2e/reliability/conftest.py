@@ -69,15 +69,20 @@ class Store:
         settings = self.settings(api_url)
         return dg.materialize(
             ingestion_assets(settings),
-            resources={
-                "settings": settings,
-                "exchange": CandleExchangeResource.from_settings(settings),
-                "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
-            },
+            resources=self.resources(settings),
             instance=self.instance,
             raise_on_error=False,
             tags=partition_range_tags(days or history_partition_range(api_url, self.env(api_url), replay=True)),
         )
+
+    @staticmethod
+    def resources(settings) -> dict[str, object]:
+        """What the ingestion assets ask for, on ``settings``' exchange and store."""
+        return {
+            "settings": settings,
+            "exchange": CandleExchangeResource.from_settings(settings),
+            "feature_store": FeatureStoreResource(database=str(settings.feature_db_path)),
+        }
 
     def table(self, name: str = "candles") -> pd.DataFrame:
         with duckdb.connect(str(self.db), read_only=True) as conn:
