@@ -325,15 +325,18 @@ def where_to_look(env: dict[str, str]) -> str:
 
     settings = load_settings(env)
     lines = ["Where to look:"]
-    for kind, folder, pattern in (
+    reports = [
         ("ingestion report", "ingestion", "report.pdf"),
         ("model report", "model", "report.pdf"),
         ("drift report", "drift", "*.html"),
-    ):
+    ]
+    if len(settings.ingest.markets) > 1:  # the further markets' own reports are in folders named after them
+        reports.append(("market comparison", "markets", "report.pdf"))
+    for kind, folder, pattern in reports:
         # Oldest first, by the time in the folder's name (a model report's starts with its version).
         reports = completed_report_folders(settings.report_dir / folder)
         found = [path for report in reports for path in sorted(report.glob(pattern))]
-        lines.append(f"  {kind + ':':<18}{found[-1] if found else '(none yet)'}")
+        lines.append(f"  {kind + ':':<19}{found[-1] if found else '(none yet)'}")
     lines.append(f"  runs, assets, checks: make dev        (then http://127.0.0.1:{env.get('DAGSTER_PORT') or 3000})")
     lines.append(f"  models and metrics:   make mlflow-ui  (then {settings.mlflow_ui_url})")
     return "\n".join(lines)

@@ -30,6 +30,7 @@ from btc_lifecycle.launch import (
     history_partition_range,
     progress_bar,
     replay_sources,
+    where_to_look,
     with_history,
 )
 from btc_lifecycle.replay_exchange import ReplayExchange
@@ -716,3 +717,16 @@ def test_make_history_ends_with_one_line_naming_a_bad_archive(tmp_path, dagster_
     result = launch_history_since(tmp_path, dagster_home, "--archive-fault=checksum@2024-03-03")
     line, _ = one_line_refusal(subprocess.CompletedProcess(result.args, result.returncode, "", result.stderr))
     assert "BTCUSDT-1m-2024-03-03.zip: checksum mismatch" in line and "Nothing stored was changed" in line
+
+
+def test_after_a_run_of_several_markets_the_summary_names_the_comparison(tmp_path):
+    usd = {"exchange": "binanceus", "symbol": "BTC/USD", "interval": "1m"}
+    reports = tmp_path / "reports"
+    env = {**env_with(tmp_path, more_markets=[usd]), "BTC_REPORT_DIR": str(reports)}
+    assert "market comparison: (none yet)" in where_to_look(env)
+    page = reports / "markets" / "20240101T000000Z" / "report.pdf"
+    page.parent.mkdir(parents=True)
+    page.write_bytes(b"%PDF-")
+    assert f"market comparison: {page}" in where_to_look(env)
+    (tmp_path / "one").mkdir()
+    assert "market comparison" not in where_to_look({**env_with(tmp_path / "one"), "BTC_REPORT_DIR": str(reports)})
