@@ -123,12 +123,14 @@ class Profile:
         return launched["run"]["runId"]
 
     def wait_for_run(self, run_id: str, statuses: set[str], timeout: float) -> str:
+        # Polled often: each poll is one light query to the webserver, and the wait then ends
+        # close to the run's end.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.graphql(RUN_STATUS % run_id)["runOrError"]["status"]
             if status in statuses:
                 return status
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise AssertionError(f"run {run_id} not in {statuses} within {timeout:.0f} s (last: {status})")
 
 
@@ -398,7 +400,7 @@ def test_a_killed_run_worker_fails_its_run_frees_its_slots_and_the_next_run_proc
             entry.step_key == "model" for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
         ):
             assert time.monotonic() < deadline, "the retraining run never reached its model step"
-            time.sleep(0.2)
+            time.sleep(0.1)
         (start,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
         worker = start.dagster_event.pid
         # The worker and its step processes, as when a host or container dies under them.
@@ -410,7 +412,7 @@ def test_a_killed_run_worker_fails_its_run_frees_its_slots_and_the_next_run_proc
         deadline = time.monotonic() + 60
         while instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots:
             assert time.monotonic() < deadline, "the killed run's duckdb pool slot was never freed"
-            time.sleep(0.5)
+            time.sleep(0.1)
         freed = time.monotonic() - killed_at
         messages = [entry.message for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
     print(f"killed run failed after {detected:.1f} s, its slots freed after {freed:.1f} s")
@@ -440,8 +442,10 @@ def sensor_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return list(instance.get_runs(dg.RunsFilter(tags={SENSOR_NAME_TAG: SENSOR})))
 
 
-def wait_until(condition, timeout: float, what: str, interval: float = 0.25):
-    """Poll ``condition`` until it returns something truthy (returned), or fail naming ``what``."""
+def wait_until(condition, timeout: float, what: str, interval: float = 0.1):
+    """Poll ``condition`` until it returns something truthy (returned), or fail naming ``what``.
+    Each condition is one query to the instance, the database or the replay exchange, or a look
+    at the process table: cheap enough to ask often."""
     deadline = time.monotonic() + timeout
     while not (value := condition()):
         assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
