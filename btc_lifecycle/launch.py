@@ -8,9 +8,9 @@ command in a process group of its own, and stops the command and the server what
 
 ``--candles`` repeats, one market each: ``--candles BTC/USDT=a.csv --candles BTC/USD=b.csv``
 replays both files on one replay exchange (``make run CANDLES="BTC/USDT=a.csv BTC/USD=b.csv"``);
-a bare ``FILE`` is the configured market (``ingest.symbol``). One of the files must be the
-configured market's: the graph ingests that market only, and the other markets are served for
-clients that ask for them.
+a bare ``FILE`` is the main market (``ingest.symbol``). Every configured market (the main one and
+``more_markets``) needs its file: the graph ingests each of them. A file of a market no config
+names is served for clients that ask for it.
 
 With ``--history`` a ``dagster asset materialize --select SEL`` runs as two runs, one after the
 other: the selection's daily-partitioned assets (``(SEL) and not partitions:none``) as one
@@ -98,16 +98,16 @@ def replay_sources(values: list[str], env: dict[str, str]) -> dict[str, Path]:
     (the main market); a ``ConfigError`` names the value that is wrong, or the configured market
     that has no file (the graph ingests every configured market, and would find nothing for it).
     A file of a market no config names is served for clients only."""
-    from btc_lifecycle.replay_exchange.markets import candle_sources, market
+    from btc_lifecycle.replay_exchange.markets import candle_sources, pair
 
     markets = load_settings(env).ingest.markets
     try:
         sources = candle_sources(values, markets[0].symbol)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    replayed = {market(each).id for each in sources}
+    replayed = {pair(each).id for each in sources}
     for number, configured in enumerate(markets):
-        if market(configured.symbol).id not in replayed:
+        if pair(configured.symbol).id not in replayed:
             field = "ingest.symbol" if number == 0 else f"more_markets[{number - 1}]"
             raise ConfigError(
                 f"--candles {' '.join(values)}: no file for the configured market {configured.symbol} ({field}), "
@@ -119,10 +119,10 @@ def replay_sources(values: list[str], env: dict[str, str]) -> dict[str, Path]:
 
 def configured_file(candles: dict[str, Path], env: dict[str, str]) -> Path:
     """The file of the configured market among ``candles`` (``replay_sources`` made sure of one)."""
-    from btc_lifecycle.replay_exchange.markets import market
+    from btc_lifecycle.replay_exchange.markets import pair
 
-    configured = market(load_settings(env).ingest.symbol).id
-    return next(path for symbol, path in candles.items() if market(symbol).id == configured)
+    configured = pair(load_settings(env).ingest.symbol).id
+    return next(path for symbol, path in candles.items() if pair(symbol).id == configured)
 
 
 def start_replay_exchange(
@@ -604,8 +604,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="[SYMBOL=]FILE",
         help="candle file to replay instead of live Binance; SYMBOL=FILE replays it as the market SYMBOL "
         "(BASE/QUOTE, e.g. BTC/USD=b.csv), a bare FILE as the configured market (ingest.symbol); repeatable, "
-        "one file per market. The graph ingests the configured market only; the other markets are served "
-        "for clients that ask for them",
+        "one file per market. Every configured market (ingest.symbol, more_markets) needs its file; a file "
+        "of a market no config names is served for clients that ask for it",
     )
     parser.add_argument("--replay-start", help="replay clock start (ISO time); default: the end of the file")
     parser.add_argument("--replay-speed", type=float, help="replay seconds per wall second (0 freezes the clock)")

@@ -29,7 +29,7 @@ from btc_lifecycle.domain.candle_files import read_candle_file
 from btc_lifecycle.replay_exchange.archives import parse_archive_fault, write_archive_tree
 from btc_lifecycle.replay_exchange.clock import epoch_ms
 from btc_lifecycle.replay_exchange.faults import parse_fault
-from btc_lifecycle.replay_exchange.markets import DEFAULT_SYMBOL, candle_sources, market
+from btc_lifecycle.replay_exchange.markets import DEFAULT_SYMBOL, candle_sources, pair
 from btc_lifecycle.replay_exchange.server import ReplayExchange
 
 
@@ -56,7 +56,7 @@ def _start_ms(text: str) -> int:
 
 def _symbol(text: str) -> str:
     try:
-        return market(text).symbol
+        return pair(text).symbol
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

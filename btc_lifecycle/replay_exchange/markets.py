@@ -20,7 +20,10 @@ SYMBOL = re.compile(SYMBOL_PATTERN)  # the rule of config's ingest.symbol
 
 
 @dataclass(frozen=True)
-class Market:
+class Pair:
+    """A market's two assets, and its two names (``Market`` in ``domain.candles`` is a configured
+    market: exchange, symbol, interval and table)."""
+
     base: str
     quote: str
 
@@ -35,23 +38,23 @@ class Market:
         return self.base + self.quote
 
 
-def market(symbol: str) -> Market:
-    """The market of ``BTC/USD`` (any base and quote asset) or of a Binance id such as ``BTCUSDT``
+def pair(symbol: str) -> Pair:
+    """The pair of ``BTC/USD`` (any base and quote asset) or of a Binance id such as ``BTCUSDT``
     (split at a quote asset Binance lists, see ``split_symbol``)."""
     if "/" in symbol:
         if not SYMBOL.match(symbol):
             raise ValueError(f"symbol {symbol!r} is not BASE/QUOTE in capitals, e.g. BTC/USDT")
         base, quote = symbol.split("/")
-        return Market(base, quote)
-    return Market(*split_symbol(symbol))
+        return Pair(base, quote)
+    return Pair(*split_symbol(symbol))
 
 
-def markets_by_id(symbols: list[str]) -> dict[str, Market]:
-    """``{Binance id: Market}`` for ``symbols``, in their order; two names of one market are refused."""
-    found: dict[str, Market] = {}
+def markets_by_id(symbols: list[str]) -> dict[str, Pair]:
+    """``{Binance id: Pair}`` for ``symbols``, in their order; two names of one market are refused."""
+    found: dict[str, Pair] = {}
     names: dict[str, str] = {}
     for name in symbols:
-        each = market(name)
+        each = pair(name)
         if each.id in found:
             raise ValueError(f"{names[each.id]} and {name} are both Binance's {each.id}: give each market once")
         found[each.id], names[each.id] = each, name
@@ -68,7 +71,7 @@ def candle_sources(
     given: dict[str, str] = {}
     for value in values:
         symbol, path = _source(value, default_symbol, option)
-        id_ = market(symbol).id
+        id_ = pair(symbol).id
         if id_ in given:
             raise ValueError(f"{option} {value}: the market {symbol} is given twice (also by {given[id_]})")
         sources[symbol], given[id_] = path, value
@@ -82,7 +85,7 @@ def _source(value: str, default_symbol: str, option: str) -> tuple[str, Path]:
         raise ValueError(f"{option}: an empty value; give SYMBOL=FILE or FILE")
     symbol, equals, path = value.partition("=")
     if not equals or Path(value).is_file():
-        return market(default_symbol).symbol, Path(value)
+        return pair(default_symbol).symbol, Path(value)
     if not SYMBOL.match(symbol):
         raise ValueError(
             f"{option} {value}: {symbol!r} is not a symbol BASE/QUOTE in capitals (e.g. BTC/USDT=FILE), "

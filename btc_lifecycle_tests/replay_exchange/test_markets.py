@@ -23,7 +23,7 @@ from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.replay_exchange import Fault, ReplayExchange, replay_binance_client, write_archive_tree
 from btc_lifecycle.replay_exchange.__main__ import main as replay_main
 from btc_lifecycle.replay_exchange.__main__ import parse_arguments
-from btc_lifecycle.replay_exchange.markets import candle_sources, market
+from btc_lifecycle.replay_exchange.markets import candle_sources, pair
 from btc_lifecycle_tests.conftest import write_generic_csv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,7 +189,7 @@ def test_two_names_of_one_market_are_refused():
 
 def test_the_archive_tree_has_each_markets_zips_with_checksums_of_their_bytes(exchange):
     for symbol, frame in FILES.items():
-        each = Archive(market(symbol).id, "1m", "2024-03-01")
+        each = Archive(pair(symbol).id, "1m", "2024-03-01")
         status, _, data = get_bytes(f"{exchange.base_url}/{each.path}")
         assert status == 200
         checksum = get_bytes(f"{exchange.base_url}/{each.checksum_path}")[2].decode()
