@@ -141,12 +141,12 @@ def build_retrain_on_drift_sensor(
 ) -> dg.SensorDefinition:
     """The main market's sensor, or with ``at`` a further market's: each watches its own market's
     drift checks and retrains that market's model only."""
-    prefix = "" if at is None or at.main else f"{at.market.slug}_"
-    check_keys = DRIFT_CHECK_KEYS if at is None else drift_check_keys(at.key("drift_report"))
-    model = MODEL_ASSET if at is None else at.key("model")
+    key_prefix = [] if at is None else at.key_prefix
+    check_keys = drift_check_keys(dg.AssetKey([*key_prefix, "drift_report"]))
+    model = dg.AssetKey([*key_prefix, "model"])
 
     @dg.sensor(
-        name=f"{prefix}retrain_on_drift_sensor",
+        name="".join(f"{part}_" for part in key_prefix) + "retrain_on_drift_sensor",
         job=retraining_job if at is None else retraining_job_of(at),
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
