@@ -16,7 +16,6 @@ class MarketStanding:
 
     market: str  # "BTC/USDT on binance, 1m"
     model_name: str
-    trained_version: int | None = None  # the version the latest training registered
     champion_version: int | None = None
     walk_forward_roc_auc: float | None = None
     walk_forward_log_loss: float | None = None

@@ -14,7 +14,6 @@ from btc_lifecycle.monitoring.comparison import (
 TRAINED = MarketStanding(
     market="BTC/USDT on binance, 1m",
     model_name="btc_direction",
-    trained_version=2,
     champion_version=1,
     walk_forward_roc_auc=0.5312,
     walk_forward_log_loss=0.6890,

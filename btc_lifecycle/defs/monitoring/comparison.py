@@ -58,9 +58,9 @@ def standing(
     market = at.market
     name = settings.model_name_of(market)
     champion = model_registry.registry(name).champion_info()
-    latest = _latest_metadata(instance, at.key("model"))
-    trained = _latest_metadata(instance, at.key("model"), having="walk_forward_roc_auc") or {}
-    drift = _latest_metadata(instance, at.key("drift_report")) or {}
+    models = _newest_metadata(instance, at.key("model"), TRAININGS_LOOKED_AT)
+    trained = next((metadata for metadata in models if "walk_forward_roc_auc" in metadata), {})
+    drift = next(iter(_newest_metadata(instance, at.key("drift_report"), 1)), {})
     failed = []
     for key in drift_check_keys(at.key("drift_report")):
         record = instance.get_latest_asset_check_evaluation_record(key)
@@ -69,12 +69,11 @@ def standing(
     return MarketStanding(
         market=f"{market.symbol} on {market.exchange}, {market.interval}",
         model_name=name,
-        trained_version=trained.get("model_version"),
         champion_version=int(champion.version) if champion else None,
         walk_forward_roc_auc=trained.get("walk_forward_roc_auc"),
         walk_forward_log_loss=trained.get("walk_forward_log_loss"),
         prior_log_loss=trained.get("baseline_prior_log_loss"),
-        gate_decision=str(latest["decision"]) if latest else "not trained",
+        gate_decision=str(models[0]["decision"]) if models else "not trained",
         realized_labels=int(drift.get("realized_labels", 0)),
         realized_log_loss=drift.get("realized_log_loss"),
         realized_prior_log_loss=drift.get("realized_prior_log_loss"),
@@ -84,10 +83,11 @@ def standing(
     )
 
 
-def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, having: str | None = None) -> dict | None:
-    """The newest materialization's metadata values of ``key`` (the newest that has ``having``)."""
-    for record in instance.fetch_materializations(key, limit=TRAININGS_LOOKED_AT).records:
-        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
-        if having is None or having in metadata:
-            return {name: value.value for name, value in metadata.items()}
-    return None
+def _newest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, limit: int) -> list[dict]:
+    """The metadata values of ``key``'s newest ``limit`` materializations, newest first."""
+    records = instance.fetch_materializations(key, limit=limit).records
+    return [
+        {name: value.value for name, value in record.asset_materialization.metadata.items()}
+        for record in records
+        if record.asset_materialization
+    ]
