@@ -1,11 +1,11 @@
-"""The DuckDB feature store: candle tables keyed by symbol, interval and open time.
+"""The feature store: candle tables keyed by symbol, interval and open time, and their derivatives.
 
-Functions take an open DuckDB connection (from dagster-duckdb's ``DuckDBResource``) so the
-caller owns its lifetime. Identifiers are validated; values are always bound parameters.
+Functions take an open connection (``resources.FeatureStoreResource``'s, or a plain DuckDB one) so
+the caller owns its lifetime. Identifiers are validated; values are always bound parameters.
 
-The same functions serve the day-partitioned Parquet store (``adapters.parquet_store``): its
-connection's tables are views over the day files, so every read runs the same SQL; a write runs
-the same DuckDB write on the days it touches, which the Parquet connection then stores.
+Either backend serves them (``adapters.store_backends``): a read runs its SQL on the connection,
+which answers DuckDB's query API on both; a write hands its SQL to ``store_of(conn).rewrite``, which
+runs it as one transaction on the DuckDB file or on the days it touches of the Parquet store.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from btc_lifecycle.adapters.parquet_store import days_between, is_parquet_store
+from btc_lifecycle.adapters.parquet_store import days_between
 from btc_lifecycle.adapters.sql_text import checked_identifier
+from btc_lifecycle.adapters.store_backends import FeatureStore, store_of
 from btc_lifecycle.domain.candles import CANDLE_COLUMNS, CandleSeries, interval_ms
 from btc_lifecycle.domain.labels import LABEL_COLUMN
 
@@ -40,6 +41,7 @@ _CANDLE_SCHEMA = """
 """
 
 
+_CANDLE_VALUES = ", ".join(CANDLE_COLUMNS)
 _VALUE_COLUMNS = tuple(name for name in CANDLE_COLUMNS if name != "open_time")
 _REVISED_VALUES = ", ".join(f"{name} = i.{name}" for name in _VALUE_COLUMNS)
 _VALUES_DIFFER = " OR ".join(f"t.{name} IS DISTINCT FROM i.{name}" for name in _VALUE_COLUMNS)
@@ -102,37 +104,35 @@ def _from_store_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @contextmanager
-def _transaction_over(conn: duckdb.DuckDBPyConnection, view: str, rows) -> Iterator[None]:
-    """One transaction with ``rows`` visible as ``view``: committed whole or rolled back whole."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.register(view, rows)
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.unregister(view)
+def _registered(conn: duckdb.DuckDBPyConnection, view: str, rows) -> Iterator[None]:
+    """``rows`` visible as ``view`` inside the block; a write that fails leaves it to its
+    backend: a rolled-back transaction drops it, as a discarded scratch database does."""
+    # DuckDB (un)registers only once the last result of execute() is read to its end.
+    conn.complete()
+    conn.register(view, rows)
+    yield
+    conn.complete()
+    conn.unregister(view)
 
 
-def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candles: pd.DataFrame) -> int:
-    """Insert or replace ``candles`` in one transaction; returns how many were new.
+def upsert_candles(conn: duckdb.DuckDBPyConnection | FeatureStore, series: CandleSeries, candles: pd.DataFrame) -> int:
+    """Insert or replace ``candles`` in one write; returns how many were new.
 
     Re-ingesting an overlapping page replaces the stored candle instead of duplicating it; any
     failure rolls back, leaving the table as it was.
     """
-    if is_parquet_store(conn):
-        times = candles["open_time"]
-        days = days_between(times.min(), times.max() + pd.Timedelta(microseconds=1)) if len(times) else []
-        return conn.rewrite(series.table, days, lambda scratch: upsert_candles(scratch, series, candles))
+    times = candles["open_time"]
+    days = days_between(times.min(), times.max() + pd.Timedelta(microseconds=1)) if len(times) else []
+    return store_of(conn).rewrite(series.table, days, lambda db: _upsert_candles(db, series, candles))
+
+
+def _upsert_candles(db: duckdb.DuckDBPyConnection, series: CandleSeries, candles: pd.DataFrame) -> int:
     table = checked_identifier(series.table)
-    ensure_candle_table(conn, series.table)
+    ensure_candle_table(db, series.table)
     incoming = _arrow_candles(candles)
     key = [series.symbol, series.interval]
-    values = ", ".join(CANDLE_COLUMNS)
-    with _transaction_over(conn, "incoming_candles", incoming):
-        stored = conn.execute(
+    with _registered(db, "incoming_candles", incoming):
+        stored = db.execute(
             f"SELECT count(*) FROM incoming_candles i SEMI JOIN {table} t "
             f"ON t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time",
             key,
@@ -140,15 +140,15 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, candle
         # A plain INSERT when nothing overlaps (a backfill); otherwise rewrite only the stored
         # candles whose values changed and insert the rest. INSERT OR REPLACE rewrites every row.
         if stored:
-            conn.execute(
+            db.execute(
                 f"UPDATE {table} t SET {_REVISED_VALUES} FROM incoming_candles i "
                 f"WHERE t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time "
                 f"AND ({_VALUES_DIFFER})",
                 key,
             )
         if stored < incoming.num_rows:
-            conn.execute(
-                f"INSERT INTO {table} SELECT ?, ?, {values} FROM incoming_candles i"
+            db.execute(
+                f"INSERT INTO {table} SELECT ?, ?, {_CANDLE_VALUES} FROM incoming_candles i"
                 + (
                     f" ANTI JOIN {table} t ON t.symbol = ? AND t.interval = ? AND t.open_time = i.open_time"
                     if stored
@@ -182,117 +182,92 @@ def _check_within(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, w
 
 
 def _replace_window(
-    conn: duckdb.DuckDBPyConnection, table: str, rows, series: CandleSeries, start, end, insert_sql: str
+    db: duckdb.DuckDBPyConnection, table: str, rows, series: CandleSeries, start, end, insert_sql: str
 ) -> WindowWrite:
-    """In one transaction: count, delete the series' rows in [start, end), insert ``rows``."""
+    """Count, delete the series' rows in [start, end), insert ``rows`` (within one write)."""
     name = checked_identifier(table)
     key = [series.symbol, series.interval]
     window = [_naive_utc(start), _naive_utc(end)]
-    with _transaction_over(conn, "window_rows", rows):
-        before, kept = conn.execute(
+    with _registered(db, "window_rows", rows):
+        before, kept = db.execute(
             f"SELECT (SELECT count(*) FROM {name} t WHERE {_IN_WINDOW}), "
             f"(SELECT count(*) FROM window_rows i SEMI JOIN {name} t ON {_IN_WINDOW} AND t.open_time = i.open_time)",
             [*key, *window, *key, *window],
         ).fetchone()
-        conn.execute(f"DELETE FROM {name} t WHERE {_IN_WINDOW}", [*key, *window])
-        conn.execute(insert_sql.format(table=name), key)
-        count = conn.execute("SELECT count(*) FROM window_rows").fetchone()[0]
+        db.execute(f"DELETE FROM {name} t WHERE {_IN_WINDOW}", [*key, *window])
+        db.execute(insert_sql.format(table=name), key)
+        count = db.execute("SELECT count(*) FROM window_rows").fetchone()[0]
     return WindowWrite(rows=int(count), new=int(count) - int(kept), removed=int(before) - int(kept))
 
 
 def replace_candles_between(
-    conn: duckdb.DuckDBPyConnection, series: CandleSeries, candles: pd.DataFrame, start, end
+    conn: duckdb.DuckDBPyConnection | FeatureStore, series: CandleSeries, candles: pd.DataFrame, start, end
 ) -> WindowWrite:
-    """Make the stored candles in [start, end) exactly ``candles``, in one transaction.
+    """Make the stored candles in [start, end) exactly ``candles``, in one write.
 
     Re-materializing a day replaces that day and nothing else: no duplicate, no candle of another
     day touched; a failure rolls back to the table as it was.
     """
     _check_within(candles, start, end, f"candles for {series.table}")
-    if is_parquet_store(conn):
-        return conn.rewrite(
-            series.table, days_between(start, end), lambda s: replace_candles_between(s, series, candles, start, end)
-        )
-    ensure_candle_table(conn, series.table)
-    values = ", ".join(CANDLE_COLUMNS)
-    return _replace_window(
-        conn,
-        series.table,
-        _arrow_candles(candles),
-        series,
-        start,
-        end,
-        f"INSERT INTO {{table}} SELECT ?, ?, {values} FROM window_rows",
-    )
+    insert = f"INSERT INTO {{table}} SELECT ?, ?, {_CANDLE_VALUES} FROM window_rows"
+
+    def write(db: duckdb.DuckDBPyConnection) -> WindowWrite:
+        ensure_candle_table(db, series.table)
+        return _replace_window(db, series.table, _arrow_candles(candles), series, start, end, insert)
+
+    return store_of(conn).rewrite(series.table, days_between(start, end), write)
 
 
 def replace_labeled_between(
-    conn: duckdb.DuckDBPyConnection, series: CandleSeries, labeled: pd.DataFrame, start, end
+    conn: duckdb.DuckDBPyConnection | FeatureStore, series: CandleSeries, labeled: pd.DataFrame, start, end
 ) -> WindowWrite:
-    """Make the labeled candles in [start, end) exactly ``labeled``, in one transaction."""
+    """Make the labeled candles in [start, end) exactly ``labeled``, in one write."""
     _check_within(labeled, start, end, f"labeled candles for {series.labeled_table}")
-    if is_parquet_store(conn):
-        return conn.rewrite(
-            series.labeled_table,
-            days_between(start, end),
-            lambda scratch: replace_labeled_between(scratch, series, labeled, start, end),
-        )
-    ensure_labeled_table(conn, series.labeled_table)
     frame = _naive_utc_columns(labeled[list(CANDLE_COLUMNS)])
     frame[LABEL_COLUMN] = labeled[LABEL_COLUMN].astype("Int8").to_numpy()
     columns = ", ".join([*CANDLE_COLUMNS, LABEL_COLUMN])
-    return _replace_window(
-        conn,
-        series.labeled_table,
-        frame,
-        series,
-        start,
-        end,
-        f"INSERT INTO {{table}} SELECT ?, ?, {columns} FROM window_rows",
-    )
+    insert = f"INSERT INTO {{table}} SELECT ?, ?, {columns} FROM window_rows"
+
+    def write(db: duckdb.DuckDBPyConnection) -> WindowWrite:
+        ensure_labeled_table(db, series.labeled_table)
+        return _replace_window(db, series.labeled_table, frame, series, start, end, insert)
+
+    return store_of(conn).rewrite(series.labeled_table, days_between(start, end), write)
 
 
 def replace_features_between(
-    conn: duckdb.DuckDBPyConnection, series: CandleSeries, features: pd.DataFrame, start, end
+    conn: duckdb.DuckDBPyConnection | FeatureStore, series: CandleSeries, features: pd.DataFrame, start, end
 ) -> tuple[WindowWrite, bool]:
-    """Make the feature rows in [start, end) exactly ``features``, in one transaction.
+    """Make the feature rows in [start, end) exactly ``features``, in one write.
 
     Returns the write and whether the table was rebuilt: rows of another column layout (older
     code's features) cannot share a table with these, so it then holds this window alone and the
     other days must be materialized again (derived rows; the candles are untouched).
     """
     _check_within(features, start, end, f"features for {series.features_table}")
-    if is_parquet_store(conn):
-        return conn.rewrite(
-            series.features_table,
-            days_between(start, end),
-            lambda scratch: replace_features_between(scratch, series, features, start, end),
-        )
-    name = checked_identifier(series.features_table)
     frame = _naive_utc_columns(features)
     frame.insert(0, "interval", series.interval)
     frame.insert(0, "symbol", series.symbol)
-    rebuilt = False
-    if table_exists(conn, series.features_table):
-        stored = [row[0] for row in conn.execute(f"DESCRIBE {name}").fetchall()]
-        rebuilt = stored != list(frame.columns)
-    if rebuilt or not table_exists(conn, series.features_table):
-        with _transaction_over(conn, "window_rows", frame):
-            conn.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM window_rows")
-        return WindowWrite(rows=len(frame), new=len(frame), removed=0), rebuilt
     columns = ", ".join(f'"{column}"' for column in frame.columns[2:])
-    return (
-        _replace_window(
-            conn,
-            series.features_table,
-            frame,
-            series,
-            start,
-            end,
-            f"INSERT INTO {{table}} SELECT ?, ?, {columns} FROM window_rows",
-        ),
-        False,
+    insert = f"INSERT INTO {{table}} SELECT ?, ?, {columns} FROM window_rows"
+    return store_of(conn).rewrite(
+        series.features_table,
+        days_between(start, end),
+        lambda db: _replace_features(db, series, frame, start, end, insert),
     )
+
+
+def _replace_features(
+    db: duckdb.DuckDBPyConnection, series: CandleSeries, frame: pd.DataFrame, start, end, insert_sql: str
+) -> tuple[WindowWrite, bool]:
+    name = checked_identifier(series.features_table)
+    exists = table_exists(db, series.features_table)
+    rebuilt = exists and [row[0] for row in db.execute(f"DESCRIBE {name}").fetchall()] != list(frame.columns)
+    if rebuilt or not exists:
+        with _registered(db, "window_rows", frame):
+            db.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM window_rows")
+        return WindowWrite(rows=len(frame), new=len(frame), removed=0), rebuilt
+    return _replace_window(db, series.features_table, frame, series, start, end, insert_sql), False
 
 
 _ARCHIVES_SCHEMA = (
@@ -302,28 +277,20 @@ _ARCHIVES_SCHEMA = (
 
 
 def replace_archive_sources_between(
-    conn: duckdb.DuckDBPyConnection, series: CandleSeries, sources: pd.DataFrame, start, end
+    conn: duckdb.DuckDBPyConnection | FeatureStore, series: CandleSeries, sources: pd.DataFrame, start, end
 ) -> WindowWrite:
     """Make the archive records of the days in [start, end) exactly ``sources`` (one row per
     archived day: ``open_time`` its midnight, ``archive``, ``sha256``); days that came from the
     exchange have none."""
     _check_within(sources, start, end, f"archive records for {series.archives_table}")
-    if is_parquet_store(conn):
-        return conn.rewrite(
-            series.archives_table,
-            days_between(start, end),
-            lambda scratch: replace_archive_sources_between(scratch, series, sources, start, end),
-        )
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {checked_identifier(series.archives_table)} ({_ARCHIVES_SCHEMA})")
-    return _replace_window(
-        conn,
-        series.archives_table,
-        _naive_utc_columns(sources[["open_time", "archive", "sha256"]]),
-        series,
-        start,
-        end,
-        "INSERT INTO {table} SELECT ?, ?, open_time, archive, sha256 FROM window_rows",
-    )
+    rows = _naive_utc_columns(sources[["open_time", "archive", "sha256"]])
+    insert = "INSERT INTO {table} SELECT ?, ?, open_time, archive, sha256 FROM window_rows"
+
+    def write(db: duckdb.DuckDBPyConnection) -> WindowWrite:
+        db.execute(f"CREATE TABLE IF NOT EXISTS {checked_identifier(series.archives_table)} ({_ARCHIVES_SCHEMA})")
+        return _replace_window(db, series.archives_table, rows, series, start, end, insert)
+
+    return store_of(conn).rewrite(series.archives_table, days_between(start, end), write)
 
 
 def archive_sources_between(conn: duckdb.DuckDBPyConnection, series: CandleSeries, start, end) -> pd.DataFrame:
@@ -394,18 +361,21 @@ def read_candles(
     return _from_store_frame(conn.execute(sql, [symbol, interval, *params]).fetchdf())
 
 
-def replace_labeled_candles(conn: duckdb.DuckDBPyConnection, series: CandleSeries, labeled: pd.DataFrame) -> None:
+def replace_labeled_candles(
+    conn: duckdb.DuckDBPyConnection | FeatureStore, series: CandleSeries, labeled: pd.DataFrame
+) -> None:
     """Swap the labeled series for ``labeled`` atomically."""
-    if is_parquet_store(conn):
-        conn.rewrite(series.labeled_table, None, lambda scratch: replace_labeled_candles(scratch, series, labeled))
-        return
-    table = checked_identifier(series.labeled_table)
-    ensure_labeled_table(conn, series.labeled_table)
     frame = _to_store_frame(series, labeled)
     frame[LABEL_COLUMN] = labeled[LABEL_COLUMN].astype("Int8").to_numpy()
-    with _transaction_over(conn, "labeled_candles", frame):
-        conn.execute(f"DELETE FROM {table} WHERE symbol = ? AND interval = ?", [series.symbol, series.interval])
-        conn.execute(f"INSERT INTO {table} SELECT * FROM labeled_candles")
+
+    def write(db: duckdb.DuckDBPyConnection) -> None:
+        table = checked_identifier(series.labeled_table)
+        ensure_labeled_table(db, series.labeled_table)
+        with _registered(db, "labeled_candles", frame):
+            db.execute(f"DELETE FROM {table} WHERE symbol = ? AND interval = ?", [series.symbol, series.interval])
+            db.execute(f"INSERT INTO {table} SELECT * FROM labeled_candles")
+
+    store_of(conn).rewrite(series.labeled_table, None, write)
 
 
 def _naive_utc(moment: pd.Timestamp) -> pd.Timestamp:
@@ -419,14 +389,15 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-    """Swap the whole table for ``frame`` in one transaction (derived tables: features)."""
-    if is_parquet_store(conn):
-        conn.rewrite(table, None, lambda scratch: replace_table(scratch, table, frame))
-        return
-    name = checked_identifier(table)
-    with _transaction_over(conn, "replacement_rows", _naive_utc_columns(frame)):
-        conn.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM replacement_rows")
+def replace_table(conn: duckdb.DuckDBPyConnection | FeatureStore, table: str, frame: pd.DataFrame) -> None:
+    """Swap the whole table for ``frame`` in one write (derived tables: features)."""
+    rows = _naive_utc_columns(frame)
+
+    def write(db: duckdb.DuckDBPyConnection) -> None:
+        with _registered(db, "replacement_rows", rows):
+            db.execute(f"CREATE OR REPLACE TABLE {checked_identifier(table)} AS SELECT * FROM replacement_rows")
+
+    store_of(conn).rewrite(table, None, write)
 
 
 def read_table(

@@ -2,10 +2,11 @@
 
 One folder per table, one file per UTC day of ``open_time`` (``<root>/<table>/<YYYY-MM-DD>.parquet``,
 every series of that day in it). A connection is an in-memory DuckDB whose tables are views over
-those files, so every reader of ``adapters.feature_store`` runs its own SQL unchanged. A write
-loads only the days it touches into a scratch DuckDB, runs the very same DuckDB write there, and
-swaps each touched day's file in with ``os.replace``: two processes writing different days touch
-different files and never wait on each other; a reader sees a day's old file or its new one.
+those files, so every reader of ``adapters.feature_store`` runs its own SQL unchanged. Its
+``rewrite``, the ``FeatureStore`` write protocol of ``adapters.store_backends``, loads only the days
+a write touches into a scratch DuckDB, runs the very same DuckDB write there, and swaps each touched
+day's file in with ``os.replace``: two processes writing different days touch different files and
+never wait on each other; a reader sees a day's old file or its new one.
 
 Limits: a write of several days swaps their files one after another (each day is atomic, the set
 is not); two writers of the same day at once keep the last one's file; a table whose column
@@ -45,7 +46,8 @@ def _naive(moment) -> pd.Timestamp:
 
 
 class ParquetStoreConnection:
-    """An in-memory DuckDB connection whose tables are views over ``root``'s day files.
+    """An in-memory DuckDB connection whose tables are views over ``root``'s day files; the
+    ``FeatureStore`` of the Parquet backend.
 
     Everything not defined here (``execute``, ``register``, ...) is the DuckDB connection's own.
     """
@@ -147,7 +149,3 @@ class ParquetStoreConnection:
         for partial, final in staged:
             os.replace(partial, final)
         return {final.name for _, final in staged}
-
-
-def is_parquet_store(conn: object) -> bool:
-    return isinstance(conn, ParquetStoreConnection)

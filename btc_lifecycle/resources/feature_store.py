@@ -1,4 +1,8 @@
-"""The feature store as a Dagster resource: the DuckDB file, or day-partitioned Parquet."""
+"""The feature store as a Dagster resource: the DuckDB file, or day-partitioned Parquet.
+
+The one place the backend is chosen: ``get_connection`` hands out a DuckDB connection or a
+``ParquetStoreConnection``, and ``adapters.store_backends.store_of`` gives either one the same
+write protocol."""
 
 from __future__ import annotations
 

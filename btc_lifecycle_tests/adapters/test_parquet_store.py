@@ -15,14 +15,17 @@ import pytest
 
 from btc_lifecycle.adapters.feature_store import (
     WindowWrite,
+    archive_sources_between,
     last_open_time,
     read_candles,
     read_features,
     read_predictions,
     read_table,
+    replace_archive_sources_between,
     replace_candles_between,
     replace_features_between,
     replace_labeled_between,
+    replace_labeled_candles,
     replace_table,
     stored_label_summary,
     stored_summary,
@@ -190,6 +193,13 @@ def _writes(conn, candles: pd.DataFrame) -> dict[str, object]:
     )
     predictions = within(candles, day, day + pd.Timedelta(minutes=90))[["open_time", "close"]].assign(version=3)
     replace_table(conn, SERIES.predictions_table, predictions)
+    # the whole labeled series of another symbol, beside this one's days
+    other = read_candles(conn, OTHER.table, OTHER.symbol, OTHER.interval)
+    replace_labeled_candles(conn, OTHER, label_candles(other, OTHER.interval))
+    archived = pd.DataFrame(
+        {"open_time": [FIRST + DAY, FIRST + 3 * DAY], "archive": ["a.zip", "b.zip"], "sha256": ["1" * 64, "2" * 64]}
+    )
+    results["archives"] = replace_archive_sources_between(conn, SERIES, archived, FIRST + DAY, FIRST + 4 * DAY)
     return results
 
 
@@ -200,6 +210,8 @@ def _readers(conn) -> dict[str, object]:
         "window": read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval, start, end, limit=500),
         "other": read_candles(conn, OTHER.table, OTHER.symbol, OTHER.interval),
         "labeled": read_candles(conn, SERIES.labeled_table, SERIES.symbol, SERIES.interval),
+        "other_labeled": read_candles(conn, OTHER.labeled_table, OTHER.symbol, OTHER.interval),
+        "archives": archive_sources_between(conn, SERIES, FIRST, FIRST + 5 * DAY),
         "summary": stored_summary(conn, SERIES.table, SERIES),
         "labeled_summary": stored_summary(conn, SERIES.labeled_table, SERIES),
         "labels": stored_label_summary(conn, SERIES),
@@ -234,6 +246,8 @@ def test_every_reader_gives_the_same_answer_on_both_backends_for_the_same_writes
     assert duckdb_reads["summary"]["missing_minutes"] == 30
     assert len(duckdb_reads["candles"]) == 3 * 1440 - 30
     assert len(duckdb_reads["other"]) == 200
+    assert len(duckdb_reads["other_labeled"]) == 200
+    assert duckdb_writes["archives"] == WindowWrite(rows=2, new=2, removed=0)
     assert_same(parquet_reads, duckdb_reads)
     typed = {
         name: (
@@ -268,6 +282,52 @@ def test_features_of_another_column_layout_rebuild_the_table_with_these_days_onl
     assert sorted(path.name for path in (tmp_path / "parquet" / SERIES.features_table).iterdir()) == [
         "2024-01-04.parquet"
     ]
+
+
+def connect(backend: str, folder: Path):
+    """A fresh store of ``backend`` in ``folder``, as a test hands it to the write functions."""
+    return (
+        duckdb.connect(str(folder / "store.duckdb"))
+        if backend == "duckdb"
+        else ParquetStoreConnection(folder / "parquet")
+    )
+
+
+def not_a_price(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the closes as text, the last one no number: DuckDB fails the write there."""
+    rows = rows.copy()
+    rows["close"] = rows["close"].map(str)
+    rows.loc[rows.index[-1], "close"] = "not a price"
+    return rows
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_write_that_fails_midway_leaves_every_table_and_file_as_it_was_on_either_backend(tmp_path, backend):
+    candles = candles_of_days()
+    day = FIRST + 2 * DAY
+    with connect(backend, tmp_path) as conn:
+        for offset in (1, 2):
+            write_day(conn, candles, FIRST + offset * DAY)
+        labeled = read_candles(conn, SERIES.labeled_table, SERIES.symbol, SERIES.interval)
+        before = all_rows(conn)
+        files = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+        bad_candles, bad_labeled = not_a_price(within(candles, day, day + DAY)), not_a_price(labeled)
+        failing = {
+            "upsert_candles": lambda: upsert_candles(conn, SERIES, bad_candles),
+            "replace_candles_between": lambda: replace_candles_between(conn, SERIES, bad_candles, day, day + DAY),
+            "replace_labeled_between": lambda: replace_labeled_between(
+                conn, SERIES, within(bad_labeled, day, day + DAY), day, day + DAY
+            ),
+            "replace_labeled_candles": lambda: replace_labeled_candles(conn, SERIES, bad_labeled),
+        }
+        for name, write in failing.items():
+            with pytest.raises(duckdb.ConversionException, match="not a price"):
+                write()
+            assert_same(all_rows(conn), before)
+            if backend == "parquet":
+                assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == files, name
+        write_day(conn, candles, day)  # the store takes the next write
+        assert_same(all_rows(conn), before)
 
 
 def test_the_backend_is_chosen_by_the_environment_and_defaults_to_the_duckdb_file(tmp_path):
