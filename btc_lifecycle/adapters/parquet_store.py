@@ -8,6 +8,11 @@ a write touches into a scratch DuckDB, runs the very same DuckDB write there, an
 day's file in with ``os.replace``: two processes writing different days touch different files and
 never wait on each other; a reader sees a day's old file or its new one.
 
+The root folder holds a marker file, ``.btc_feature_store``, written when the store is created.
+A root that is there without it (and without day files, as stores made before the marker have)
+is refused: on a host that has not mounted the shared file system the store's folder is an empty
+mount point, and writing there would start a second, local store.
+
 Limits: a write of several days swaps their files one after another (each day is atomic, the set
 is not); two writers of the same day at once keep the last one's file; a table whose column
 layout changes (features of newer code) drops its other days' files, as the DuckDB table does.
@@ -17,8 +22,10 @@ system (no object store: httpfs cannot be installed offline).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +38,12 @@ from btc_lifecycle.adapters.sql_text import KEY_COLUMNS, checked_identifier, is_
 
 T = TypeVar("T")
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.parquet$")
+MARKER = ".btc_feature_store"
+_MARKER_TEXT = "A btc-lifecycle feature store: a folder per table, a Parquet file per UTC day of open_time.\n"
+
+
+class FeatureStoreUnreachable(RuntimeError):
+    """The store's folder is there but holds no store: most likely a shared file system not mounted."""
 
 
 def days_between(start, end) -> list[pd.Timestamp]:
@@ -45,6 +58,21 @@ def _naive(moment) -> pd.Timestamp:
     return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
 
 
+def _create_store(root: Path) -> None:
+    """``root`` with its marker, made by one rename: another process opening it at the same time
+    sees no folder or a marked one, never an empty one."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staged = root.parent / f".{root.name}.{uuid.uuid4().hex}.partial"
+    staged.mkdir()
+    (staged / MARKER).write_text(_MARKER_TEXT)
+    try:
+        staged.rename(root)
+    except OSError:  # another process made it first
+        shutil.rmtree(staged)
+        if not root.is_dir():
+            raise
+
+
 class ParquetStoreConnection:
     """An in-memory DuckDB connection whose tables are views over ``root``'s day files; the
     ``FeatureStore`` of the Parquet backend.
@@ -54,9 +82,28 @@ class ParquetStoreConnection:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._open_root()
         self._conn = duckdb.connect()
         self.refresh_views()
+
+    def _open_root(self) -> None:
+        """Create the store when its folder is absent; refuse a folder that holds no store."""
+        marker = self.root / MARKER
+        if not self.root.exists():
+            _create_store(self.root)
+        if marker.is_file():
+            return
+        if any(self.day_files(path.name) for path in self.root.iterdir() if path.is_dir()):
+            with contextlib.suppress(OSError):  # a store made before the marker; read-only, it is still read
+                marker.write_text(_MARKER_TEXT)
+            return
+        raise FeatureStoreUnreachable(
+            f"the Parquet feature store {self.root} is there but holds no store (no {MARKER} file, no table "
+            "of day files), so nothing was read or written. An empty folder here is what a shared file "
+            "system that is not mounted looks like: mount it and run again. To create a new store in this "
+            "folder instead, remove it if it is empty, or set FEATURE_PARQUET_DIR to a folder that does not "
+            "exist yet."
+        )
 
     def __getattr__(self, name: str):
         if name == "_conn":  # not set yet: __init__ failed before connecting

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -32,7 +34,7 @@ from btc_lifecycle.adapters.feature_store import (
     table_exists,
     upsert_candles,
 )
-from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection, days_between
+from btc_lifecycle.adapters.parquet_store import MARKER, FeatureStoreUnreachable, ParquetStoreConnection, days_between
 from btc_lifecycle.config import ConfigError, load_settings
 from btc_lifecycle.definitions import build_definitions
 from btc_lifecycle.defs.modelling.assets import daily_feature_asset
@@ -134,16 +136,17 @@ def test_a_day_is_written_while_another_process_is_in_the_middle_of_writing_anot
     spawn = multiprocessing.get_context("spawn")
     candles = candles_of_days()
     start = pd.Timestamp("2024-01-02", tz="UTC")
+    root = tmp_path / "store"
     finished = {}
 
     def write_while_the_other_runs(scratch):
-        other = spawn.Process(target=_write_one_day_process, args=(str(tmp_path), "2024-01-04"))
+        other = spawn.Process(target=_write_one_day_process, args=(str(root), "2024-01-04"))
         other.start()
         other.join(timeout=120)
         finished["exitcode"] = other.exitcode
         return replace_candles_between(scratch, SERIES, within(candles, start, start + DAY), start, start + DAY)
 
-    with ParquetStoreConnection(tmp_path) as conn:
+    with ParquetStoreConnection(root) as conn:
         conn.rewrite(SERIES.table, days_between(start, start + DAY), write_while_the_other_runs)
         assert finished == {"exitcode": 0}
         stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
@@ -153,10 +156,10 @@ def test_a_day_is_written_while_another_process_is_in_the_middle_of_writing_anot
 
 def test_rewriting_a_day_replaces_exactly_that_day_and_leaves_the_other_days_files_untouched(tmp_path):
     candles = candles_of_days()
-    with ParquetStoreConnection(tmp_path) as conn:
+    with ParquetStoreConnection(tmp_path / "store") as conn:
         for offset in (1, 2, 3):
             write_day(conn, candles, FIRST + offset * DAY)
-        folder = tmp_path / SERIES.table
+        folder = tmp_path / "store" / SERIES.table
         before = {path.name: path.read_bytes() for path in folder.iterdir()}
         day = FIRST + 2 * DAY
         revised = without_minutes(within(candles, day, day + DAY), range(100, 160))
@@ -423,7 +426,7 @@ def test_a_table_name_that_is_not_an_identifier_is_refused_before_any_file_is_wr
     with ParquetStoreConnection(tmp_path / "store") as conn, pytest.raises(ValueError, match="plain SQL identifier"):
         replace_table(conn, "../outside", pd.DataFrame({"open_time": [FIRST.tz_localize(None)]}))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["store"]
-    assert list((tmp_path / "store").iterdir()) == []
+    assert list((tmp_path / "store").iterdir()) == [tmp_path / "store" / MARKER]
 
 
 def test_a_store_folder_whose_path_holds_a_quote_is_read_and_written_like_any_other(tmp_path):
@@ -437,3 +440,67 @@ def test_a_store_folder_whose_path_holds_a_quote_is_read_and_written_like_any_ot
         stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
     assert len(stored) == len(candles) == 2 * 1440
     assert sorted(path.name for path in (root / SERIES.table).iterdir()) == ["2024-01-01.parquet", "2024-01-02.parquet"]
+
+
+def test_a_new_store_is_created_with_a_marker_that_says_what_it_is(tmp_path):
+    root = tmp_path / "shared" / "parquet"
+    with ParquetStoreConnection(root):
+        pass
+    with ParquetStoreConnection(root):  # and opens again
+        pass
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "shared",
+        "shared/parquet",
+        f"shared/parquet/{MARKER}",
+    ]
+    assert "btc-lifecycle feature store" in (root / MARKER).read_text()
+
+
+def test_an_empty_store_folder_without_the_marker_is_refused_by_name_and_left_as_it_is(tmp_path):
+    """What a worker host sees where the shared file system is not mounted: an empty mount point."""
+    mount_point = tmp_path / "share"
+    mount_point.mkdir()
+    for open_it in (ParquetStoreConnection, count_candles):  # a writer's connection, a reader's
+        with pytest.raises(FeatureStoreUnreachable) as raised:
+            open_it(mount_point)
+        message = str(raised.value)
+        assert str(mount_point) in message
+        assert "a shared file system that is not mounted" in message
+        assert "mount it and run again" in message and "remove it if it is empty" in message
+    assert isinstance(raised.value, RuntimeError)
+    assert list(tmp_path.rglob("*")) == [mount_point]
+
+
+def test_a_folder_of_other_files_is_not_taken_for_a_store(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a table")
+    (tmp_path / SERIES.table).mkdir()  # a table's name, but no day file in it
+    with pytest.raises(FeatureStoreUnreachable, match="set FEATURE_PARQUET_DIR to a folder that does not exist"):
+        ParquetStoreConnection(tmp_path)
+    assert sorted(path.name for path in tmp_path.rglob("*")) == [SERIES.table, "notes.txt"]
+
+
+def test_a_store_made_before_the_marker_opens_as_it_did_and_is_marked(tmp_path):
+    root = tmp_path / "store"
+    with ParquetStoreConnection(root) as conn:
+        write_day(conn, candles_of_days(1), FIRST)
+    (root / MARKER).unlink()
+    with ParquetStoreConnection(root) as conn:
+        assert len(read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)) == 1440
+    assert (root / MARKER).is_file()
+
+
+def test_connections_opening_a_new_store_at_the_same_moment_all_open_the_one_store(tmp_path):
+    """Runs that start together on a new store: none of them may see its folder made but empty."""
+    for attempt in range(10):
+        root = tmp_path / str(attempt) / "store"
+        barrier = threading.Barrier(8)
+
+        def open_store(root=root, barrier=barrier) -> None:
+            barrier.wait()
+            ParquetStoreConnection(root).close()
+
+        with ThreadPoolExecutor(8) as pool:
+            for opened in [pool.submit(open_store) for _ in range(8)]:
+                opened.result()
+        assert sorted(path.name for path in root.parent.iterdir()) == ["store"]
+        assert [path.name for path in root.iterdir()] == [MARKER]

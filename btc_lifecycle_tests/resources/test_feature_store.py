@@ -1,5 +1,6 @@
 """The feature store resource: dagster-duckdb's connection, its folder created, the connection
-closed, and a clear error when another process holds the file through every retry."""
+closed, a clear error when another process holds the file through every retry, and one when the
+Parquet backend's folder holds no store."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
+from btc_lifecycle.adapters.parquet_store import FeatureStoreUnreachable
 from btc_lifecycle.resources.feature_store import FeatureStoreLocked, FeatureStoreResource
 
 HOLD_THE_LOCK = """
@@ -99,3 +101,17 @@ def test_the_connection_is_closed_when_the_block_raises(tmp_path):
             1 / 0  # noqa: B018
     with pytest.raises(duckdb.ConnectionException):
         conn.execute("select 1")
+
+
+def test_the_parquet_backend_on_an_empty_folder_fails_with_feature_store_unreachable_naming_it(tmp_path):
+    """A worker host whose shared file system is not mounted: no local store is started there."""
+    mount_point = tmp_path / "share"
+    mount_point.mkdir()
+    resource = FeatureStoreResource(
+        database=str(tmp_path / "bitcoin.duckdb"), backend="parquet", parquet_dir=str(mount_point)
+    )
+    with pytest.raises(FeatureStoreUnreachable, match="a shared file system that is not mounted") as raised:
+        with resource.get_connection():
+            pass
+    assert str(mount_point) in str(raised.value)
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["share"]
