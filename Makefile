@@ -29,7 +29,7 @@ endif
 DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install system-packages run demo ingest history test test-fast graph coverage mutate lint dev mlflow-ui serve feast-ui simulate bench horizon-study lock clean-data up down status profile-up-check
+.PHONY: install system-packages run demo ingest history test test-fast graph coverage mutate lint dev mlflow-ui serve feast-ui simulate bench horizon-study lock clean-data up down status profile-up-check worker
 
 # The virtualenv and the pinned uv that installs into it (the same version as in uv.lock).
 UV_VERSION := 0.9.30
@@ -48,7 +48,7 @@ $(VENV)/.installed: uv.lock pyproject.toml setup.py | $(BIN)/uv
 
 # Pango for weasyprint and Debian's Chromium for the browser test (Playwright drives it; no
 # browser download): installed with apt when missing and we are root, else named.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 chromium postgresql
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 chromium postgresql redis-server
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -195,8 +195,17 @@ mutate: install
 
 # The production profile on this machine (docs/operations.md): PostgreSQL, an MLflow server and
 # Dagster's code server, webserver and daemon on 127.0.0.1, files under data/ (PROFILE_DIR).
+# WORKERS=N adds the worker pool: Redis and N Celery workers that execute every run's steps
+# (WORKERS=0: the broker only, for workers on other hosts; docs/deployment.md).
+WORKERS ?=
 up: install
-	$(BIN)/python -m btc_lifecycle.production up
+	$(if $(WORKERS),PROFILE_WORKERS=$(WORKERS)) $(BIN)/python -m btc_lifecycle.production up
+
+# One Celery worker of the profile's pool, in the foreground, on a host that shares the profile's
+# folder and has its profile.env (docs/deployment.md).
+NAME ?= worker-$(shell hostname)
+worker: $(VENV)/.installed
+	$(BIN)/python -m btc_lifecycle.production worker --name "$(NAME)"
 
 down: $(VENV)/.installed
 	$(BIN)/python -m btc_lifecycle.production down

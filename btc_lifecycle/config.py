@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from btc_lifecycle.adapters.sql_text import is_plain_identifier
+from btc_lifecycle.adapters.worker_pool import DEFAULT_VISIBILITY_TIMEOUT_SECONDS
 from btc_lifecycle.domain.candles import INTERVAL_MS, SYMBOL_PATTERN, CandleSeries, Market, market_slug
 from btc_lifecycle.monitoring.drift import MonitoringConfig
 
@@ -343,6 +344,12 @@ class _Environment(BaseModel):
     FEAST_ONLINE_STORE_URL: str | None = Field(None, repr=False)  # may carry a password: never echoed
     SERVING_PORT: Annotated[int, PlainValidator(_port)] | None = None
     SERVING_PREDICTIONS_DB: _ResolvedPath | None = None
+    # The worker pool's broker (Redis): when set, a run's steps execute on Celery workers.
+    CELERY_BROKER_URL: (
+        Annotated[str, _matching(r"^rediss?://[^\s/]+", "must be a redis:// URL"), _NoTrailingSlash] | None
+    ) = Field(None, repr=False)
+    # How long a step of a worker host that died waits on the broker before another worker takes it.
+    CELERY_VISIBILITY_TIMEOUT: Annotated[int, Field(ge=5, le=7 * 24 * 3600)] = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
 
 
 class Settings(_Frozen):
@@ -371,6 +378,9 @@ class Settings(_Frozen):
     feast_online_store_url: str | None = Field(None, repr=False)
     feature_store_backend: str = "duckdb"  # FEATURE_STORE_BACKEND: duckdb or parquet
     feature_parquet_dir: Path | None = None  # FEATURE_PARQUET_DIR, else beside the DuckDB file
+    # CELERY_BROKER_URL: the worker pool's Redis; None runs every step in the run's own process.
+    celery_broker_url: str | None = Field(None, repr=False)
+    celery_visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT_SECONDS  # CELERY_VISIBILITY_TIMEOUT
 
     @property
     def feature_store_parquet_dir(self) -> Path:
@@ -596,4 +606,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             else None
         ),
         mlflow_ui_url=env.MLFLOW_UI_URL,
+        celery_broker_url=env.CELERY_BROKER_URL,
+        celery_visibility_timeout=env.CELERY_VISIBILITY_TIMEOUT,
     )

@@ -8,6 +8,7 @@ with ``build_definitions(settings)``.
 
 import dagster as dg
 
+from btc_lifecycle.adapters.worker_pool import celery_config
 from btc_lifecycle.config import Settings, load_settings
 from btc_lifecycle.defs.automation import follow_inputs_sensor
 from btc_lifecycle.defs.ingestion.assets import ingestion_assets
@@ -52,9 +53,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             follow_inputs_sensor(settings),
         ],
         resources=project_resources(settings),
-        # One process runs a run's steps one after another: DuckDB takes one writer per file.
-        executor=dg.in_process_executor,
+        executor=run_executor(settings),
     )
+
+
+def run_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """By default one process runs a run's steps one after another (DuckDB takes one writer per
+    file); with CELERY_BROKER_URL set, the worker pool's Celery workers run them, on any host."""
+    if settings.celery_broker_url is None:
+        return dg.in_process_executor
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured(celery_config(settings.celery_broker_url, settings.celery_visibility_timeout))
 
 
 def market_assets(settings: Settings, at: MarketAssets) -> list[dg.AssetsDefinition]:

@@ -32,6 +32,7 @@ is. SIGINT, SIGTERM and SIGHUP are forwarded to the command's group.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -131,6 +132,8 @@ def start_replay_exchange(
     """The replay exchange process for ``candles`` (a file or ``{symbol: file}``), starting
     (``replay_exchange_serving`` yields its URL)."""
     command = [sys.executable, "-m", "btc_lifecycle.replay_exchange", *candles_arguments(candles), "--port", "0"]
+    # Under the production profile, on the profile's address: the worker pool's hosts call it too.
+    command += ["--host", (env or os.environ).get("PROFILE_HOST") or "127.0.0.1"]
     return subprocess.Popen([*command, *(extra_args or [])], stdout=subprocess.PIPE, text=True, env=env, stderr=stderr)
 
 
@@ -149,7 +152,7 @@ def replay_exchange_serving(
     """Wait for a started replay exchange's banner; yields its base URL; stops it afterwards."""
     try:
         banner = server.stdout.readline() if server.stdout else ""
-        match = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        match = re.search(r"http://[\d.]+:\d+", banner)
         if not match:
             server.wait(timeout=10)
             raise SystemExit(
@@ -265,6 +268,22 @@ def history_commands(command: list[str], days: str) -> list[list[str]]:
         [*rest, "--select", f"({selection}) and not partitions:none", "--partition-range", days],
         [*rest, "--select", f"({selection}) and partitions:none", *config],
     ]
+
+
+def with_exchange_config(command: list[str], api_url: str, replay_file: Path) -> list[str]:
+    """``dagster asset materialize`` with the replay exchange's address in the run's config.
+
+    The worker pool's hosts build the exchange resource from their own environment, which knows
+    nothing of this process's replay: the run's config travels with the run to every host."""
+    if "materialize" not in command:
+        return command
+    exchange = {"exchange": {"config": {"api_url": api_url, "replay_file": str(replay_file)}}}
+    if "--config-json" not in command:
+        return [*command, "--config-json", json.dumps({"resources": exchange})]
+    at = command.index("--config-json")
+    config = json.loads(command[at + 1])
+    config["resources"] = {**config.get("resources", {}), **exchange}
+    return [*command[: at + 1], json.dumps(config), *command[at + 2 :]]
 
 
 def with_history(
@@ -709,6 +728,8 @@ def main(argv: list[str] | None = None) -> int:
                     "INGEST_BACKFILL_DAYS": env.get("INGEST_BACKFILL_DAYS", "all"),
                 }
                 commands = ranged(command, args, url, env, log, replay=True)
+                if env.get("CELERY_BROKER_URL"):  # steps run on the worker pool's hosts
+                    commands = [with_exchange_config(c, url, Path(env["REPLAY_CANDLES"])) for c in commands]
                 command, code, stopped, runs = run_commands(
                     commands, env, log, stream=not args.progress, instance=instance
                 )

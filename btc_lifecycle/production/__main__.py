@@ -1,4 +1,5 @@
-"""``python -m btc_lifecycle.production up|down|status``: the production profile on this machine."""
+"""``python -m btc_lifecycle.production up|down|status|worker``: the production profile on this
+machine, and a worker of its pool on another."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from btc_lifecycle.config import ConfigError
 from btc_lifecycle.production.layout import ProfileLayout
 from btc_lifecycle.production.postgres import ProfileError
-from btc_lifecycle.production.services import down, status, up
+from btc_lifecycle.production.services import down, run_worker, status, up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument(
         "--require-up", action="store_true", help="exit 2 with one line unless every part is up and answers (make)"
     )
+    worker = commands.add_parser(
+        "worker", help="one Celery worker of the profile's pool, in the foreground (on a worker host)"
+    )
+    worker.add_argument("--name", required=True, help="the worker's name; Celery adds @<hostname>")
     args = parser.parse_args(argv)
     # Started from a background shell, this process may inherit SIGINT ignored, and so would the
     # servers: a caught signal is reset to the default at exec, an ignored one is not.
@@ -34,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             began = time.monotonic()
             up(layout)
             print(f"profile up in {time.monotonic() - began:.1f} s", flush=True)
+        elif args.command == "worker":
+            return run_worker(layout, args.name)
         elif args.command == "down":
             began = time.monotonic()
             down(layout)

@@ -20,7 +20,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from btc_lifecycle.production.layout import DAGSTER_DB, DB_USER, HOST, MLFLOW_DB, ProfileLayout
+from btc_lifecycle.production.layout import DAGSTER_DB, DB_USER, LOOPBACK, MLFLOW_DB, ProfileLayout
 from btc_lifecycle.production.processes import (
     ProfileError,
     Record,
@@ -103,7 +103,7 @@ def ensure_passfile(layout: ProfileLayout) -> None:
     fd = os.open(layout.passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("# written by btc_lifecycle.production: the database password (libpq's PGPASSFILE)\n")
-        handle.write(f"{HOST}:*:*:{DB_USER}:{password}\n")
+        handle.write(f"*:*:*:{DB_USER}:{password}\n")  # any host: worker hosts read this file too
 
 
 def read_password(layout: ProfileLayout) -> str:
@@ -163,15 +163,21 @@ def ensure_cluster(layout: ProfileLayout, log: Path) -> bool:
         )
     if result.returncode != 0:
         raise ProfileError(f"initdb failed (exit code {result.returncode}): see {log}")
-    # The superuser over the socket only (its folder is 0700); over TCP the project's role, only
-    # to its two databases, only from loopback, only with its SCRAM password.
-    (folder / "pg_hba.conf").write_text(
+    return True
+
+
+def write_access_rules(layout: ProfileLayout) -> None:
+    """pg_hba.conf, at every start: the superuser over the socket only (its folder is 0700); over
+    TCP the project's role, only to its two databases, only with its SCRAM password, and only from
+    loopback, or, when the profile listens on another address, from that address' subnet (the
+    worker hosts)."""
+    clients = "127.0.0.1/32" if layout.host == LOOPBACK else "samenet"
+    (layout.pg_dir / "pg_hba.conf").write_text(
         "# written by btc_lifecycle.production\n"
         f"local all {SUPERUSER} trust\n"
-        f"host {DAGSTER_DB},{MLFLOW_DB} {DB_USER} 127.0.0.1/32 scram-sha-256\n",
+        f"host {DAGSTER_DB},{MLFLOW_DB} {DB_USER} {clients} scram-sha-256\n",
         encoding="utf-8",
     )
-    return True
 
 
 def server_command(layout: ProfileLayout) -> list[str]:
@@ -180,7 +186,7 @@ def server_command(layout: ProfileLayout) -> list[str]:
         "-D",
         str(layout.pg_dir),
         "-c",
-        f"listen_addresses={HOST}",
+        f"listen_addresses={layout.host}",
         "-c",
         f"port={layout.pg_port}",
         "-c",
@@ -220,7 +226,8 @@ def start(layout: ProfileLayout, log: Path) -> Record:
     if running is not None:
         return running
     user = server_user()
-    log_line(log, f"starting postgres on {HOST}:{layout.pg_port} ({layout.pg_dir})")
+    log_line(log, f"starting postgres on {layout.host}:{layout.pg_port} ({layout.pg_dir})")
+    write_access_rules(layout)
     process = spawn(server_command(layout), log=log, env=_server_env(user), cwd=Path("/"), **_as_server_user(user))
     record = write_record(pidfile(layout), process.pid, layout.pg_port)
     if not wait_for(lambda: process.poll() is not None or accepts_connections(layout), START_TIMEOUT, 0.05):

@@ -1,9 +1,11 @@
 """The profile's processes after PostgreSQL: the MLflow server, Dagster's code server, webserver
-and daemon. ``up`` starts what is not running and waits until each part answers; ``down`` stops
-them (PostgreSQL last); ``status`` reports each part."""
+and daemon, and with a worker pool Redis and the Celery workers. ``up`` starts what is not running
+and waits until each part answers; ``down`` stops them (PostgreSQL last); ``status`` reports each
+part. ``worker`` runs one Celery worker in the foreground, on a host of its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from btc_lifecycle.adapters.worker_pool import write_worker_config
 from btc_lifecycle.config import PROJECT_ROOT, with_env_file
 from btc_lifecycle.production import postgres
-from btc_lifecycle.production.layout import HOST, INSTANCE_TEMPLATE, LOCATION_NAME, ProfileLayout
+from btc_lifecycle.production.layout import INSTANCE_TEMPLATE, LOCATION_NAME, ProfileLayout
 from btc_lifecycle.production.postgres import ProfileError
 from btc_lifecycle.production.processes import (
     Record,
@@ -60,6 +63,8 @@ class Service:
 def services(layout: ProfileLayout) -> list[Service]:
     """In start order; ``down`` stops them in reverse."""
     workspace = str(layout.workspace_file)
+    host = layout.host
+    workers = [worker_service(layout, name) for name in local_workers(layout)]
     return [
         Service(
             "mlflow",
@@ -73,7 +78,7 @@ def services(layout: ProfileLayout) -> list[Service]:
                 str(layout.mlflow_artifacts),
                 "--serve-artifacts",
                 "--host",
-                HOST,
+                host,
                 "--port",
                 str(layout.mlflow_port),
                 "--workers",
@@ -92,7 +97,7 @@ def services(layout: ProfileLayout) -> list[Service]:
                 "code-server",
                 "start",
                 "--host",
-                HOST,
+                host,
                 "--port",
                 str(layout.code_server_port),
                 "--module-name",
@@ -106,11 +111,64 @@ def services(layout: ProfileLayout) -> list[Service]:
         Service(
             "webserver",
             layout.dagster_port,
-            [str(BIN / "dagster-webserver"), "--host", HOST, "--port", str(layout.dagster_port), "-w", workspace],
+            [str(BIN / "dagster-webserver"), "--host", host, "--port", str(layout.dagster_port), "-w", workspace],
             layout.dagster_url,
         ),
         Service("daemon", None, [str(BIN / "dagster-daemon"), "run", "-w", workspace]),
+        *([redis_service(layout), *workers] if layout.has_pool else []),
     ]
+
+
+def local_workers(layout: ProfileLayout) -> list[str]:
+    """The names of the Celery workers ``up`` starts on this host."""
+    return [f"worker-{n}" for n in range(1, (layout.workers or 0) + 1)]
+
+
+def redis_service(layout: ProfileLayout) -> Service:
+    """The worker pool's broker. Its append-only file, synced at every write, keeps the queued
+    steps through a restart. No password (so protected mode, which refuses other hosts without
+    one, is off): it listens only on the profile's own address, on the hosts' private network."""
+    command = [
+        shutil.which("redis-server") or "redis-server",
+        "--bind",
+        layout.host,
+        "--port",
+        str(layout.redis_port),
+        "--dir",
+        str(layout.redis_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--protected-mode",
+        "no",
+    ]
+    return Service("redis", layout.redis_port, command)
+
+
+def worker_service(layout: ProfileLayout, name: str) -> Service:
+    """One Celery worker that executes one step at a time; Celery names it ``<name>@<hostname>``,
+    and that name is in the run's events of every step it executes."""
+    command = [
+        str(BIN / "dagster-celery"),
+        "worker",
+        "start",
+        "--app",
+        "dagster_celery.app",
+        "--config-yaml",
+        str(layout.worker_config),
+        "--name",
+        name,
+        "--loglevel",
+        "INFO",
+        "--",
+        "--concurrency",
+        "1",
+    ]
+    # dagster-celery starts the `celery` command it finds on PATH: the virtualenv's.
+    return Service(name, None, command, extra_env=(("PATH", f"{BIN}:{os.environ.get('PATH', '')}"),))
 
 
 def service_environment(layout: ProfileLayout, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -130,7 +188,7 @@ def write_instance(layout: ProfileLayout) -> None:
         "# from the separate code server (its run workers run there too).\n"
         "load_from:\n"
         "  - grpc_server:\n"
-        f"      host: {HOST}\n"
+        f"      host: {layout.host}\n"
         f"      port: {layout.code_server_port}\n"
         f"      location_name: {LOCATION_NAME}\n",
         encoding="utf-8",
@@ -216,25 +274,51 @@ def mlflow_healthy(url: str) -> bool:
     return http_ok(f"{url}/health")
 
 
-def code_server_serving(port: int) -> bool:
+def code_server_serving(host: str, port: int) -> bool:
     """True once the code server serves, which it does after loading the code location; a load
     error then shows through the webserver (``code_location_loaded``)."""
     # Dagster's public health check of a gRPC code server, as its Helm chart's probes use it.
-    command = [str(BIN / "dagster"), "api", "grpc-health-check", "--port", str(port), "--host", HOST]
+    command = [str(BIN / "dagster"), "api", "grpc-health-check", "--port", str(port), "--host", host]
     try:
         return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
 
-def tcp_open(port: int) -> bool:
+def tcp_open(host: str, port: int) -> bool:
     import socket
 
     try:
-        with socket.create_connection((HOST, port), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
+
+
+def redis_answers(host: str, port: int) -> bool:
+    """Redis answers PING (its inline protocol: one line, no client library needed)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def worker_answers(layout: ProfileLayout, name: str) -> bool:
+    """The Celery worker ``name`` (on any host) answers a ping through the broker."""
+    from btc_lifecycle.adapters.worker_pool import celery_app
+
+    app = celery_app(layout.broker_url)
+    try:
+        replies = app.control.ping(timeout=1.0)
+    except Exception:  # noqa: BLE001 - an unreachable broker is "not answering"
+        return False
+    finally:
+        app.close()
+    return any(worker.split("@")[0] == name for reply in replies for worker in reply)
 
 
 def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[str, str] | None = None) -> None:
@@ -251,7 +335,7 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
         postgres.ensure_passfile(layout)
         record = postgres.start(layout, layout.log_dir / "profile-postgres.log")
         postgres.ensure_role_and_databases(layout, postgres.read_password(layout))
-        say(f"postgres:    up on {HOST}:{layout.pg_port} (pid {record.pid})")
+        say(f"postgres:    up on {layout.host}:{layout.pg_port} (pid {record.pid})")
         env = service_environment(layout, environ)
         write_instance(layout)
         restarting: list[str] = []
@@ -259,23 +343,30 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
             restarting = recover_after_outage(layout, env, say, log)
         pending = [s for s in services(layout) if live_record(s.pidfile(layout)) is None]
         for service in pending:
-            if service.port is None or port_is_free(HOST, service.port):
+            if service.port is None or port_is_free(layout.host, service.port):
                 continue
             # A part stopped just now may leave its port taken for a moment after its process is gone.
             if service.name in restarting:
                 began = time.monotonic()
-                if wait_for(lambda port=service.port: port_is_free(HOST, port), PORT_RELEASE_TIMEOUT):
+                if wait_for(lambda port=service.port: port_is_free(layout.host, port), PORT_RELEASE_TIMEOUT):
                     waited = time.monotonic() - began
                     log_line(log, f"{service.name}: its port was free {waited:.1f} s after it stopped")
                     continue
             raise ProfileError(
-                f"{service.name}: port {service.port} on {HOST} is taken by another process "
+                f"{service.name}: port {service.port} on {layout.host} is taken by another process "
                 f"(set {_port_variable(service)} to another port)"
             )
         by_name = {s.name: s for s in pending}
         # MLflow first: it takes the longest to answer, and needs nothing of Dagster.
         if "mlflow" in by_name:
             started.append((by_name["mlflow"], _start(layout, by_name["mlflow"], env)))
+        if "redis" in by_name:
+            from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection
+
+            ParquetStoreConnection(layout.feature_parquet_dir).close()  # the store the workers share
+            layout.redis_dir.mkdir(parents=True, exist_ok=True)
+            write_worker_config(layout.worker_config, layout.broker_url, layout.visibility_timeout)
+            started.append((by_name["redis"], _start(layout, by_name["redis"], env)))
         if pending:  # never under processes that have the instance open
             migrate_instance(layout, env, log)
         # Each Dagster part once the one before it answers: the webserver never sees the code
@@ -284,7 +375,12 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
             if name in by_name:
                 started.append((by_name[name], _start(layout, by_name[name], env)))
                 _wait_ready(layout, started[-1:])
-        _wait_ready(layout, [(s, r) for s, r in started if s.name == "mlflow"])
+        workers = [name for name in local_workers(layout) if name in by_name]
+        for name in workers:
+            started.append((by_name[name], _start(layout, by_name[name], env)))
+        _wait_ready(
+            layout, [(s, r) for s, r in started if s.name == "mlflow" or s.name == "redis" or s.name in workers]
+        )
         write_profile_env(layout)
     except BaseException:
         for service, record in reversed(started):
@@ -295,7 +391,7 @@ def up(layout: ProfileLayout, say: Callable[[str], None] = print, environ: dict[
         raise
     for service in services(layout):
         record = live_record(service.pidfile(layout))
-        where = service.url or (f"{HOST}:{service.port}" if service.port else "")
+        where = service.url or (f"{layout.host}:{service.port}" if service.port else "")
         say(f"{service.name + ':':<12} up {where} (pid {record.pid if record else '?'})")
     say(f"profile.env: {layout.profile_env} (make uses the profile while it exists)")
     log_line(log, "up: every part answers")
@@ -370,12 +466,13 @@ def _port_variable(service: Service) -> str:
         "mlflow": "PROFILE_MLFLOW_PORT",
         "code-server": "PROFILE_CODE_SERVER_PORT",
         "webserver": "PROFILE_DAGSTER_PORT",
+        "redis": "PROFILE_REDIS_PORT",
     }.get(service.name, "")
 
 
 def _start(layout: ProfileLayout, service: Service, env: dict[str, str]) -> Record:
     log = service.log(layout)
-    where = f" on {HOST}:{service.port}" if service.port else ""
+    where = f" on {layout.host}:{service.port}" if service.port else ""
     shown = " ".join([Path(service.command[0]).name, *service.command[1:]])  # no secret in any argument
     log_line(log, f"starting {service.name}{where}: {shown}")
     process = spawn(service.command, log=log, env={**env, **dict(service.extra_env)}, cwd=PROJECT_ROOT)
@@ -387,7 +484,9 @@ def _start(layout: ProfileLayout, service: Service, env: dict[str, str]) -> Reco
 def _wait_ready(layout: ProfileLayout, started: list[tuple[Service, Record]]) -> None:
     checks: dict[str, Callable[[], bool]] = {
         "mlflow": lambda: mlflow_healthy(layout.mlflow_url),
-        "code-server": lambda: code_server_serving(layout.code_server_port),
+        "code-server": lambda: code_server_serving(layout.host, layout.code_server_port),
+        "redis": lambda: redis_answers(layout.host, layout.redis_port),
+        **{name: (lambda name=name: worker_answers(layout, name)) for name in local_workers(layout)},
         "webserver": lambda: code_location_loaded(layout.dagster_url),
         "daemon": lambda: daemons_healthy(layout.dagster_url),
     }
@@ -419,12 +518,57 @@ def _stop(layout: ProfileLayout, service: Service, record: Record) -> None:
     log_line(service.log(layout), f"{service.name} stopped (pid {record.pid}{', after SIGKILL' if killed else ''})")
 
 
+def check_feature_store(layout: ProfileLayout) -> None:
+    """The pool's feature store is there: its folder holds the store's own marker (a host that has
+    not mounted the shared file system sees an empty folder, or none)."""
+    # Imported here, as Dagster below: `status` runs before every make target under the profile.
+    from btc_lifecycle.adapters.parquet_store import ParquetStoreConnection
+
+    folder = layout.feature_parquet_dir
+    if not folder.is_dir():
+        raise ProfileError(f"the feature store {folder} is not on this host: mount the profile's shared folder here")
+    try:
+        ParquetStoreConnection(folder).close()
+    except RuntimeError as error:
+        raise ProfileError(str(error)) from error
+
+
+def run_worker(layout: ProfileLayout, name: str, environ: dict[str, str] | None = None) -> int:
+    """One Celery worker in the foreground, on a worker host: the profile's main host runs the
+    broker, PostgreSQL and MLflow at PROFILE_HOST, and this host shares its profile folder (the
+    Celery config and the feature store are files in it). Returns the worker's exit code."""
+    if not layout.has_pool:
+        raise ProfileError(
+            "the profile has no worker pool: start it with `make up WORKERS=N` on the main host, "
+            "and run this with its profile.env (PROFILE_HOST, PROFILE_WORKERS, ...) in the environment"
+        )
+    if not redis_answers(layout.host, layout.redis_port):
+        raise ProfileError(f"the worker pool's broker does not answer at {layout.host}:{layout.redis_port}")
+    check_feature_store(layout)
+    if not layout.worker_config.is_file():
+        raise ProfileError(
+            f"{layout.worker_config} is missing: is the profile folder {layout.root} shared with this host?"
+        )
+    env = {**service_environment(layout, environ), **dict(worker_service(layout, name).extra_env)}
+    return subprocess.run(worker_service(layout, name).command, env=env, cwd=PROJECT_ROOT, check=False).returncode
+
+
+def as_started(layout: ProfileLayout) -> ProfileLayout:
+    """``layout`` with the worker pool that ``up`` started, as its pidfiles show, whatever this
+    environment says (``down`` and ``status`` must find every part)."""
+    workers = len(list(layout.state_dir.glob("worker-*.pid")))
+    if (layout.state_dir / "redis.pid").exists() or workers:
+        return dataclasses.replace(layout, workers=max(workers, layout.workers or 0))
+    return layout
+
+
 def down(layout: ProfileLayout, say: Callable[[str], None] = print) -> None:
     """Stop every part, PostgreSQL last; fine when nothing runs."""
     log = layout.log_dir / "profile.log"
     if layout.root.exists():
         log_line(log, "down")
     layout.profile_env.unlink(missing_ok=True)  # make stops using the profile first
+    layout = as_started(layout)
     running = []
     for service in reversed(services(layout)):
         record = live_record(service.pidfile(layout))
@@ -450,13 +594,14 @@ def down(layout: ProfileLayout, say: Callable[[str], None] = print) -> None:
 
 def status(layout: ProfileLayout) -> list[dict]:
     """Each part: name, up or down, port, pid, and whether it answers."""
+    layout = as_started(layout)
     parts = []
     pg = live_record(postgres.pidfile(layout))
     parts.append(
         {
             "name": "postgres",
             "state": "up" if pg else "down",
-            "host": HOST,
+            "host": layout.host,
             "port": pg.port if pg else layout.pg_port,
             "pid": pg.pid if pg else None,
             "answers": bool(pg) and postgres.accepts_connections(layout),
@@ -464,7 +609,9 @@ def status(layout: ProfileLayout) -> list[dict]:
     )
     answers = {
         "mlflow": lambda: mlflow_healthy(layout.mlflow_url),
-        "code-server": lambda: tcp_open(layout.code_server_port),
+        "code-server": lambda: tcp_open(layout.host, layout.code_server_port),
+        "redis": lambda: redis_answers(layout.host, layout.redis_port),
+        **{name: (lambda name=name: worker_answers(layout, name)) for name in local_workers(layout)},
         "webserver": lambda: http_ok(f"{layout.dagster_url}/server_info"),
         "daemon": lambda: daemons_healthy(layout.dagster_url),
     }
@@ -474,7 +621,7 @@ def status(layout: ProfileLayout) -> list[dict]:
             {
                 "name": service.name,
                 "state": "up" if record else "down",
-                "host": HOST if service.port else None,
+                "host": layout.host if service.port else None,
                 "port": record.port if record else service.port,
                 "pid": record.pid if record else None,
                 "answers": bool(record) and answers[service.name](),

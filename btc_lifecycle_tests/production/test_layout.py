@@ -69,9 +69,8 @@ def test_by_default_the_profile_lives_in_data_on_fixed_loopback_ports():
     assert layout.pg_dir == layout.root / "postgres"
     assert layout.dagster_home == layout.root / "dagster_home_production"
     assert layout.profile_env == layout.root / "profile.env"
-    assert (layout.pg_port, layout.mlflow_port, layout.dagster_port, layout.code_server_port) == tuple(
-        DEFAULT_PORTS.values()
-    )
+    ports = (layout.pg_port, layout.mlflow_port, layout.dagster_port, layout.code_server_port, layout.redis_port)
+    assert ports == tuple(DEFAULT_PORTS.values())
     assert layout.mlflow_url == f"http://127.0.0.1:{layout.mlflow_port}"
 
 
@@ -116,7 +115,7 @@ def test_the_password_file_is_private_made_once_and_read_back(tmp_path):
     assert read_password(layout) == first and len(first) >= 32
     assert layout.passfile.stat().st_mode & 0o777 == 0o600
     (line,) = [x for x in layout.passfile.read_text().splitlines() if not x.startswith("#")]
-    assert line == f"127.0.0.1:*:*:btc_lifecycle:{first}"  # libpq's format, any port
+    assert line == f"*:*:*:btc_lifecycle:{first}"  # libpq's format: any host (worker hosts read it too), any port
 
 
 def test_a_password_file_others_can_read_is_refused(tmp_path):

@@ -631,12 +631,12 @@ def test_the_daemons_are_healthy_when_every_required_one_is(http_server):
 
 def test_a_code_server_that_is_not_listening_is_not_serving_and_a_closed_port_is_not_open():
     port = closed_port()
-    assert services.code_server_serving(port) is False
-    assert services.tcp_open(port) is False
+    assert services.code_server_serving("127.0.0.1", port) is False
+    assert services.tcp_open("127.0.0.1", port) is False
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        assert services.tcp_open(sock.getsockname()[1]) is True
+        assert services.tcp_open("127.0.0.1", sock.getsockname()[1]) is True
 
 
 # -- PostgreSQL down under running parts -------------------------------------------------------
