@@ -1,4 +1,4 @@
-"""docs/operations.md cannot rot: every YAML block in it parses, each dagster.yaml is valid for
+"""docs/operations.md and docs/deployment.md cannot rot: every YAML block in them parses, each dagster.yaml is valid for
 Dagster (its instance schema, and each part's own schema where the package is installed), each
 workspace is valid, the Helm values map to a valid instance, and the limits they all set are the
 ones the tested profile runs with (config/dagster.production.yaml)."""
@@ -18,6 +18,7 @@ from btc_lifecycle.production.layout import INSTANCE_TEMPLATE
 from btc_lifecycle_tests.production.test_layout import validated_instance
 
 DOC = PROJECT_ROOT / "docs" / "operations.md"
+DEPLOYMENT = PROJECT_ROOT / "docs" / "deployment.md"
 PROFILE = yaml.safe_load(INSTANCE_TEMPLATE.read_text())
 # What a dagster.yaml on this page may read from the environment, set for the check.
 DOC_ENV = {
@@ -29,7 +30,8 @@ DOC_ENV = {
 
 def blocks(language: str) -> list[tuple[str, str]]:
     """(first line, text) of each fenced block in ``language``."""
-    found = re.findall(rf"^```{language}\n(.*?)^```", DOC.read_text(encoding="utf-8"), flags=re.S | re.M)
+    text = DOC.read_text(encoding="utf-8") + DEPLOYMENT.read_text(encoding="utf-8")
+    found = re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)
     return [(text.splitlines()[0], text) for text in found]
 
 
@@ -122,12 +124,23 @@ def test_the_helm_values_render_a_valid_instance_with_the_profiles_limits(tmp_pa
     assert_same_limits_as_the_profile(check_instance(instance_from_helm_values(values), tmp_path, monkeypatch))
 
 
-def test_the_celery_run_config_names_a_redis_broker_and_backend():
-    (run_config,) = yaml_blocks("run config")
-    assert {key: value.split("://")[0] for key, value in run_config["execution"]["config"].items()} == {
-        "broker": "redis",
-        "backend": "redis",
-    }
+def test_the_workers_celery_config_on_the_page_is_the_one_make_up_writes(tmp_path):
+    from btc_lifecycle.adapters.worker_pool import write_worker_config
+    from btc_lifecycle.production.layout import ProfileLayout
+
+    (shown,) = yaml_blocks("celery.yaml")
+    layout = ProfileLayout.from_env({"BTC_ENV_FILE": "/nonexistent/.env", "PROFILE_WORKERS": "2"})
+    written = write_worker_config(tmp_path / "celery.yaml", layout.broker_url, layout.visibility_timeout)
+    assert shown == yaml.safe_load(written.read_text())
+
+
+def test_the_deployment_page_names_every_variable_the_worker_pool_sets():
+    from btc_lifecycle.production.layout import ProfileLayout
+
+    text = DEPLOYMENT.read_text(encoding="utf-8")
+    layout = ProfileLayout.from_env({"BTC_ENV_FILE": "/nonexistent/.env", "PROFILE_WORKERS": "2"})
+    for variable in [*layout.pool_environment(), "PROFILE_WORKERS", "PROFILE_HOST", "PROFILE_REDIS_PORT"]:
+        assert f"`{variable}`" in text, variable
 
 
 def test_the_page_names_the_ports_and_files_the_profile_uses():
