@@ -36,6 +36,7 @@ MODULES = (
     ("graph_markets", 1, 1),  # one, two and four markets: several minutes a run
     ("graph_year", 3, 1),
     ("graph_years", 1, 1),  # three years: several minutes a run
+    ("worker_pool", 1, 1),  # one and two Celery workers, each on a profile of its own
 )
 RESULTS = REPO_ROOT / "benchmarks" / "RESULTS.md"
 FINDINGS = REPO_ROOT / "benchmarks" / "FINDINGS.md"
