@@ -1,9 +1,12 @@
-"""Figure 15: a 30-day backfill of the whole graph on the worker pool, with one worker and with two.
+"""Figure 15: a 30-day backfill of the whole graph on the worker pool, with one worker and with two,
+and without the pool.
 
-For each pool size: the production profile in a temporary folder on free loopback ports with
-``PROFILE_WORKERS`` Celery workers (``make up WORKERS=N``), then ``make run`` on a 30-day random
-walk (the launcher: the days as one ranged run, then the unpartitioned rest), then ``make down``.
-Only the run is timed. Every step executes on a worker; the run's own process only walks the plan.
+For each: the production profile in a temporary folder on free loopback ports, with
+``PROFILE_WORKERS`` Celery workers (``make up WORKERS=N``) or without a pool (``make up``), then
+``make run`` on a 30-day random walk (the launcher: the days as one ranged run, then the
+unpartitioned rest), then ``make down``. Only the run is timed. On the pool every step executes
+on a worker and the run's own process only walks the plan; without it, the run's process executes
+every step itself.
 
 A ranged run is a chain (candles → labels → features → model → predictions → drift report) with
 branches beside it (stats and their report, the checks, the backtest, Feast's export and online
@@ -15,29 +18,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 from benchmarks.backfill import write_candle_csv
 from benchmarks.graph import DAYS
 from benchmarks.harness import REPO_ROOT, Figure, say
 from btc_lifecycle.domain.synthetic import synthetic_candles
+from btc_lifecycle.production.processes import free_ports
 
-POOL_SIZES = (1, 2)
-
-
-def free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
+POOL_SIZES = (0, 1, 2)  # 0: no pool, the run executes its steps in its own process
 
 
 def profile_env(root: Path, workers: int) -> dict[str, str]:
@@ -50,7 +44,7 @@ def profile_env(root: Path, workers: int) -> dict[str, str]:
         "PROFILE_DAGSTER_PORT": str(dagster),
         "PROFILE_CODE_SERVER_PORT": str(code),
         "PROFILE_REDIS_PORT": str(redis),
-        "PROFILE_WORKERS": str(workers),
+        **({"PROFILE_WORKERS": str(workers)} if workers else {}),
         "PROFILE_MLFLOW_WORKERS": "1",
         "FEATURE_DB_PATH": str(root / "store" / "feature_store" / "bitcoin.duckdb"),
         "BTC_REPORT_DIR": str(root / "store" / "reports"),
@@ -100,17 +94,18 @@ def run(options: argparse.Namespace) -> list[Figure]:
         for number in range(options.runs):
             for size in POOL_SIZES:  # interleaved: a load change touches both sizes alike
                 walls[size].append(backfill_seconds(folder, candles, size, number))
-                say(f"  {size} worker(s) run {number + 1}: {walls[size][-1]:.1f} s")
+                say(f"  {size or 'no'} worker(s) run {number + 1}: {walls[size][-1]:.1f} s")
     one = statistics.median(walls[1])
     return [
         Figure(
-            key=f"15{'ab'[POOL_SIZES.index(size)]}",
-            name=f"{DAYS}-day backfill of the whole graph on a pool of {size} Celery worker(s)",
+            key=f"15{'abc'[POOL_SIZES.index(size)]}",
+            name=f"{DAYS}-day backfill of the whole graph "
+            + (f"on a pool of {size} Celery worker(s)" if size else "under the profile without a pool"),
             runs=runs,
             target="—",
             met=None,
             ratio=f"{one / statistics.median(runs):.2f}× the speed of one worker",
-            notes="make up WORKERS=N on loopback; the run only (the profile's start and stop are not timed)",
+            notes="make up [WORKERS=N] on loopback; the run only (the profile's start and stop are not timed)",
         )
         for size, runs in walls.items()
     ]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import tempfile
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -117,12 +115,14 @@ def stored_days(settings) -> dict[str, str]:
     }
 
 
-# The test files that take minutes (a replayed month, the browser, the production profile):
+# The test files that take minutes (a replayed month, the browser, the production profile, the
+# worker pool's hosts):
 # handed to the two xdist workers first, so that the short files fill in beside them instead of
 # leaving one worker alone with a long one at the end (the suite's wall time, not its work).
 LONGEST_FILES = (
     "e2e/test_replayed_march.py",
     "e2e/test_production_profile.py",
+    "e2e/test_worker_pool.py",
     "e2e/ui/test_dagster_ui.py",
     "e2e/test_retraining_loop.py",
     "e2e/test_simulation_replay.py",
@@ -145,15 +145,6 @@ def pytest_collection_modifyitems(config, items):
         return len(LONGEST_FILES) + (item.path not in starts_processes)
 
     items.sort(key=rank)  # stable: the order within each file, and within each rank, is kept
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (held open together while they are picked)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 # One deterministic hypothesis profile for the property tests: a fixed seed, no example database.

@@ -16,7 +16,7 @@ from btc_lifecycle.adapters.feast_repo import FEATURE_VIEW, apply, export_days, 
 from btc_lifecycle.config import load_settings
 from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.modelling.features import FEATURE_COLUMNS, compute_features
-from btc_lifecycle_tests.conftest import free_ports
+from btc_lifecycle.production.processes import free_ports
 
 pytestmark = pytest.mark.e2e
 STARTUP_DEADLINE_SECONDS = 90  # the UI imports Feast and builds its registry view first

@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +41,10 @@ from btc_lifecycle.domain.synthetic import synthetic_candles
 from btc_lifecycle.launch import replay_exchange
 from btc_lifecycle.production import postgres
 from btc_lifecycle.production.layout import ProfileLayout
-from btc_lifecycle.production.processes import group_members, read_record, start_time
+from btc_lifecycle.production.processes import free_ports, group_members, read_record, start_time
 from btc_lifecycle.production.services import services
-from btc_lifecycle_tests.conftest import free_ports, write_generic_csv
-from btc_lifecycle_tests.e2e.workspace import REPO_ROOT, launch_command, materialize_command
+from btc_lifecycle_tests.conftest import write_generic_csv
+from btc_lifecycle_tests.e2e.workspace import REPO_ROOT, launch_command, materialize_command, profile_instance
 
 pytestmark = pytest.mark.e2e
 
@@ -84,17 +84,8 @@ class Profile:
         pidfiles = [self.layout.state_dir / "postgres.pid"] + [s.pidfile(self.layout) for s in services(self.layout)]
         return [record.pid for path in pidfiles if (record := read_record(path)) is not None]
 
-    @contextmanager
-    def instance(self) -> Iterator[dg.DagsterInstance]:
-        """The profile's Dagster instance, opened here (its dagster.yaml reads the environment)."""
-        saved = dict(os.environ)
-        os.environ.update(self.layout.client_environment())
-        try:
-            with dg.DagsterInstance.from_config(str(self.layout.dagster_home)) as instance:
-                yield instance
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    def instance(self):
+        return profile_instance(self.layout)
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         request = urllib.request.Request(

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from btc_lifecycle.production.layout import DAGSTER_DB, DB_USER, ProfileLayout
 from btc_lifecycle.production.processes import read_record
 from btc_lifecycle_tests.conftest import write_generic_csv
 from btc_lifecycle_tests.e2e.hosts import Hosts, NamespacesRefused, separate_hosts
-from btc_lifecycle_tests.e2e.workspace import REPO_ROOT, launch_command
+from btc_lifecycle_tests.e2e.workspace import REPO_ROOT, launch_command, profile_instance
 
 pytestmark = pytest.mark.e2e
 
@@ -106,17 +105,8 @@ class Pool:
                 assert self.workers[host].poll() is None, (self.root / f"worker-{host}.log").read_text()[-3000:]
             assert time.monotonic() < deadline, f"workers {wanted} not answering within {timeout:.0f} s"
 
-    @contextmanager
-    def instance(self) -> Iterator[dg.DagsterInstance]:
-        """The profile's Dagster instance, opened here (its dagster.yaml and libpq read the environment)."""
-        saved = dict(os.environ)
-        os.environ.update(self.layout.client_environment())
-        try:
-            with dg.DagsterInstance.from_config(str(self.layout.dagster_home)) as instance:
-                yield instance
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    def instance(self):
+        return profile_instance(self.layout)
 
 
 def worker_of_each_step(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[str]]:
@@ -254,6 +244,31 @@ def test_the_stored_candles_labels_and_features_equal_a_one_host_run(pool, graph
             pd.testing.assert_frame_equal(stored[expected.columns], expected, check_dtype=False)
 
 
+def launch_on_main(pool: Pool, command: list[str], log_name: str) -> subprocess.Popen:
+    """``command`` on the main host in the background, its output in ``log_name``."""
+    log = (pool.root / log_name).open("w")
+    return subprocess.Popen(
+        pool.hosts.command("main", command), cwd=REPO_ROOT, env=pool.client_env(), stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def started_run(pool: Pool, launcher: subprocess.Popen, log_name: str, ready=lambda records: True) -> str:
+    """The id of the run ``launcher`` started, once its event records satisfy ``ready``."""
+    deadline = time.monotonic() + 120
+    with pool.instance() as instance:
+        while True:
+            runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+            if runs and ready(instance.all_logs(runs[0].run_id)):
+                return runs[0].run_id
+            assert launcher.poll() is None and time.monotonic() < deadline, (pool.root / log_name).read_text()[-3000:]
+            time.sleep(0.2)
+
+
+def step_submitted(records) -> bool:
+    """A step is on Redis (with the workers paused, it waits there)."""
+    return any("Submitting celery task" in (record.message or "") for record in records)
+
+
 def _wait_for_step_on_a_worker(pool: Pool, run_id: str, step: str, timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout
     with pool.instance() as instance:
@@ -276,19 +291,9 @@ def test_a_worker_host_killed_mid_step_has_its_step_retried_on_the_other_host(po
         selection="key:model",
         extra=["--config-json", json.dumps({"ops": {"model": {"config": {"force_retrain": True}}}})],
     )
-    log = (pool.root / "forced_training.log").open("w")
-    run = subprocess.Popen(
-        pool.hosts.command("main", command), cwd=REPO_ROOT, env=pool.client_env(), stdout=log, stderr=subprocess.STDOUT
-    )
+    run = launch_on_main(pool, command, "forced_training.log")
     try:
-        with pool.instance() as instance:
-            deadline = time.monotonic() + 120
-            while not (runs := instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))):
-                assert run.poll() is None and time.monotonic() < deadline, (
-                    pool.root / "forced_training.log"
-                ).read_text()
-                time.sleep(0.2)
-        run_id = runs[0].run_id
+        run_id = started_run(pool, run, "forced_training.log")
         first = _wait_for_step_on_a_worker(pool, run_id, "model")
         dead = next(host for host in WORKER_HOSTS if first.endswith(pool.hosts.hostname(host)))
         pool.hosts.kill(dead)
@@ -314,24 +319,9 @@ def test_a_broker_restarted_under_queued_steps_loses_none_of_them(pool, graph_ru
         for pid in pool.hosts.pids(host):
             os.kill(pid, signal.SIGSTOP)
     command = launch_command(pool.candles, "--progress", selection="key:ingestion_stats")
-    log = (pool.root / "queued.log").open("w")
-    run = subprocess.Popen(
-        pool.hosts.command("main", command), cwd=REPO_ROOT, env=pool.client_env(), stdout=log, stderr=subprocess.STDOUT
-    )
+    run = launch_on_main(pool, command, "queued.log")
     try:
-        with pool.instance() as instance:
-            deadline = time.monotonic() + 120
-            while True:
-                started = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
-                submitted = started and any(
-                    "Submitting celery task" in (record.message or "")
-                    for record in instance.all_logs(started[0].run_id)
-                )
-                if submitted:
-                    break
-                assert run.poll() is None and time.monotonic() < deadline, (pool.root / "queued.log").read_text()
-                time.sleep(0.2)
-        run_id = started[0].run_id
+        run_id = started_run(pool, run, "queued.log", ready=step_submitted)
         os.kill(read_record(pool.layout.state_dir / "redis.pid").pid, signal.SIGKILL)
         up = pool.on("main", [sys.executable, "-m", "btc_lifecycle.production", "up"])
         assert up.returncode == 0, f"{up.stdout}\n{up.stderr}"

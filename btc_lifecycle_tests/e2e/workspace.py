@@ -7,15 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pandas as pd
 from mlflow import MlflowClient
 
 from btc_lifecycle.adapters.feature_store import read_candles
+from btc_lifecycle.production.layout import ProfileLayout
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -116,3 +119,17 @@ class Workspace:
     def stored(self, table: str = "candles") -> pd.DataFrame:
         with duckdb.connect(str(self.feature_db), read_only=True) as conn:
             return read_candles(conn, table, "BTC/USDT", "1m")
+
+
+@contextmanager
+def profile_instance(layout: ProfileLayout) -> Iterator[dg.DagsterInstance]:
+    """The production profile's Dagster instance, opened in this process: its dagster.yaml and
+    libpq read the database's address and password file from the environment, set meanwhile."""
+    saved = dict(os.environ)
+    os.environ.update(layout.client_environment())
+    try:
+        with dg.DagsterInstance.from_config(str(layout.dagster_home)) as instance:
+            yield instance
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -20,8 +20,7 @@ import pytest
 from btc_lifecycle.production import postgres
 from btc_lifecycle.production.layout import ProfileLayout
 from btc_lifecycle.production.postgres import ProfileError
-from btc_lifecycle.production.processes import group_members, read_record
-from btc_lifecycle_tests.conftest import free_ports
+from btc_lifecycle.production.processes import free_ports, group_members, read_record
 
 NO_ENV_FILE = {"BTC_ENV_FILE": "/nonexistent/.env"}
 

@@ -12,8 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from btc_lifecycle.production.processes import free_ports
 from btc_lifecycle.production.processes import group_members as live_group_members
-from btc_lifecycle_tests.conftest import free_ports
 from btc_lifecycle_tests.e2e.workspace import BIN, REPO_ROOT, Workspace
 
 READY_QUERY = """{
