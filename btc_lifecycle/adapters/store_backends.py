@@ -6,7 +6,7 @@ the backend decides where it runs and how its result is kept:
 
 - ``DuckDBStore`` (the DuckDB file, the default): on the database itself, in one transaction.
 - ``ParquetStoreConnection`` (``adapters.parquet_store``): on a scratch DuckDB holding ``table``'s
-  rows of ``days``, whose day files it then swaps in.
+  rows of ``days``, under those days' locks; it then adds a new file for each day.
 
 The backend is chosen once, by ``resources.FeatureStoreResource``; ``store_of`` adapts the plain
 DuckDB connection that resource (or a test) hands out.

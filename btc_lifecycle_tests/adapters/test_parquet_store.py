@@ -1,12 +1,15 @@
 """The day-partitioned Parquet store (FEATURE_STORE_BACKEND=parquet): runs of different days write
-at the same time, a day's write replaces that day alone, and every reader gives what the DuckDB
-file gives for the same writes."""
+at the same time, writers of one day take turns, a day's write replaces that day alone without
+changing a file a reader may be reading, and every reader gives what the DuckDB file gives for the
+same writes."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,7 +37,13 @@ from btc_lifecycle.adapters.feature_store import (
     table_exists,
     upsert_candles,
 )
-from btc_lifecycle.adapters.parquet_store import MARKER, FeatureStoreUnreachable, ParquetStoreConnection, days_between
+from btc_lifecycle.adapters.parquet_store import (
+    MARKER,
+    RETENTION,
+    FeatureStoreUnreachable,
+    ParquetStoreConnection,
+    days_between,
+)
 from btc_lifecycle.config import ConfigError, load_settings
 from btc_lifecycle.definitions import build_definitions
 from btc_lifecycle.defs.modelling.assets import daily_feature_asset
@@ -154,7 +163,8 @@ def test_a_day_is_written_while_another_process_is_in_the_middle_of_writing_anot
     assert len(stored) == 2 * 1440
 
 
-def test_rewriting_a_day_replaces_exactly_that_day_and_leaves_the_other_days_files_untouched(tmp_path):
+def test_rewriting_a_day_adds_a_file_for_that_day_alone_and_changes_no_file_written_before(tmp_path):
+    """A reader may be in the middle of any file written before: none of them changes."""
     candles = candles_of_days()
     with ParquetStoreConnection(tmp_path / "store") as conn:
         for offset in (1, 2, 3):
@@ -169,10 +179,8 @@ def test_rewriting_a_day_replaces_exactly_that_day_and_leaves_the_other_days_fil
         stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
 
     assert write == WindowWrite(rows=1380, new=0, removed=60)
-    assert sorted(after) == ["2024-01-02.parquet", "2024-01-03.parquet", "2024-01-04.parquet"]
-    assert after["2024-01-02.parquet"] == before["2024-01-02.parquet"]
-    assert after["2024-01-04.parquet"] == before["2024-01-04.parquet"]
-    assert after["2024-01-03.parquet"] != before["2024-01-03.parquet"]
+    assert sorted(after) == ["2024-01-02.parquet", "2024-01-03.1.parquet", "2024-01-03.parquet", "2024-01-04.parquet"]
+    assert {name: after[name] for name in before} == before
     expected = pd.concat(
         [within(candles, FIRST + DAY, day), revised, within(candles, day + DAY, day + 2 * DAY)], ignore_index=True
     )
@@ -282,9 +290,17 @@ def test_features_of_another_column_layout_rebuild_the_table_with_these_days_onl
     assert outcomes["parquet"][:2] == outcomes["duckdb"][:2] == (WindowWrite(rows=1440, new=1440, removed=0), True)
     pd.testing.assert_frame_equal(outcomes["parquet"][2], outcomes["duckdb"][2])
     assert list(outcomes["duckdb"][2].columns) == ["open_time", "new_feature"]
-    assert sorted(path.name for path in (tmp_path / "parquet" / SERIES.features_table).iterdir()) == [
-        "2024-01-04.parquet"
+    folder = tmp_path / "parquet" / SERIES.features_table
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "2024-01-02.1.dropped",
+        "2024-01-02.parquet",
+        "2024-01-03.1.dropped",
+        "2024-01-03.parquet",
+        "2024-01-04.parquet",
     ]
+    with ParquetStoreConnection(tmp_path / "parquet") as conn:
+        conn.remove_superseded(retention=pd.Timedelta(0))
+    assert sorted(path.name for path in folder.iterdir()) == ["2024-01-04.parquet"]
 
 
 def connect(backend: str, folder: Path):
@@ -504,3 +520,128 @@ def test_connections_opening_a_new_store_at_the_same_moment_all_open_the_one_sto
                 opened.result()
         assert sorted(path.name for path in root.parent.iterdir()) == ["store"]
         assert [path.name for path in root.iterdir()] == [MARKER]
+
+
+HALF = pd.Timedelta(hours=12)
+SAME_DAY_ROUNDS = 8
+
+
+def _write_one_half_of_each_day_process(root: str, half: int, barrier) -> None:
+    """Round by round, released with the other writer: this half of the round's day."""
+    candles = candles_of_days(SAME_DAY_ROUNDS)
+    with ParquetStoreConnection(root) as conn:
+        for round_ in range(SAME_DAY_ROUNDS):
+            start = FIRST + round_ * DAY + half * HALF
+            barrier.wait(timeout=60)
+            replace_candles_between(conn, SERIES, within(candles, start, start + HALF), start, start + HALF)
+
+
+def test_two_processes_writing_halves_of_the_same_day_at_once_keep_both_halves(tmp_path):
+    """Each loads the day, adds its half and stores the day: unless they take turns, the last one
+    stores the day without the other's half, which its writer was told is stored."""
+    root = tmp_path / "store"
+    ParquetStoreConnection(root).close()
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(2)
+    writers = [
+        spawn.Process(target=_write_one_half_of_each_day_process, args=(str(root), half, barrier)) for half in (0, 1)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert [writer.exitcode for writer in writers] == [0, 0]
+
+    with ParquetStoreConnection(root) as conn:
+        stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
+    assert stored.groupby(stored["open_time"].dt.date).size().tolist() == [1440] * SAME_DAY_ROUNDS
+    expected = candles_of_days(SAME_DAY_ROUNDS)
+    pd.testing.assert_frame_equal(stored, expected[stored.columns], check_dtype=False)
+
+
+def _rewrite_the_first_day_until_stopped_process(root: str, stop, writes) -> None:
+    """The first day again and again, whole or its first two hours: a file of another size each time."""
+    candles = within(candles_of_days(1), FIRST, FIRST + DAY)
+    with ParquetStoreConnection(root) as conn:
+        while not stop.is_set():
+            rows = candles.iloc[:120] if writes.value % 2 else candles
+            replace_candles_between(conn, SERIES, rows, FIRST, FIRST + DAY)
+            writes.value += 1
+
+
+def test_a_reader_querying_while_a_day_is_rewritten_sees_whole_days_and_never_fails(tmp_path):
+    """DuckDB opens a day's file for its footer and again for its rows: when a write swapped a new
+    file in under the day's name between the two, about one write in eight failed a summary here
+    ("Prefetch registered for bytes outside file", TProtocolException)."""
+    root = tmp_path / "store"
+    with ParquetStoreConnection(root) as conn:
+        replace_candles_between(conn, SERIES, candles_of_days(3), FIRST, FIRST + 3 * DAY)
+    spawn = multiprocessing.get_context("spawn")
+    stop, writes = spawn.Event(), spawn.Value("i", 0)
+    writer = spawn.Process(target=_rewrite_the_first_day_until_stopped_process, args=(str(root), stop, writes))
+    writer.start()
+    failures, seen = [], set()
+    try:
+        with ParquetStoreConnection(root) as conn:
+            deadline = time.monotonic() + 60
+            while writes.value < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            deadline = min(deadline, time.monotonic() + 6)
+            while writes.value < 50 and time.monotonic() < deadline and not failures:
+                conn.refresh_views()  # the files written since
+                try:
+                    summary = stored_summary(conn, SERIES.table, SERIES)
+                except duckdb.Error as error:
+                    failures.append(str(error).splitlines()[0])
+                    continue
+                seen.add((summary["total_rows"], summary["missing_minutes"]))
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert failures == []
+    assert seen == {(3 * 1440, 0), (120 + 2 * 1440, 1440 - 120)}
+
+
+def test_a_write_of_every_day_waits_for_a_write_of_one_day_to_finish(tmp_path):
+    root = tmp_path / "store"
+    with ParquetStoreConnection(root) as conn:
+        replace_candles_between(conn, SERIES, candles_of_days(2), FIRST, FIRST + 2 * DAY)
+    inside, finished = threading.Event(), []
+
+    def one_day(scratch) -> None:
+        inside.set()
+        time.sleep(0.5)  # the write of every day is started meanwhile
+        finished.append("one day")
+
+    def write(days, what) -> None:
+        with ParquetStoreConnection(root) as conn:
+            conn.rewrite(SERIES.table, days, what)
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(write, [FIRST.tz_localize(None)], one_day)
+        assert inside.wait(timeout=30)
+        second = pool.submit(write, None, lambda scratch: finished.append("every day"))
+        first.result(), second.result()
+    assert finished == ["one day", "every day"]
+
+
+def test_a_file_superseded_longer_than_the_retention_is_removed_by_the_next_write_of_its_table(tmp_path):
+    candles = candles_of_days(2)
+    folder = tmp_path / "store" / SERIES.table
+
+    def write_day_of(start: pd.Timestamp) -> None:
+        replace_candles_between(conn, SERIES, within(candles, start, start + DAY), start, start + DAY)
+
+    def names() -> list[str]:
+        return sorted(path.name for path in folder.iterdir())
+
+    with ParquetStoreConnection(tmp_path / "store") as conn:
+        for start in (FIRST, FIRST, FIRST + DAY):
+            write_day_of(start)
+        assert names() == ["2024-01-01.1.parquet", "2024-01-01.parquet", "2024-01-02.parquet"]
+        superseded_long_ago = time.time() - RETENTION.total_seconds() - 60
+        os.utime(folder / "2024-01-01.1.parquet", (superseded_long_ago, superseded_long_ago))
+        write_day_of(FIRST + DAY)
+        assert names() == ["2024-01-01.1.parquet", "2024-01-02.1.parquet", "2024-01-02.parquet"]
+        stored = read_candles(conn, SERIES.table, SERIES.symbol, SERIES.interval)
+    pd.testing.assert_frame_equal(stored, candles[stored.columns], check_dtype=False)
