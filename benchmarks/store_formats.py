@@ -3,15 +3,18 @@
 Should several worker hosts sharing a POSIX file system keep the day files, or move to Delta Lake
 (``deltalake``, read by DuckDB through an Arrow dataset)? Synthetic 1-minute candles, 1,440 a day,
 fixed seeds; every file in a temporary directory. The Parquet side writes through the project's
-``replace_candles_between``; the Delta side replaces a window with ``write_deltalake(...,
-mode="overwrite", predicate=<the window>)`` on an unpartitioned table (one commit per write).
+``replace_candles_between`` (a day's write locks the day and adds a new file for it; a superseded
+file stays an hour for the readers that may still read it); the Delta side replaces a window with
+``write_deltalake(..., mode="overwrite", predicate=<the window>)`` on an unpartitioned table (one
+commit per write).
 
 1. Write N days one day at a time: onto an empty store, then replacing every day again.
 2. Two processes replacing interleaved days at once: errors, all days right?, wall, commit retries.
 3. Two processes writing the same day at once, one write each: (a) the whole day each: who wins,
    is the loser told? (b) one half of the day each: is a half its writer was told is stored lost?
 4. Reads through DuckDB: opening the store, a full-scan aggregate, one day's range.
-5. Files and bytes; a reader querying while one write replaces every day, over and over.
+5. Files and bytes (and after removing what only old readers need: Delta's vacuum, the superseded
+   day files); a reader querying while one write replaces every day, over and over.
 6. deltalake's import time in a fresh interpreter (-X importtime) and its installed size.
 
     python -m benchmarks.store_formats [--days 30] [--runs 3]
@@ -194,7 +197,9 @@ def fresh_copy(work: Path, figure: str, run: int) -> Path:
 def disk(root: Path) -> str:
     files = [path for path in root.rglob("*") if path.is_file()]
     log = sum("_delta_log" in path.parts for path in files)
-    return f"{len(files)} files ({log} in _delta_log), {sum(p.stat().st_size for p in files) / 1e6:.2f} MB"
+    locks = sum(".locks" in path.parts for path in files)  # the Parquet store's empty lock files
+    size = sum(p.stat().st_size for p in files) / 1e6
+    return f"{len(files)} files ({log} in _delta_log, {locks} locks), {size:.2f} MB"
 
 
 def figure_writes(kind: str, work: Path, days: int, runs: int) -> None:
@@ -281,6 +286,10 @@ def figure_disk_and_isolation(kind: str, work: Path, days: int, runs: int) -> No
     if kind == "delta":
         DeltaTable(str(work / "store")).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
         line += f"; after vacuum: {disk(work / 'store')}"
+    else:
+        with ParquetStoreConnection(work / "store") as conn:
+            conn.remove_superseded(retention=pd.Timedelta(0))
+        line += f"; after removing superseded files: {disk(work / 'store')}"
     print(line)
     seen = dict.fromkeys(("reads", "failed", "a half-written day", "days missing", "old and new days mixed"), 0)
     failures, writer_errors = set(), 0
