@@ -157,13 +157,11 @@ simulate: install
 	@test -n "$(CANDLES)" || { echo "usage: make simulate CANDLES=path/to/candles.csv [TICK_HOURS=6] [STATE=DIR]"; exit 2; }
 	$(BIN)/python -m btc_lifecycle.simulation --candles "$(CANDLES)" --tick-hours $(TICK_HOURS) $(if $(STATE),--state "$(STATE)")
 
-# pytest's exit code 5 (no tests collected) counts as a failure. The suite runs on three pytest-xdist
-# workers, a test file per worker: one more than the two cores, because the end-to-end files spend
-# much of their time waiting on the servers they start (PostgreSQL, the daemon's ticks, a dead
-# host's timeout). The tests write only to their own temporary folders and ports. Files go out in
-# collection order (conftest puts the minute-long ones first; xdist would otherwise send the files
-# with the most tests first). PYTEST_WORKERS=0 runs it in one process.
-PYTEST_WORKERS ?= 3
+# pytest's exit code 5 (no tests collected) counts as a failure. The suite runs on both cores
+# (pytest-xdist), a test file per worker: the tests write only to their own temporary folders and
+# ports. Files go out in collection order (conftest puts the minute-long ones first; xdist would
+# otherwise send the files with the most tests first). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 test: install
 	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc

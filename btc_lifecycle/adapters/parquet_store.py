@@ -189,7 +189,8 @@ class ParquetStoreConnection:
         for folder in sorted(self.root.iterdir()):
             if not is_plain_identifier(folder.name) or not folder.is_dir():
                 continue
-            name, files = checked_identifier(folder.name), self.day_files(folder.name)
+            name = checked_identifier(folder.name)
+            files = self.day_files(folder.name)
             if not files:  # every day dropped
                 if kinds.get(folder.name) == "VIEW":
                     self._conn.execute(f"DROP VIEW {name}")

@@ -38,7 +38,9 @@ REVIEWED = {
     # the feature frame's own columns (compute_features' names), each double-quoted
     ("btc_lifecycle/adapters/feature_store.py", "replace_features_between", "columns"),
     # the Parquet store's sort order: the names of KEY_COLUMNS its table has
-    ("btc_lifecycle/adapters/parquet_store.py", "_swap_days", "order"),
+    ("btc_lifecycle/adapters/parquet_store.py", "_add_day_files", "order"),
+    # the Parquet store's view: its day files' paths, each through string_literal
+    ("btc_lifecycle/adapters/parquet_store.py", "refresh_views", "listed"),
 }
 # A file path in the two statements DuckDB cannot prepare (a view's definition, COPY's target) is
 # written by sql_text.string_literal, which doubles every quote.
