@@ -578,7 +578,7 @@ def down(layout: ProfileLayout, say: Callable[[str], None] = print) -> None:
             running.append((service, record))
     # The daemon first (it launches runs), then the rest at once: none depends on another to
     # shut down, and MLflow's takes seconds.
-    for service, record in running[:1] if running and running[0][0].name == "daemon" else []:
+    for service, record in [(service, record) for service, record in running if service.name == "daemon"]:
         _stop(layout, service, record)
         say(f"{service.name + ':':<12} stopped (pid {record.pid})")
     rest = [(service, record) for service, record in running if service.name != "daemon"]

@@ -348,3 +348,9 @@ def test_a_worker_host_that_cannot_reach_the_feature_store_gets_one_clear_error(
     assert output[-1].startswith("error: ") and str(store) in output[-1], output[-5:]
     assert "Traceback" not in "".join(output)
     assert not any(path.name.startswith("worker") for path in store.iterdir())  # nothing written there
+
+
+def test_down_on_the_main_host_leaves_no_process_there(pool):
+    result = pool.on("main", [sys.executable, "-m", "btc_lifecycle.production", "down"], timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert pool.hosts.pids("main") == []

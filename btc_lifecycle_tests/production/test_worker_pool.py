@@ -6,6 +6,7 @@ hands to hosts that do not share its environment. The pool itself runs in
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +19,7 @@ from btc_lifecycle.definitions import run_executor
 from btc_lifecycle.launch import with_exchange_config
 from btc_lifecycle.production import services
 from btc_lifecycle.production.layout import ProfileLayout
+from btc_lifecycle.production.processes import write_record
 
 NO_ENV_FILE = {"BTC_ENV_FILE": "/nonexistent/.env"}
 
@@ -136,3 +138,20 @@ def test_the_launcher_hands_the_replay_exchange_to_other_hosts_in_the_runs_confi
     assert merged["ops"]["model"]["config"]["force_retrain"] is True
     assert merged["resources"]["exchange"]["config"]["api_url"] == "http://h:1"
     assert with_exchange_config(["echo", "hi"], "http://h:1", Path("/f")) == ["echo", "hi"]
+
+
+def test_down_stops_the_daemon_first_and_every_part_of_the_pool(tmp_path, monkeypatch):
+    """Each part a real process (a stand-in that sleeps), recorded as `up` records it."""
+    layout = layout_in(tmp_path, PROFILE_WORKERS="2")
+    layout.state_dir.mkdir(parents=True)
+    processes = {}
+    for service in services.services(layout):
+        processes[service.name] = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        write_record(service.pidfile(layout), processes[service.name].pid, service.port)
+    monkeypatch.setattr(services.postgres, "stop", lambda layout, log: None)
+    said: list[str] = []
+    services.down(layout, say=said.append)
+    stopped = [line.split(":")[0] for line in said if "stopped" in line]
+    assert stopped[0] == "daemon"
+    assert sorted(stopped) == sorted(processes)
+    assert all(process.wait(timeout=30) is not None for process in processes.values())
